@@ -1,0 +1,116 @@
+//! Database configuration and its defaults.
+
+use std::path::PathBuf;
+
+/// How much a write has survived when the call that made it returns Ok.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum DurabilityMode {
+    /// No promise: writes reach disk with the next buffer flush.
+    None,
+    /// Written to the WAL file before returning: survives a process kill.
+    #[default]
+    WAL,
+    /// WAL fsynced before returning (group commit): survives power loss.
+    Strict,
+    /// WAL fsynced and the data flushed to cold storage before returning.
+    Synchronous,
+}
+
+/// Which hot-cache entry goes first when the budget is exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum EvictionPolicy {
+    /// Least recently used.
+    #[default]
+    LRU,
+}
+
+/// sled tuning preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum ColdStoreMode {
+    /// Faster writes, more space.
+    #[default]
+    HighThroughput,
+    /// Smaller files, slower writes.
+    LowSpace,
+}
+
+/// Every setting of a database, with the defaults of the specification.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AuroraConfig {
+    /// Directory of the database.
+    pub db_path: PathBuf,
+    /// Byte budget of the in-memory document cache, in MiB.
+    pub hot_cache_size_mb: usize,
+    /// Eviction policy of the hot cache.
+    pub eviction_policy: EvictionPolicy,
+    /// sled page cache, in MiB.
+    pub cold_cache_capacity_mb: usize,
+    /// sled mode.
+    pub cold_mode: ColdStoreMode,
+    /// Start the built-in job workers on open.
+    pub workers_enabled: bool,
+    /// Number of concurrent job workers.
+    pub worker_threads: usize,
+    /// Batch writes into the cold store.
+    pub enable_write_buffering: bool,
+    /// Entries buffered before a flush into the cold store.
+    pub write_buffer_size: usize,
+    /// Longest time a write waits in the buffer, in ms.
+    pub write_buffer_flush_interval_ms: u64,
+    /// Keep a write-ahead log (without it, durability is that of `None`/`Synchronous`).
+    pub enable_wal: bool,
+    /// What an acknowledged write has survived.
+    pub durability_mode: DurabilityMode,
+    /// Period of WAL checkpoints, in ms.
+    pub checkpoint_interval_ms: u64,
+    /// Run background compaction.
+    pub auto_compact: bool,
+    /// Period of background compaction, in minutes.
+    pub compact_interval_mins: u64,
+    /// When set, every mutation is appended to this file as one JSON line.
+    pub audit_log_path: Option<PathBuf>,
+}
+
+impl Default for AuroraConfig {
+    fn default() -> Self {
+        AuroraConfig {
+            db_path: PathBuf::from("aurora.db"),
+            hot_cache_size_mb: 256,
+            eviction_policy: EvictionPolicy::LRU,
+            cold_cache_capacity_mb: 1024,
+            cold_mode: ColdStoreMode::HighThroughput,
+            workers_enabled: false,
+            worker_threads: 4,
+            enable_write_buffering: true,
+            write_buffer_size: 10_000,
+            write_buffer_flush_interval_ms: 1_000,
+            enable_wal: true,
+            durability_mode: DurabilityMode::WAL,
+            checkpoint_interval_ms: 10_000,
+            auto_compact: true,
+            compact_interval_mins: 60,
+            audit_log_path: None,
+        }
+    }
+}
+
+impl AuroraConfig {
+    /// Default configuration for a database directory.
+    pub fn new(db_path: impl Into<PathBuf>) -> Self {
+        AuroraConfig {
+            db_path: db_path.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The durability actually in force: without a WAL only `None` or `Synchronous` make sense.
+    pub(crate) fn effective_durability(&self) -> DurabilityMode {
+        match (self.enable_wal, self.durability_mode) {
+            (false, DurabilityMode::Synchronous) => DurabilityMode::Synchronous,
+            (false, DurabilityMode::Strict) => DurabilityMode::Synchronous,
+            (false, _) => DurabilityMode::None,
+            (true, m) => m,
+        }
+    }
+}

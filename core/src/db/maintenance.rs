@@ -1,0 +1,135 @@
+//! Background maintenance: buffer flushes, checkpoints (WAL truncation) and compaction.
+
+use super::{write_checkpoint, Inner};
+use crate::error::{AuroraError, Result};
+use crate::index::CollectionState;
+use crate::storage::codec::decode_doc;
+use crate::storage::wal;
+use parking_lot::RwLock;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// Starts the maintenance thread; it holds only a weak handle and stops with the database.
+pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let cfg = inner.config.clone();
+    let flush_every = Duration::from_millis(cfg.write_buffer_flush_interval_ms.max(10));
+    let checkpoint_every = Duration::from_millis(cfg.checkpoint_interval_ms.max(10));
+    let compact_every = Duration::from_secs(cfg.compact_interval_mins.max(1) * 60);
+    let signal = inner.shutdown.clone();
+    std::thread::Builder::new()
+        .name("aurora-maintenance".into())
+        .spawn(move || {
+            let mut last_flush = Instant::now();
+            let mut last_checkpoint = Instant::now();
+            let mut last_compact = Instant::now();
+            loop {
+                // Wait without holding a strong handle, so dropping the last user handle closes now.
+                {
+                    let (lock, cv) = &*signal;
+                    let mut stop = lock.lock();
+                    if *stop {
+                        return;
+                    }
+                    let wanted = weak
+                        .upgrade()
+                        .is_some_and(|i| i.flush_wanted.load(Ordering::Acquire));
+                    if !wanted {
+                        cv.wait_for(&mut stop, flush_every.min(Duration::from_millis(200)));
+                    }
+                    if *stop {
+                        return;
+                    }
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let now = Instant::now();
+                let result = (|| -> Result<()> {
+                    if now.duration_since(last_checkpoint) >= checkpoint_every {
+                        last_checkpoint = now;
+                        last_flush = now;
+                        inner.checkpoint()?;
+                    } else if inner.flush_wanted.swap(false, Ordering::AcqRel)
+                        || (now.duration_since(last_flush) >= flush_every
+                            && !inner.buffer.is_empty())
+                    {
+                        last_flush = now;
+                        inner.buffer.flush_into(inner.cold.as_ref())?;
+                    }
+                    if cfg.auto_compact && now.duration_since(last_compact) >= compact_every {
+                        last_compact = now;
+                        inner.compact()?;
+                    }
+                    Ok(())
+                })();
+                if let Err(e) = result {
+                    tracing::error!("background maintenance failed (will retry): {e}");
+                }
+                drop(inner);
+            }
+        })
+        .map_err(|e| AuroraError::io(&cfg.db_path, e))?;
+    Ok(())
+}
+
+impl Inner {
+    /// Flushes buffered writes into the cold store, makes it durable, records the checkpoint
+    /// LSN and deletes the WAL segments it covers. A write still buffered is never dropped:
+    /// segments go only after the data they hold is durable in the cold store.
+    pub(crate) fn checkpoint(&self) -> Result<()> {
+        self.check_open()?;
+        self.checkpoint_inner()
+    }
+
+    pub(super) fn checkpoint_inner(&self) -> Result<()> {
+        let _one = self.checkpoint_lock.lock();
+        let (lsn, segment) = {
+            let mut cs = self.commit.lock();
+            let lsn = cs.next_lsn - 1;
+            let seg = match cs.wal.as_mut() {
+                Some(w) => Some(w.rotate()?),
+                None => None,
+            };
+            (lsn, seg)
+        };
+        self.buffer.flush_into(self.cold.as_ref())?;
+        write_checkpoint(self.cold.as_ref(), lsn)?;
+        self.cold.flush()?;
+        {
+            let mut f = self.sync_flushed.lock();
+            *f = (*f).max(lsn);
+        }
+        if let Some(seg) = segment {
+            for (start, path) in wal::list_segments(&self.wal_dir)? {
+                if start < seg {
+                    std::fs::remove_file(&path).map_err(|e| AuroraError::io(&path, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checkpoints, then rebuilds the in-memory state of collections where more than half the
+    /// row ids are holes left by deletes, so bitmaps stay dense.
+    pub(crate) fn compact(&self) -> Result<()> {
+        self.checkpoint()?;
+        let colls: Vec<Arc<RwLock<CollectionState>>> =
+            self.collections.read().values().cloned().collect();
+        for c in colls {
+            if c.read().hole_ratio() < 0.5 {
+                continue;
+            }
+            let _cs = self.commit.lock();
+            self.buffer.flush_into(self.cold.as_ref())?;
+            let mut st = c.write();
+            let mut fresh = CollectionState::new(st.id, &st.name, st.schema.clone());
+            for (k, v) in self.cold.scan(&st.tree)? {
+                if let Some(sid) = super::sid_from_key(&k) {
+                    fresh.insert(sid, &decode_doc(&v)?);
+                }
+            }
+            *st = fresh;
+        }
+        Ok(())
+    }
+}

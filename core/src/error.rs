@@ -1,0 +1,241 @@
+//! The one error type of the engine, with a stable machine-readable code per variant.
+
+use std::path::PathBuf;
+
+/// Result alias used across the engine.
+pub type Result<T, E = AuroraError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in Aurora, each variant naming what, where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum AuroraError {
+    /// The named collection does not exist.
+    #[error("unknown collection `{name}`{hint}")]
+    CollectionNotFound {
+        /// Collection that was asked for.
+        name: String,
+        /// ", did you mean `x`?" or empty.
+        hint: String,
+    },
+    /// A field name is not known in the collection.
+    #[error("unknown field `{field}` in collection `{collection}`{hint}")]
+    FieldNotFound {
+        /// Collection searched.
+        collection: String,
+        /// Field that was asked for.
+        field: String,
+        /// ", did you mean `x`?" or empty.
+        hint: String,
+    },
+    /// A document, job or other object was not found.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A `@unique` field already holds this value in another document.
+    #[error("unique constraint violated: collection `{collection}`, field `{field}` already has value {value}")]
+    UniqueViolation {
+        /// Collection of the constraint.
+        collection: String,
+        /// Field of the constraint.
+        field: String,
+        /// The duplicate value, rendered as JSON.
+        value: String,
+    },
+    /// A value does not have the type the schema declares.
+    #[error("type mismatch in collection `{collection}`, field `{field}`: expected {expected}, got {actual}")]
+    TypeMismatch {
+        /// Collection of the schema.
+        collection: String,
+        /// Offending field.
+        field: String,
+        /// Declared type.
+        expected: String,
+        /// Type of the value given.
+        actual: String,
+    },
+    /// A non-nullable field is missing or null, or a strict collection got an undeclared field.
+    #[error("validation failed in collection `{collection}`: {message}")]
+    Validation {
+        /// Collection of the schema.
+        collection: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `new_collection` with a definition different from the stored one.
+    #[error("collection `{0}` already exists with a different definition")]
+    SchemaConflict(String),
+    /// AQL text that does not parse.
+    #[error("AQL syntax error at line {line}, column {column}: {message}")]
+    Syntax {
+        /// Human description including what was expected.
+        message: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// AQL that parses but is not valid (unknown fragment, bad variable, wrong argument...).
+    #[error("invalid query{}: {message}", pos_suffix(*line, *column))]
+    InvalidQuery {
+        /// What is wrong.
+        message: String,
+        /// 1-based line, 0 when unknown.
+        line: usize,
+        /// 1-based column, 0 when unknown.
+        column: usize,
+    },
+    /// The database (or a handle derived from it) was closed.
+    #[error("the database is closed")]
+    Closed,
+    /// An operating-system I/O error, with the file it concerns.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// File or directory involved.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The cold store (sled) failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// A file is damaged in a way recovery must not guess about.
+    #[error("corruption in {file} at offset {offset}: {reason}")]
+    Corruption {
+        /// Damaged file.
+        file: PathBuf,
+        /// Byte offset of the damage.
+        offset: u64,
+        /// What was found.
+        reason: String,
+    },
+    /// Encoding or decoding of a value failed.
+    #[error("serialization error: {0}")]
+    Serialization(String),
+    /// A job handler failed; the message is the handler's own.
+    #[error("{0}")]
+    Handler(String),
+    /// A live subscription fell behind and events were dropped.
+    #[error("subscriber lagged behind and missed {0} events")]
+    Lagged(u64),
+    /// Anything else, including errors raised by user code through `From<String>`.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn pos_suffix(line: usize, column: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" at line {line}, column {column}")
+    }
+}
+
+impl AuroraError {
+    /// Stable short code, shared by every binding (`"UNIQUE_VIOLATION"`, `"SYNTAX"`...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuroraError::CollectionNotFound { .. }
+            | AuroraError::FieldNotFound { .. }
+            | AuroraError::NotFound(_) => "NOT_FOUND",
+            AuroraError::UniqueViolation { .. } => "UNIQUE_VIOLATION",
+            AuroraError::TypeMismatch { .. } => "TYPE_ERROR",
+            AuroraError::Validation { .. }
+            | AuroraError::SchemaConflict(_)
+            | AuroraError::InvalidQuery { .. } => "VALIDATION",
+            AuroraError::Syntax { .. } => "SYNTAX",
+            AuroraError::Closed => "CLOSED",
+            AuroraError::Io { .. } | AuroraError::Storage(_) | AuroraError::Corruption { .. } => {
+                "IO"
+            }
+            AuroraError::Handler(_) => "HANDLER",
+            AuroraError::Lagged(_) => "LAGGED",
+            AuroraError::Serialization(_) | AuroraError::Other(_) => "INTERNAL",
+        }
+    }
+
+    /// Line and column for AQL errors (1-based), if the error has a position.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            AuroraError::Syntax { line, column, .. } => Some((*line, *column)),
+            AuroraError::InvalidQuery { line, column, .. } if *line > 0 => Some((*line, *column)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        AuroraError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        AuroraError::InvalidQuery {
+            message: message.into(),
+            line: 0,
+            column: 0,
+        }
+    }
+}
+
+impl From<String> for AuroraError {
+    fn from(s: String) -> Self {
+        AuroraError::Other(s)
+    }
+}
+
+impl From<&str> for AuroraError {
+    fn from(s: &str) -> Self {
+        AuroraError::Other(s.to_string())
+    }
+}
+
+impl From<sled::Error> for AuroraError {
+    fn from(e: sled::Error) -> Self {
+        AuroraError::Storage(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for AuroraError {
+    fn from(e: serde_json::Error) -> Self {
+        AuroraError::Serialization(e.to_string())
+    }
+}
+
+impl From<postcard::Error> for AuroraError {
+    fn from(e: postcard::Error) -> Self {
+        AuroraError::Serialization(e.to_string())
+    }
+}
+
+/// Closest candidate to `name` by edit distance, for "did you mean" hints.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(&str, usize)> = None;
+    for c in candidates {
+        let d = edit_distance(name, c);
+        if d <= (name.len().max(c.len()) / 2).max(2) && best.is_none_or(|(_, bd)| d < bd) {
+            best = Some((c, d));
+        }
+    }
+    best.map(|(c, _)| c)
+}
+
+/// Formats a "did you mean" suffix for error messages.
+pub(crate) fn hint_for<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    closest(name, candidates)
+        .map(|c| format!(", did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,189 @@
+//! Per-collection in-memory state: row-id maps, live set, secondary indexes and field census.
+
+use super::FieldIndex;
+use crate::types::{CollectionSchema, DocData};
+use crate::value::Value;
+use roaring::RoaringBitmap;
+use std::collections::HashMap;
+
+/// Everything the planner needs about a collection without reading documents.
+#[derive(Debug)]
+pub struct CollectionState {
+    /// Process-local numeric id (hot-cache key prefix).
+    pub id: u32,
+    /// Collection name.
+    pub name: String,
+    /// Current schema.
+    pub schema: CollectionSchema,
+    /// Cold-store tree holding the documents.
+    pub tree: String,
+    sids: Vec<u128>,
+    rowids: HashMap<u128, u32>,
+    live: RoaringBitmap,
+    indexes: HashMap<String, FieldIndex>,
+    field_census: HashMap<String, usize>,
+}
+
+/// Name of the cold-store tree of a collection.
+pub fn docs_tree(name: &str) -> String {
+    format!("docs:{name}")
+}
+
+impl CollectionState {
+    /// Empty state for a collection with the given schema.
+    pub fn new(id: u32, name: &str, schema: CollectionSchema) -> Self {
+        let indexes = schema
+            .indexed_fields()
+            .map(|f| (f.to_string(), FieldIndex::default()))
+            .collect();
+        CollectionState {
+            id,
+            name: name.to_string(),
+            tree: docs_tree(name),
+            schema,
+            sids: Vec::new(),
+            rowids: HashMap::new(),
+            live: RoaringBitmap::new(),
+            indexes,
+            field_census: HashMap::new(),
+        }
+    }
+
+    /// Number of live documents (O(1)).
+    pub fn count(&self) -> u64 {
+        self.live.len()
+    }
+
+    /// Row ids of all live documents.
+    pub fn live(&self) -> &RoaringBitmap {
+        &self.live
+    }
+
+    /// System id of a row id.
+    pub fn sid_of(&self, rowid: u32) -> Option<u128> {
+        self.sids.get(rowid as usize).copied().filter(|s| *s != 0)
+    }
+
+    /// Row id of a system id.
+    pub fn rowid_of(&self, sid: u128) -> Option<u32> {
+        self.rowids.get(&sid).copied()
+    }
+
+    /// The index of a field, if it has one.
+    pub fn index(&self, field: &str) -> Option<&FieldIndex> {
+        self.indexes.get(field)
+    }
+
+    /// Names of indexed fields.
+    pub fn indexed_fields(&self) -> impl Iterator<Item = &String> {
+        self.indexes.keys()
+    }
+
+    /// True when some schema field or stored document has a top-level field of this name.
+    pub fn knows_field(&self, field: &str) -> bool {
+        let top = field.split('.').next().unwrap_or(field);
+        self.schema.fields.contains_key(top) || self.field_census.contains_key(top) || top == "_sid"
+    }
+
+    /// All field names known from the schema and the stored documents.
+    pub fn known_fields(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.schema.fields.keys().map(String::as_str).collect();
+        for k in self.field_census.keys() {
+            if !self.schema.fields.contains_key(k) {
+                v.push(k);
+            }
+        }
+        v
+    }
+
+    /// Row ids currently holding `value` in a unique/indexed field.
+    pub fn holders(&self, field: &str, value: &Value) -> Option<&RoaringBitmap> {
+        self.indexes.get(field).and_then(|ix| ix.eq_ref(value))
+    }
+
+    /// Adds a new document, allocating the next dense row id.
+    pub fn insert(&mut self, sid: u128, data: &DocData) -> u32 {
+        let rowid = self.sids.len() as u32;
+        self.sids.push(sid);
+        self.rowids.insert(sid, rowid);
+        self.live.insert(rowid);
+        self.index_doc(rowid, data, true);
+        rowid
+    }
+
+    /// Replaces the indexed view of an existing document.
+    pub fn update(&mut self, rowid: u32, old: &DocData, new: &DocData) {
+        self.index_doc(rowid, old, false);
+        self.index_doc(rowid, new, true);
+    }
+
+    /// Removes a document.
+    pub fn remove(&mut self, rowid: u32, old: &DocData) {
+        self.index_doc(rowid, old, false);
+        if let Some(s) = self.sids.get_mut(rowid as usize) {
+            self.rowids.remove(s);
+            *s = 0;
+        }
+        self.live.remove(rowid);
+    }
+
+    fn index_doc(&mut self, rowid: u32, data: &DocData, add: bool) {
+        for (field, ix) in self.indexes.iter_mut() {
+            let v = data.get(field).unwrap_or(&Value::Null);
+            if add {
+                ix.insert(v, rowid)
+            } else {
+                ix.remove(v, rowid)
+            }
+        }
+        for k in data.keys() {
+            if add {
+                *self.field_census.entry(k.clone()).or_default() += 1;
+            } else if let Some(c) = self.field_census.get_mut(k) {
+                *c -= 1;
+                if *c == 0 {
+                    self.field_census.remove(k);
+                }
+            }
+        }
+    }
+
+    /// Installs a new schema, building indexes for newly indexed fields from `docs`.
+    pub fn set_schema(&mut self, schema: CollectionSchema, docs: &[(u32, DocData)]) {
+        let wanted: Vec<String> = schema.indexed_fields().map(str::to_string).collect();
+        self.indexes.retain(|f, _| wanted.contains(f));
+        for f in wanted {
+            if !self.indexes.contains_key(&f) {
+                let mut ix = FieldIndex::default();
+                for (rowid, d) in docs {
+                    ix.insert(d.get(&f).unwrap_or(&Value::Null), *rowid);
+                }
+                self.indexes.insert(f, ix);
+            }
+        }
+        self.schema = schema;
+    }
+
+    /// Fraction of row ids that are holes left by deletes.
+    pub fn hole_ratio(&self) -> f64 {
+        if self.sids.is_empty() {
+            0.0
+        } else {
+            1.0 - self.live.len() as f64 / self.sids.len() as f64
+        }
+    }
+
+    /// Checks that every index holds exactly the live row ids (used by tests and `verify`).
+    pub fn check_indexes(&self) -> Result<(), String> {
+        for (f, ix) in &self.indexes {
+            if ix.total() != self.live.len() {
+                return Err(format!(
+                    "index `{f}` holds {} entries for {} documents",
+                    ix.total(),
+                    self.live.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,37 @@
+//! Aurora DB: an embedded, real-time document database.
+//!
+//! One engine gives an application persistent storage (sled + WAL + hot cache), a query
+//! language (AQL), change events, live queries and a durable job queue, with no server to run.
+//!
+//! ```no_run
+//! # async fn demo() -> aurora_db::Result<()> {
+//! use aurora_db::{Aurora, FieldType, Value};
+//! use aurora_db::types::FieldDefinition;
+//! let db = Aurora::open("myapp.db").await?;
+//! db.new_collection("users", vec![
+//!     ("email", FieldDefinition { field_type: FieldType::SCALAR_STRING, unique: true, indexed: true, nullable: false }),
+//! ]).await?;
+//! db.insert_into("users", vec![("email", Value::String("a@x.io".into()))]).await?;
+//! let n = db.query("users").count().await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod index;
+pub mod query;
+pub mod realtime;
+pub mod schema;
+pub mod storage;
+pub mod types;
+pub mod value;
+
+pub use config::{AuroraConfig, ColdStoreMode, DurabilityMode, EvictionPolicy};
+pub use db::{Aurora, Transaction};
+pub use error::{AuroraError, Result};
+pub use query::{Filter, FilterBuilder, QueryBuilder};
+pub use realtime::{ChangeEvent, ChangeListener, ChangeType};
+pub use types::{CollectionSchema, DocData, Document, FieldDefinition, FieldType};
+pub use value::Value;

@@ -1,0 +1,240 @@
+//! Filter predicates: the one tree both the fluent API and AQL compile to.
+
+use crate::types::Document;
+use crate::value::Value;
+use std::cmp::Ordering;
+
+/// A predicate over a document's fields (dotted paths reach into nested objects).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// Matches every document.
+    All,
+    /// Field equals value (a missing field equals `Null`).
+    Eq(String, Value),
+    /// Negation of `Eq`.
+    Ne(String, Value),
+    /// Field greater than value (comparable kinds only).
+    Gt(String, Value),
+    /// Field greater than or equal.
+    Gte(String, Value),
+    /// Field less than.
+    Lt(String, Value),
+    /// Field less than or equal.
+    Lte(String, Value),
+    /// Field equals one of the values (empty list matches nothing).
+    In(String, Vec<Value>),
+    /// String field contains a substring, or array field contains an element.
+    Contains(String, Value),
+    /// String field starts with the prefix.
+    StartsWith(String, String),
+    /// String field ends with the suffix.
+    EndsWith(String, String),
+    /// Inclusive range.
+    Between(String, Value, Value),
+    /// Field is missing or null.
+    IsNull(String),
+    /// Field is present and not null.
+    IsNotNull(String),
+    /// All sub-filters match.
+    And(Vec<Filter>),
+    /// Any sub-filter matches.
+    Or(Vec<Filter>),
+    /// The sub-filter does not match.
+    Not(Box<Filter>),
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter::All
+    }
+}
+
+impl Filter {
+    /// Evaluates the predicate against a document.
+    pub fn matches(&self, doc: &Document) -> bool {
+        let get = |f: &str| -> Option<std::borrow::Cow<'_, Value>> {
+            if f == "_sid" {
+                Some(std::borrow::Cow::Owned(Value::String(doc._sid.clone())))
+            } else {
+                doc.get_ref(f).map(std::borrow::Cow::Borrowed)
+            }
+        };
+        let cmp = |f: &str, v: &Value, ok: fn(Ordering) -> bool| -> bool {
+            match get(f) {
+                Some(x) if x.comparable(v) => ok(x.total_cmp(v)),
+                _ => false,
+            }
+        };
+        match self {
+            Filter::All => true,
+            Filter::Eq(f, v) => get(f).map_or(v.is_null(), |x| x.loose_eq(v)),
+            Filter::Ne(f, v) => !get(f).map_or(v.is_null(), |x| x.loose_eq(v)),
+            Filter::Gt(f, v) => cmp(f, v, |o| o == Ordering::Greater),
+            Filter::Gte(f, v) => cmp(f, v, |o| o != Ordering::Less),
+            Filter::Lt(f, v) => cmp(f, v, |o| o == Ordering::Less),
+            Filter::Lte(f, v) => cmp(f, v, |o| o != Ordering::Greater),
+            Filter::In(f, vs) => {
+                let x = get(f);
+                let x = x.as_deref().unwrap_or(&Value::Null);
+                vs.iter().any(|v| x.loose_eq(v))
+            }
+            Filter::Contains(f, v) => match (get(f).as_deref(), v) {
+                (Some(Value::String(s)), Value::String(sub)) => s.contains(sub.as_str()),
+                (Some(Value::Array(items)), v) => items.iter().any(|i| i.loose_eq(v)),
+                _ => false,
+            },
+            Filter::StartsWith(f, p) => {
+                matches!(get(f).as_deref(), Some(Value::String(s)) if s.starts_with(p.as_str()))
+            }
+            Filter::EndsWith(f, p) => {
+                matches!(get(f).as_deref(), Some(Value::String(s)) if s.ends_with(p.as_str()))
+            }
+            Filter::Between(f, lo, hi) => {
+                cmp(f, lo, |o| o != Ordering::Less) && cmp(f, hi, |o| o != Ordering::Greater)
+            }
+            Filter::IsNull(f) => get(f).is_none_or(|x| x.is_null()),
+            Filter::IsNotNull(f) => get(f).is_some_and(|x| !x.is_null()),
+            Filter::And(fs) => fs.iter().all(|f| f.matches(doc)),
+            Filter::Or(fs) => fs.iter().any(|f| f.matches(doc)),
+            Filter::Not(f) => !f.matches(doc),
+        }
+    }
+
+    /// Field paths the filter reads.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect_fields(&mut out);
+        out
+    }
+
+    fn collect_fields<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Filter::All => {}
+            Filter::Eq(f, _)
+            | Filter::Ne(f, _)
+            | Filter::Gt(f, _)
+            | Filter::Gte(f, _)
+            | Filter::Lt(f, _)
+            | Filter::Lte(f, _)
+            | Filter::In(f, _)
+            | Filter::Contains(f, _)
+            | Filter::StartsWith(f, _)
+            | Filter::EndsWith(f, _)
+            | Filter::Between(f, _, _)
+            | Filter::IsNull(f)
+            | Filter::IsNotNull(f) => out.push(f),
+            Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|f| f.collect_fields(out)),
+            Filter::Not(f) => f.collect_fields(out),
+        }
+    }
+
+    /// Combines two filters with And, flattening nested Ands.
+    pub fn and(self, other: Filter) -> Filter {
+        match (self, other) {
+            (Filter::All, f) | (f, Filter::All) => f,
+            (Filter::And(mut a), Filter::And(b)) => {
+                a.extend(b);
+                Filter::And(a)
+            }
+            (Filter::And(mut a), f) => {
+                a.push(f);
+                Filter::And(a)
+            }
+            (f, Filter::And(mut b)) => {
+                b.insert(0, f);
+                Filter::And(b)
+            }
+            (a, b) => Filter::And(vec![a, b]),
+        }
+    }
+
+    /// Combines two filters with Or, flattening nested Ors.
+    pub fn or(self, other: Filter) -> Filter {
+        match (self, other) {
+            (Filter::Or(mut a), Filter::Or(b)) => {
+                a.extend(b);
+                Filter::Or(a)
+            }
+            (Filter::Or(mut a), f) => {
+                a.push(f);
+                Filter::Or(a)
+            }
+            (a, b) => Filter::Or(vec![a, b]),
+        }
+    }
+}
+
+impl std::ops::BitAnd for Filter {
+    type Output = Filter;
+    fn bitand(self, rhs: Filter) -> Filter {
+        self.and(rhs)
+    }
+}
+
+impl std::ops::BitOr for Filter {
+    type Output = Filter;
+    fn bitor(self, rhs: Filter) -> Filter {
+        self.or(rhs)
+    }
+}
+
+impl std::ops::Not for Filter {
+    type Output = Filter;
+    fn not(self) -> Filter {
+        Filter::Not(Box::new(self))
+    }
+}
+
+/// Builder handed to `.filter(|f| ...)` closures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FilterBuilder;
+
+#[allow(missing_docs)]
+impl FilterBuilder {
+    pub fn eq(&self, field: &str, v: impl Into<Value>) -> Filter {
+        Filter::Eq(field.into(), v.into())
+    }
+    pub fn ne(&self, field: &str, v: impl Into<Value>) -> Filter {
+        Filter::Ne(field.into(), v.into())
+    }
+    pub fn gt(&self, field: &str, v: impl Into<Value>) -> Filter {
+        Filter::Gt(field.into(), v.into())
+    }
+    pub fn gte(&self, field: &str, v: impl Into<Value>) -> Filter {
+        Filter::Gte(field.into(), v.into())
+    }
+    pub fn lt(&self, field: &str, v: impl Into<Value>) -> Filter {
+        Filter::Lt(field.into(), v.into())
+    }
+    pub fn lte(&self, field: &str, v: impl Into<Value>) -> Filter {
+        Filter::Lte(field.into(), v.into())
+    }
+    pub fn in_values<V: Into<Value>>(
+        &self,
+        field: &str,
+        vs: impl IntoIterator<Item = V>,
+    ) -> Filter {
+        Filter::In(field.into(), vs.into_iter().map(Into::into).collect())
+    }
+    pub fn contains(&self, field: &str, v: impl Into<Value>) -> Filter {
+        Filter::Contains(field.into(), v.into())
+    }
+    pub fn starts_with(&self, field: &str, prefix: &str) -> Filter {
+        Filter::StartsWith(field.into(), prefix.into())
+    }
+    pub fn ends_with(&self, field: &str, suffix: &str) -> Filter {
+        Filter::EndsWith(field.into(), suffix.into())
+    }
+    pub fn between(&self, field: &str, lo: impl Into<Value>, hi: impl Into<Value>) -> Filter {
+        Filter::Between(field.into(), lo.into(), hi.into())
+    }
+    pub fn is_null(&self, field: &str) -> Filter {
+        Filter::IsNull(field.into())
+    }
+    pub fn is_not_null(&self, field: &str) -> Filter {
+        Filter::IsNotNull(field.into())
+    }
+    pub fn all(&self) -> Filter {
+        Filter::All
+    }
+}

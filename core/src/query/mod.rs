@@ -1,0 +1,9 @@
+//! Reading: filters, the planner/executor, and the fluent query builder.
+
+pub mod builder;
+pub mod filter;
+pub mod planner;
+
+pub use builder::QueryBuilder;
+pub use filter::{Filter, FilterBuilder};
+pub use planner::QuerySpec;

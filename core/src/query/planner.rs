@@ -1,0 +1,333 @@
+//! Planner and executor: filter → index lookups (bitmap algebra) → residual → order → page.
+
+use super::filter::Filter;
+use crate::error::{hint_for, AuroraError, Result};
+use crate::index::CollectionState;
+use crate::schema::coerce;
+use crate::types::{Document, FieldType};
+use crate::value::Value;
+use roaring::RoaringBitmap;
+use std::cmp::Ordering;
+use std::ops::Bound;
+use std::sync::Arc;
+
+/// What to read: filter, ordering, window.
+#[derive(Debug, Clone, Default)]
+pub struct QuerySpec {
+    /// Predicate (`Filter::All` for none).
+    pub filter: Filter,
+    /// Sort keys: field path and ascending flag, most significant first.
+    pub order: Vec<(String, bool)>,
+    /// Maximum number of documents.
+    pub limit: Option<usize>,
+    /// Documents to skip.
+    pub offset: usize,
+}
+
+/// Loads a document by row id and system id.
+pub type Fetch<'a> = &'a dyn Fn(u32, u128) -> Result<Option<Arc<Document>>>;
+
+/// A row id with its loaded document.
+pub type Row = (u32, Arc<Document>);
+
+/// Index-derived superset of the matches; `exact` when no residual check is needed.
+#[derive(Debug)]
+pub struct Candidates {
+    /// Row ids that may match (`None` = every live row).
+    pub set: Option<RoaringBitmap>,
+    /// True when every row in `set` is known to match.
+    pub exact: bool,
+}
+
+/// Resolves the indexable parts of a filter to bitmaps.
+pub fn candidates(state: &CollectionState, f: &Filter) -> Candidates {
+    let exact = |set: RoaringBitmap| Candidates {
+        set: Some(set),
+        exact: true,
+    };
+    let none = Candidates {
+        set: None,
+        exact: false,
+    };
+    let ix = |field: &str| state.index(field);
+    match f {
+        Filter::All => Candidates {
+            set: None,
+            exact: true,
+        },
+        Filter::Eq(fl, v) => ix(fl).map_or(none, |i| exact(i.eq(v))),
+        Filter::Ne(fl, v) => ix(fl).map_or(none, |i| exact(state.live() - i.eq(v))),
+        Filter::In(fl, vs) => ix(fl).map_or(none, |i| {
+            exact(vs.iter().fold(RoaringBitmap::new(), |a, v| a | i.eq(v)))
+        }),
+        Filter::Gt(fl, v) => ix(fl).map_or(none, |i| {
+            exact(i.range(Bound::Excluded(v), Bound::Unbounded))
+        }),
+        Filter::Gte(fl, v) => ix(fl).map_or(none, |i| {
+            exact(i.range(Bound::Included(v), Bound::Unbounded))
+        }),
+        Filter::Lt(fl, v) => ix(fl).map_or(none, |i| {
+            exact(i.range(Bound::Unbounded, Bound::Excluded(v)))
+        }),
+        Filter::Lte(fl, v) => ix(fl).map_or(none, |i| {
+            exact(i.range(Bound::Unbounded, Bound::Included(v)))
+        }),
+        Filter::Between(fl, lo, hi) => ix(fl).map_or(none, |i| {
+            exact(i.range(Bound::Included(lo), Bound::Included(hi)))
+        }),
+        Filter::StartsWith(fl, p) => ix(fl).map_or(none, |i| exact(i.prefix(p))),
+        Filter::IsNull(fl) => ix(fl).map_or(none, |i| exact(i.eq(&Value::Null))),
+        Filter::IsNotNull(fl) => ix(fl).map_or(none, |i| exact(state.live() - i.eq(&Value::Null))),
+        Filter::Contains(..) | Filter::EndsWith(..) => none,
+        Filter::And(fs) => {
+            let mut set: Option<RoaringBitmap> = None;
+            let mut all_exact = true;
+            for c in fs.iter().map(|f| candidates(state, f)) {
+                all_exact &= c.exact;
+                if let Some(s) = c.set {
+                    set = Some(match set {
+                        Some(acc) => acc & s,
+                        None => s,
+                    });
+                }
+            }
+            Candidates {
+                set,
+                exact: all_exact,
+            }
+        }
+        Filter::Or(fs) => {
+            let mut acc = RoaringBitmap::new();
+            let mut all_exact = true;
+            for c in fs.iter().map(|f| candidates(state, f)) {
+                match c.set {
+                    Some(s) => acc |= s,
+                    None => return none,
+                }
+                all_exact &= c.exact;
+            }
+            Candidates {
+                set: Some(acc),
+                exact: all_exact,
+            }
+        }
+        Filter::Not(inner) => match candidates(state, inner) {
+            Candidates {
+                set: Some(s),
+                exact: true,
+            } => exact(state.live() - s),
+            _ => none,
+        },
+    }
+}
+
+/// Checks filter fields and value types against the collection, and normalises values
+/// (text to UUID for Uuid fields). Unknown fields are an error naming the closest known one.
+pub fn prepare_filter(state: &CollectionState, f: Filter, check_fields: bool) -> Result<Filter> {
+    let check = |field: &str| -> Result<()> {
+        if !check_fields
+            || state.knows_field(field)
+            || state.count() == 0 && state.schema.fields.is_empty()
+        {
+            Ok(())
+        } else {
+            Err(AuroraError::FieldNotFound {
+                collection: state.name.clone(),
+                field: field.to_string(),
+                hint: hint_for(field, state.known_fields()),
+            })
+        }
+    };
+    let norm = |field: &str, v: Value| -> Result<Value> {
+        check(field)?;
+        let Some(def) = state.schema.fields.get(field) else {
+            return Ok(v);
+        };
+        let mut v = v;
+        match (&def.field_type, &v) {
+            (_, Value::Null) => Ok(v),
+            (FieldType::Int | FieldType::Float, Value::Int(_) | Value::Float(_)) => Ok(v),
+            (FieldType::Array(inner), x) if !matches!(x, Value::Array(_)) => {
+                coerce(&state.name, field, inner, &mut v)?;
+                Ok(v)
+            }
+            (t, _) => {
+                coerce(&state.name, field, t, &mut v)?;
+                Ok(v)
+            }
+        }
+    };
+    Ok(match f {
+        Filter::All => Filter::All,
+        Filter::Eq(fl, v) => Filter::Eq(fl.clone(), norm(&fl, v)?),
+        Filter::Ne(fl, v) => Filter::Ne(fl.clone(), norm(&fl, v)?),
+        Filter::Gt(fl, v) => Filter::Gt(fl.clone(), norm(&fl, v)?),
+        Filter::Gte(fl, v) => Filter::Gte(fl.clone(), norm(&fl, v)?),
+        Filter::Lt(fl, v) => Filter::Lt(fl.clone(), norm(&fl, v)?),
+        Filter::Lte(fl, v) => Filter::Lte(fl.clone(), norm(&fl, v)?),
+        Filter::Between(fl, a, b) => Filter::Between(fl.clone(), norm(&fl, a)?, norm(&fl, b)?),
+        Filter::In(fl, vs) => {
+            let vs = vs
+                .into_iter()
+                .map(|v| norm(&fl, v))
+                .collect::<Result<Vec<_>>>()?;
+            Filter::In(fl, vs)
+        }
+        Filter::Contains(fl, v) => {
+            check(&fl)?;
+            Filter::Contains(fl, v)
+        }
+        Filter::StartsWith(fl, p) => {
+            check(&fl)?;
+            Filter::StartsWith(fl, p)
+        }
+        Filter::EndsWith(fl, p) => {
+            check(&fl)?;
+            Filter::EndsWith(fl, p)
+        }
+        Filter::IsNull(fl) => {
+            check(&fl)?;
+            Filter::IsNull(fl)
+        }
+        Filter::IsNotNull(fl) => {
+            check(&fl)?;
+            Filter::IsNotNull(fl)
+        }
+        Filter::And(fs) => Filter::And(
+            fs.into_iter()
+                .map(|f| prepare_filter(state, f, check_fields))
+                .collect::<Result<_>>()?,
+        ),
+        Filter::Or(fs) => Filter::Or(
+            fs.into_iter()
+                .map(|f| prepare_filter(state, f, check_fields))
+                .collect::<Result<_>>()?,
+        ),
+        Filter::Not(f) => Filter::Not(Box::new(prepare_filter(state, *f, check_fields)?)),
+    })
+}
+
+/// Runs a query and returns the matching rows in result order.
+pub fn run(state: &CollectionState, spec: &QuerySpec, fetch: Fetch<'_>) -> Result<Vec<Row>> {
+    let cand = candidates(state, &spec.filter);
+    let residual = !cand.exact;
+    let want = spec.limit.map(|l| l.saturating_add(spec.offset));
+    let accept = |rowid: u32| -> Result<Option<Row>> {
+        let Some(sid) = state.sid_of(rowid) else {
+            return Ok(None);
+        };
+        let Some(doc) = fetch(rowid, sid)? else {
+            return Ok(None);
+        };
+        if residual && !spec.filter.matches(&doc) {
+            return Ok(None);
+        }
+        Ok(Some((rowid, doc)))
+    };
+
+    if spec.limit == Some(0) {
+        return Ok(Vec::new());
+    }
+
+    // Ordered walk of an index: top-k without sorting everything.
+    if let ([(field, asc)], Some(want)) = (spec.order.as_slice(), want) {
+        if let Some(ix) = state.index(field) {
+            let n_cand = cand.set.as_ref().map_or(state.count(), |s| s.len());
+            if n_cand as usize > want.saturating_mul(4).max(64) {
+                let mut out = Vec::with_capacity(want.min(1024));
+                'walk: for (_, ids) in ix.iter_ordered(*asc) {
+                    let ids = match &cand.set {
+                        Some(s) => ids & s,
+                        None => ids.clone(),
+                    };
+                    for rowid in ids {
+                        if let Some(row) = accept(rowid)? {
+                            out.push(row);
+                            if out.len() >= want {
+                                break 'walk;
+                            }
+                        }
+                    }
+                }
+                return Ok(out.into_iter().skip(spec.offset).collect());
+            }
+        }
+    }
+
+    let ids: Box<dyn Iterator<Item = u32>> = match &cand.set {
+        Some(s) => Box::new(s.iter()),
+        None => Box::new(state.live().iter()),
+    };
+    if spec.order.is_empty() {
+        let mut out = Vec::new();
+        for rowid in ids {
+            if let Some(row) = accept(rowid)? {
+                out.push(row);
+                if want.is_some_and(|w| out.len() >= w) {
+                    break;
+                }
+            }
+        }
+        return Ok(out.into_iter().skip(spec.offset).collect());
+    }
+
+    let mut rows = Vec::new();
+    for rowid in ids {
+        if let Some(row) = accept(rowid)? {
+            rows.push(row);
+        }
+    }
+    sort_rows(&mut rows, &spec.order, want);
+    Ok(rows
+        .into_iter()
+        .skip(spec.offset)
+        .take(spec.limit.unwrap_or(usize::MAX))
+        .collect())
+}
+
+/// Compares two documents by the sort keys, ties broken by row id (insertion order).
+pub fn compare_rows(a: &Row, b: &Row, order: &[(String, bool)]) -> Ordering {
+    for (field, asc) in order {
+        let va = a.1.get_ref(field).unwrap_or(&Value::Null);
+        let vb = b.1.get_ref(field).unwrap_or(&Value::Null);
+        let o = va.total_cmp(vb);
+        if o != Ordering::Equal {
+            return if *asc { o } else { o.reverse() };
+        }
+    }
+    a.0.cmp(&b.0)
+}
+
+fn sort_rows(rows: &mut Vec<Row>, order: &[(String, bool)], want: Option<usize>) {
+    let cmp = |a: &Row, b: &Row| compare_rows(a, b, order);
+    if let Some(k) = want {
+        if k > 0 && k < rows.len() {
+            rows.select_nth_unstable_by(k - 1, cmp);
+            rows.truncate(k);
+        }
+    }
+    rows.sort_unstable_by(cmp);
+}
+
+/// Counts matches, without loading documents when the indexes answer exactly.
+pub fn count(state: &CollectionState, filter: &Filter, fetch: Fetch<'_>) -> Result<u64> {
+    let cand = candidates(state, filter);
+    if cand.exact {
+        return Ok(cand.set.map_or(state.count(), |s| s.len()));
+    }
+    let ids: Box<dyn Iterator<Item = u32>> = match &cand.set {
+        Some(s) => Box::new(s.iter()),
+        None => Box::new(state.live().iter()),
+    };
+    let mut n = 0;
+    for rowid in ids {
+        if let Some(sid) = state.sid_of(rowid) {
+            if let Some(doc) = fetch(rowid, sid)? {
+                if filter.matches(&doc) {
+                    n += 1;
+                }
+            }
+        }
+    }
+    Ok(n)
+}

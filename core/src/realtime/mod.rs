@@ -1,0 +1,5 @@
+//! Real time: change events (pubsub) and, built on them, live queries and AQL streams.
+
+pub mod pubsub;
+
+pub use pubsub::{ChangeEvent, ChangeListener, ChangeType, Hub};

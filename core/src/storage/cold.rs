@@ -1,0 +1,174 @@
+//! The cold store: an ordered key-value store of named trees. sled in production, memory in tests.
+
+use crate::config::{AuroraConfig, ColdStoreMode};
+use crate::error::{AuroraError, Result};
+use parking_lot::RwLock;
+use std::collections::{BTreeMap, HashMap};
+
+/// One write of a batch: `None` deletes the key.
+pub type BatchOp = (Vec<u8>, Option<Vec<u8>>);
+
+/// Minimal ordered KV interface the engine needs, so another store can replace sled.
+pub trait ColdStore: Send + Sync {
+    /// Reads one key of a tree.
+    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Applies puts and deletes to one tree.
+    fn apply(&self, tree: &str, ops: Vec<BatchOp>) -> Result<()>;
+    /// All entries of a tree in key order.
+    fn scan(&self, tree: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Names of the trees that exist.
+    fn tree_names(&self) -> Result<Vec<String>>;
+    /// Removes a tree and its contents.
+    fn drop_tree(&self, tree: &str) -> Result<()>;
+    /// Makes everything applied so far durable.
+    fn flush(&self) -> Result<()>;
+}
+
+/// sled-backed cold store.
+pub struct SledStore {
+    db: sled::Db,
+    trees: RwLock<HashMap<String, sled::Tree>>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the sled database under `dir/data`.
+    pub fn open(config: &AuroraConfig) -> Result<Self> {
+        let path = config.db_path.join("data");
+        let mode = match config.cold_mode {
+            ColdStoreMode::HighThroughput => sled::Mode::HighThroughput,
+            ColdStoreMode::LowSpace => sled::Mode::LowSpace,
+        };
+        let cfg = sled::Config::new()
+            .path(&path)
+            .cache_capacity((config.cold_cache_capacity_mb as u64).saturating_mul(1024 * 1024))
+            .mode(mode)
+            .flush_every_ms(None);
+        // A handle of this process that is still closing holds the lock for a moment: retry briefly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let db = loop {
+            match cfg.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(AuroraError::Storage(format!(
+                    "cannot open cold store at {} (is the database open in another process?): {e}",
+                    path.display()
+                ))),
+            }
+        };
+        Ok(SledStore {
+            db,
+            trees: RwLock::new(HashMap::new()),
+        })
+    }
+
+    fn tree(&self, name: &str) -> Result<sled::Tree> {
+        if let Some(t) = self.trees.read().get(name) {
+            return Ok(t.clone());
+        }
+        let t = self.db.open_tree(name)?;
+        self.trees.write().insert(name.to_string(), t.clone());
+        Ok(t)
+    }
+}
+
+impl ColdStore for SledStore {
+    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree(tree)?.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn apply(&self, tree: &str, ops: Vec<BatchOp>) -> Result<()> {
+        let t = self.tree(tree)?;
+        let mut batch = sled::Batch::default();
+        for (k, v) in ops {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        t.apply_batch(batch)?;
+        Ok(())
+    }
+
+    fn scan(&self, tree: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.tree(tree)?
+            .iter()
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into))
+            .collect()
+    }
+
+    fn tree_names(&self) -> Result<Vec<String>> {
+        Ok(self
+            .db
+            .tree_names()
+            .into_iter()
+            .filter_map(|n| String::from_utf8(n.to_vec()).ok())
+            .filter(|n| n != "__sled__default")
+            .collect())
+    }
+
+    fn drop_tree(&self, tree: &str) -> Result<()> {
+        self.trees.write().remove(tree);
+        self.db.drop_tree(tree)?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// In-memory cold store for tests and ephemeral databases.
+#[derive(Default)]
+pub struct MemStore {
+    trees: RwLock<HashMap<String, BTreeMap<Vec<u8>, Vec<u8>>>>,
+}
+
+impl ColdStore for MemStore {
+    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .trees
+            .read()
+            .get(tree)
+            .and_then(|t| t.get(key).cloned()))
+    }
+
+    fn apply(&self, tree: &str, ops: Vec<BatchOp>) -> Result<()> {
+        let mut trees = self.trees.write();
+        let t = trees.entry(tree.to_string()).or_default();
+        for (k, v) in ops {
+            match v {
+                Some(v) => t.insert(k, v),
+                None => t.remove(&k),
+            };
+        }
+        Ok(())
+    }
+
+    fn scan(&self, tree: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(self
+            .trees
+            .read()
+            .get(tree)
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    fn tree_names(&self) -> Result<Vec<String>> {
+        Ok(self.trees.read().keys().cloned().collect())
+    }
+
+    fn drop_tree(&self, tree: &str) -> Result<()> {
+        self.trees.write().remove(tree);
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! Storage layers: cold store (sled), write-ahead log, write buffer and hot cache.
+
+pub mod buffer;
+pub mod cache;
+pub mod codec;
+pub mod cold;
+pub mod wal;
+
+pub use cold::{ColdStore, MemStore, SledStore};

@@ -1,0 +1,179 @@
+//! Schema and document types shared by every layer.
+
+use crate::value::Value;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// The declared type of a schema field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FieldType {
+    /// Text.
+    String,
+    /// 64-bit integer.
+    Int,
+    /// 64-bit float (Int values are widened to Float on write).
+    Float,
+    /// true / false.
+    Boolean,
+    /// UUID (text in a valid UUID form is accepted and stored as a UUID).
+    Uuid,
+    /// Nested object of any shape.
+    Object,
+    /// Any value.
+    Any,
+    /// List whose elements all have the inner type.
+    Array(Box<FieldType>),
+}
+
+#[allow(missing_docs)]
+impl FieldType {
+    pub const SCALAR_STRING: FieldType = FieldType::String;
+    pub const SCALAR_INT: FieldType = FieldType::Int;
+    pub const SCALAR_FLOAT: FieldType = FieldType::Float;
+    pub const SCALAR_BOOL: FieldType = FieldType::Boolean;
+    pub const SCALAR_BOOLEAN: FieldType = FieldType::Boolean;
+    pub const SCALAR_UUID: FieldType = FieldType::Uuid;
+    pub const SCALAR_OBJECT: FieldType = FieldType::Object;
+    pub const SCALAR_ANY: FieldType = FieldType::Any;
+    pub const OBJECT: FieldType = FieldType::Object;
+    pub const ANY: FieldType = FieldType::Any;
+
+    /// List of the given element type.
+    pub fn array_of(inner: FieldType) -> FieldType {
+        FieldType::Array(Box::new(inner))
+    }
+
+    /// Parses an AQL type name (`String`, `Int`, `[String]`...).
+    pub fn parse(name: &str) -> Option<FieldType> {
+        let name = name.trim();
+        if let Some(inner) = name.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            return FieldType::parse(inner.trim_end_matches('!')).map(FieldType::array_of);
+        }
+        Some(match name {
+            "String" => FieldType::String,
+            "Int" => FieldType::Int,
+            "Float" => FieldType::Float,
+            "Boolean" | "Bool" => FieldType::Boolean,
+            "Uuid" | "UUID" | "ID" => FieldType::Uuid,
+            "Object" | "JSON" => FieldType::Object,
+            "Any" => FieldType::Any,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for FieldType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldType::String => write!(f, "String"),
+            FieldType::Int => write!(f, "Int"),
+            FieldType::Float => write!(f, "Float"),
+            FieldType::Boolean => write!(f, "Boolean"),
+            FieldType::Uuid => write!(f, "Uuid"),
+            FieldType::Object => write!(f, "Object"),
+            FieldType::Any => write!(f, "Any"),
+            FieldType::Array(t) => write!(f, "[{t}]"),
+        }
+    }
+}
+
+/// One field of a collection schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldDefinition {
+    /// Declared type.
+    pub field_type: FieldType,
+    /// Enforce uniqueness on insert and update (implies an index).
+    pub unique: bool,
+    /// Keep a secondary index on this field.
+    pub indexed: bool,
+    /// Whether null / missing is allowed.
+    pub nullable: bool,
+}
+
+impl FieldDefinition {
+    /// A nullable, unindexed field of the given type.
+    pub fn new(field_type: FieldType) -> Self {
+        FieldDefinition {
+            field_type,
+            unique: false,
+            indexed: false,
+            nullable: true,
+        }
+    }
+}
+
+/// A collection's schema: declared fields in order, and whether undeclared fields are rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CollectionSchema {
+    /// Declared fields, in declaration order.
+    pub fields: IndexMap<String, FieldDefinition>,
+    /// Reject fields that are not declared.
+    pub strict: bool,
+}
+
+impl CollectionSchema {
+    /// Builds a schema from `(name, definition)` pairs.
+    pub fn from_fields<S: Into<String>>(fields: Vec<(S, FieldDefinition)>) -> Self {
+        CollectionSchema {
+            fields: fields.into_iter().map(|(n, d)| (n.into(), d)).collect(),
+            strict: false,
+        }
+    }
+
+    /// Fields that need a secondary index (indexed or unique).
+    pub fn indexed_fields(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .iter()
+            .filter(|(_, d)| d.indexed || d.unique)
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// Fields with a uniqueness constraint.
+    pub fn unique_fields(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .iter()
+            .filter(|(_, d)| d.unique)
+            .map(|(n, _)| n.as_str())
+    }
+}
+
+/// Field name → value map of a document, in insertion order.
+pub type DocData = IndexMap<String, Value>;
+
+/// A stored document: its system id and its fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    /// System id: a UUIDv7 in text form, time-ordered; the storage key.
+    pub _sid: String,
+    /// The document's fields.
+    pub data: DocData,
+}
+
+impl Document {
+    /// Value at a field name or dotted path; `_sid` resolves to the system id.
+    pub fn get(&self, path: &str) -> Option<Value> {
+        if path == "_sid" {
+            return Some(Value::String(self._sid.clone()));
+        }
+        self.get_ref(path).cloned()
+    }
+
+    /// Borrowing lookup of a field name or dotted path (not `_sid`).
+    pub fn get_ref(&self, path: &str) -> Option<&Value> {
+        if let Some(v) = self.data.get(path) {
+            return Some(v);
+        }
+        let (head, rest) = path.split_once('.')?;
+        self.data.get(head)?.get_path(rest)
+    }
+
+    /// The document as a JSON object (without `_sid`).
+    pub fn to_json(&self) -> serde_json::Value {
+        Value::Object(self.data.clone()).to_json()
+    }
+
+    /// Deserializes the document's fields into `T`.
+    pub fn to_struct<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
+        Ok(serde_json::from_value(self.to_json())?)
+    }
+}

@@ -1,0 +1,45 @@
+//! Shared helpers for the core integration tests.
+#![allow(dead_code)]
+
+use aurora_db::types::FieldDefinition;
+use aurora_db::{Aurora, AuroraConfig, FieldType, Value};
+
+/// A users collection as in the README: email unique+indexed, age indexed.
+pub async fn users(db: &Aurora) {
+    db.new_collection(
+        "users",
+        vec![
+            (
+                "email",
+                FieldDefinition {
+                    field_type: FieldType::SCALAR_STRING,
+                    unique: true,
+                    indexed: true,
+                    nullable: false,
+                },
+            ),
+            (
+                "age",
+                FieldDefinition {
+                    field_type: FieldType::SCALAR_INT,
+                    unique: false,
+                    indexed: true,
+                    nullable: true,
+                },
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+}
+
+pub fn config(dir: &std::path::Path) -> AuroraConfig {
+    AuroraConfig {
+        db_path: dir.join("db"),
+        ..Default::default()
+    }
+}
+
+pub fn s(v: &str) -> Value {
+    Value::String(v.into())
+}
