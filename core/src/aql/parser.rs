@@ -188,13 +188,11 @@ fn friendly(rule: Rule) -> &'static [&'static str] {
         Rule::migration_version | Rule::version_name => &["version string"],
         Rule::variable | Rule::variable_def => &["variable"],
         Rule::value => &["value"],
-        Rule::int | Rule::float => &["number"],
+        Rule::number => &["number"],
         Rule::string | Rule::string_inner | Rule::block_string | Rule::block_string_inner => {
             &["string"]
         }
-        Rule::boolean => &["`true` or `false`"],
-        Rule::null => &["`null`"],
-        Rule::enum_value => &["identifier"],
+        Rule::word => &["identifier"],
         Rule::document => &[
             "`query`",
             "`mutation`",
@@ -699,7 +697,7 @@ impl<'a> Builder<'a> {
         let s = p.as_str();
         Ok(match p.as_rule() {
             Rule::variable => AstValue::Variable(variable_name(s)),
-            Rule::int => match s.parse::<i64>() {
+            Rule::number if !s.contains(['.', 'e', 'E']) => match s.parse::<i64>() {
                 Ok(i) => AstValue::Int(i),
                 Err(_) => {
                     return Err(self.error_at(
@@ -710,7 +708,7 @@ impl<'a> Builder<'a> {
                     ))
                 }
             },
-            Rule::float => match s.parse::<f64>() {
+            Rule::number => match s.parse::<f64>() {
                 Ok(f) if f.is_finite() => AstValue::Float(f),
                 _ => {
                     return Err(self.error_at(
@@ -725,9 +723,12 @@ impl<'a> Builder<'a> {
                 let raw = p.into_inner().next().map_or("", |q| q.as_str());
                 AstValue::String(block_string_value(raw))
             }
-            Rule::boolean => AstValue::Bool(s == "true"),
-            Rule::null => AstValue::Null,
-            Rule::enum_value => AstValue::Enum(s.to_string()),
+            Rule::word => match s {
+                "true" => AstValue::Bool(true),
+                "false" => AstValue::Bool(false),
+                "null" => AstValue::Null,
+                _ => AstValue::Enum(s.to_string()),
+            },
             Rule::list => {
                 let mut items = Vec::new();
                 for q in p.into_inner() {
@@ -1703,4 +1704,8 @@ mod tests {
             }
         }
     }
+}
+#[doc(hidden)]
+pub fn __pest_only(text: &str) -> usize {
+    AqlParser::parse(Rule::document, text).map(|p| p.count()).unwrap_or(0)
 }

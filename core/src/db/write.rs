@@ -255,6 +255,11 @@ impl Inner {
         }
         self.audit(origin, &applied_out);
         self.publish(lsn, &applied_out);
+        if let (DurabilityMode::Strict | DurabilityMode::Synchronous, Some(w)) =
+            (self.durability, &self.wal_shared)
+        {
+            w.request_sync(lsn);
+        }
         Ok((lsn, applied_out))
     }
 
@@ -286,7 +291,6 @@ impl Inner {
                         }
                     }),
                 );
-                w.request_sync(lsn);
             }
             _ => events.into_iter().for_each(|e| self.hub.publish(e)),
         }

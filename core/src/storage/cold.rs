@@ -54,10 +54,12 @@ impl SledStore {
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                Err(e) => return Err(AuroraError::Storage(format!(
+                Err(e) => {
+                    return Err(AuroraError::Storage(format!(
                     "cannot open cold store at {} (is the database open in another process?): {e}",
                     path.display()
-                ))),
+                )))
+                }
             }
         };
         Ok(SledStore {
