@@ -54,7 +54,7 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
                             && !inner.buffer.is_empty())
                     {
                         last_flush = now;
-                        inner.buffer.flush_into(inner.cold.as_ref())?;
+                        inner.buffer.flush_into(&*inner.cold()?)?;
                     }
                     if cfg.auto_compact && now.duration_since(last_compact) >= compact_every {
                         last_compact = now;
@@ -92,9 +92,9 @@ impl Inner {
             };
             (lsn, seg)
         };
-        self.buffer.flush_into(self.cold.as_ref())?;
-        write_checkpoint(self.cold.as_ref(), lsn)?;
-        self.cold.flush()?;
+        self.buffer.flush_into(&*self.cold()?)?;
+        write_checkpoint(&*self.cold()?, lsn)?;
+        self.cold()?.flush()?;
         {
             let mut f = self.sync_flushed.lock();
             *f = (*f).max(lsn);
@@ -120,10 +120,10 @@ impl Inner {
                 continue;
             }
             let _cs = self.commit.lock();
-            self.buffer.flush_into(self.cold.as_ref())?;
+            self.buffer.flush_into(&*self.cold()?)?;
             let mut st = c.write();
             let mut fresh = CollectionState::new(st.id, &st.name, st.schema.clone());
-            for (k, v) in self.cold.scan(&st.tree)? {
+            for (k, v) in self.cold()?.scan(&st.tree)? {
                 if let Some(sid) = super::sid_from_key(&k) {
                     fresh.insert(sid, &decode_doc(&v)?);
                 }

@@ -47,7 +47,8 @@ pub(crate) struct CommitState {
 pub(crate) struct Inner {
     pub config: AuroraConfig,
     pub durability: DurabilityMode,
-    pub cold: Arc<dyn ColdStore>,
+    /// The cold store; emptied on close so the directory's lock is released.
+    cold_slot: RwLock<Option<Arc<dyn ColdStore>>>,
     pub cache: HotCache,
     pub buffer: WriteBuffer,
     pub commit: Mutex<CommitState>,
@@ -147,7 +148,7 @@ impl Aurora {
         let inner = Arc::new(Inner {
             cache: HotCache::new(config.hot_cache_size_mb.saturating_mul(1024 * 1024)),
             durability,
-            cold,
+            cold_slot: RwLock::new(Some(cold.clone())),
             buffer: WriteBuffer::default(),
             commit: Mutex::new(CommitState {
                 wal,
@@ -173,7 +174,7 @@ impl Aurora {
 
         // 3. Rebuild in-memory indexes once from the cold store.
         let mut max_sid = 0u128;
-        for (key, bytes) in inner.cold.scan(META_TREE)? {
+        for (key, bytes) in inner.cold()?.scan(META_TREE)? {
             let Some(name) = std::str::from_utf8(&key)
                 .ok()
                 .and_then(|k| k.strip_prefix(COLLECTION_PREFIX))
@@ -191,7 +192,7 @@ impl Aurora {
                 name,
                 schema,
             );
-            for (k, v) in inner.cold.scan(&docs_tree(name))? {
+            for (k, v) in inner.cold()?.scan(&docs_tree(name))? {
                 let sid = sid_from_key(&k).ok_or_else(|| AuroraError::Corruption {
                     file: inner.config.db_path.join("data"),
                     offset: 0,
@@ -325,6 +326,11 @@ impl Aurora {
 }
 
 impl Inner {
+    /// The cold store, or `Closed` once the database is closed.
+    pub(crate) fn cold(&self) -> Result<Arc<dyn ColdStore>> {
+        self.cold_slot.read().clone().ok_or(AuroraError::Closed)
+    }
+
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             Err(AuroraError::Closed)
@@ -390,14 +396,14 @@ impl Inner {
 
     fn persist_schema(&self, name: &str, schema: &CollectionSchema) -> Result<()> {
         let bytes = serde_json::to_vec(schema)?;
-        self.cold.apply(
+        self.cold()?.apply(
             META_TREE,
             vec![(
                 format!("{COLLECTION_PREFIX}{name}").into_bytes(),
                 Some(bytes),
             )],
         )?;
-        self.cold.flush()
+        self.cold()?.flush()
     }
 
     fn set_schema(&self, name: &str, schema: CollectionSchema) -> Result<()> {
@@ -425,13 +431,13 @@ impl Inner {
         // Checkpoint first so no WAL record can resurrect the collection's documents.
         self.checkpoint()?;
         let _cs = self.commit.lock();
-        self.buffer.flush_into(self.cold.as_ref())?;
-        self.cold.drop_tree(&docs_tree(name))?;
-        self.cold.apply(
+        self.buffer.flush_into(&*self.cold()?)?;
+        self.cold()?.drop_tree(&docs_tree(name))?;
+        self.cold()?.apply(
             META_TREE,
             vec![(format!("{COLLECTION_PREFIX}{name}").into_bytes(), None)],
         )?;
-        self.cold.flush()?;
+        self.cold()?.flush()?;
         self.collections.write().remove(name);
         Ok(())
     }
@@ -479,6 +485,8 @@ impl Inner {
         if let Some(w) = &self.wal_shared {
             w.stop();
         }
+        self.commit.lock().wal = None;
+        *self.cold_slot.write() = None;
         result
     }
 }

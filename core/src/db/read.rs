@@ -21,7 +21,7 @@ impl Inner {
         let bytes = match self.buffer.get(&st.tree, &k) {
             Buffered::Value(v) => v.as_ref().clone(),
             Buffered::Deleted => return Ok(None),
-            Buffered::Unknown => match self.cold.get(&st.tree, &k)? {
+            Buffered::Unknown => match self.cold()?.get(&st.tree, &k)? {
                 Some(v) => v,
                 None => return Ok(None),
             },

@@ -161,8 +161,8 @@ impl Inner {
         if *flushed >= lsn {
             return Ok(());
         }
-        let upto = self.buffer.flush_into(self.cold.as_ref())?;
-        self.cold.flush()?;
+        let upto = self.buffer.flush_into(&*self.cold()?)?;
+        self.cold()?.flush()?;
         *flushed = (*flushed).max(upto).max(lsn);
         Ok(())
     }
