@@ -27,6 +27,7 @@ pub mod schema;
 pub mod storage;
 pub mod types;
 pub mod value;
+pub mod workers;
 
 pub use config::{AuroraConfig, ColdStoreMode, DurabilityMode, EvictionPolicy};
 pub use db::{Aurora, Transaction};

@@ -147,15 +147,15 @@ fn friendly(rule: Rule) -> &'static [&'static str] {
         Rule::EOI => &["end of input"],
         Rule::lbrace | Rule::selection_set | Rule::shorthand_query | Rule::object => &["`{`"],
         Rule::rbrace => &["`}`"],
-        Rule::lparen | Rule::arguments | Rule::variable_defs => &["`(`"],
+        Rule::arguments | Rule::variable_defs => &["`(`"],
         Rule::rparen => &["`)`"],
-        Rule::lbracket | Rule::list | Rule::list_type => &["`[`"],
+        Rule::list | Rule::list_type => &["`[`"],
         Rule::rbracket => &["`]`"],
         Rule::colon => &["`:`"],
         Rule::equals | Rule::default_value => &["`=`"],
         Rule::bang => &["`!`"],
-        Rule::at | Rule::directive => &["`@`"],
-        Rule::spread | Rule::fragment_spread => &["`...`"],
+        Rule::directive => &["`@`"],
+        Rule::fragment_spread => &["`...`"],
         Rule::kw_query => &["`query`"],
         Rule::kw_mutation => &["`mutation`"],
         Rule::kw_subscription => &["`subscription`"],
@@ -189,9 +189,7 @@ fn friendly(rule: Rule) -> &'static [&'static str] {
         Rule::variable | Rule::variable_def => &["variable"],
         Rule::value => &["value"],
         Rule::number => &["number"],
-        Rule::string | Rule::string_inner | Rule::block_string | Rule::block_string_inner => {
-            &["string"]
-        }
+        Rule::string | Rule::string_inner | Rule::block_string_inner => &["string"],
         Rule::word => &["identifier"],
         Rule::document => &[
             "`query`",
@@ -719,10 +717,6 @@ impl<'a> Builder<'a> {
                 }
             },
             Rule::string => AstValue::String(self.string(p)?),
-            Rule::block_string => {
-                let raw = p.into_inner().next().map_or("", |q| q.as_str());
-                AstValue::String(block_string_value(raw))
-            }
             Rule::word => match s {
                 "true" => AstValue::Bool(true),
                 "false" => AstValue::Bool(false),
@@ -768,10 +762,13 @@ impl<'a> Builder<'a> {
         Ok(AstValue::Object(entries))
     }
 
-    /// The value of a `string` pair, escapes resolved.
+    /// The value of a `string` pair (plain or block), escapes resolved.
     fn string(&mut self, pair: Pair<'_, Rule>) -> Result<String> {
         let start = pair.as_span().start();
         match pair.into_inner().next() {
+            Some(inner) if inner.as_rule() == Rule::block_string_inner => {
+                Ok(block_string_value(inner.as_str()))
+            }
             Some(inner) => {
                 let offset = inner.as_span().start();
                 unescape(inner.as_str())

@@ -44,6 +44,7 @@ pub(crate) struct CommitState {
     pub last_sid: u128,
 }
 
+/// Shared state behind every clone of a database handle.
 pub(crate) struct Inner {
     pub config: AuroraConfig,
     pub durability: DurabilityMode,

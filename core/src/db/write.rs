@@ -39,6 +39,8 @@ pub(crate) enum WriteOp {
 /// A document change made by a commit.
 #[derive(Debug, Clone)]
 pub(crate) struct Applied {
+    /// Index of the op in the commit that produced this change.
+    pub op: usize,
     pub collection: String,
     pub sid: u128,
     pub kind: ChangeType,
@@ -310,7 +312,7 @@ impl Inner {
             colls.insert(name.to_string(), c.clone());
             Ok(c)
         };
-        for op in ops {
+        for (op_index, op) in ops.into_iter().enumerate() {
             match op {
                 WriteOp::Insert {
                     collection,
@@ -373,6 +375,7 @@ impl Inner {
                     staged.push(Staged::Doc {
                         coll,
                         applied: Applied {
+                            op: op_index,
                             collection,
                             sid,
                             kind: ChangeType::Update,

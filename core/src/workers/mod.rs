@@ -1,0 +1,9 @@
+//! Workers: a durable priority job queue and the runtime that runs handlers for it.
+
+pub mod job;
+pub mod queue;
+pub mod system;
+
+pub use job::{Job, JobPriority, JobStatus};
+pub use queue::{JobQueue, QueueStats};
+pub use system::{WorkerConfig, WorkerSystem};
