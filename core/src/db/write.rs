@@ -334,6 +334,7 @@ impl Inner {
                     staged.push(Staged::Doc {
                         coll,
                         applied: Applied {
+                            op: op_index,
                             collection,
                             sid,
                             kind: ChangeType::Insert,
@@ -400,6 +401,7 @@ impl Inner {
                     staged.push(Staged::Doc {
                         coll,
                         applied: Applied {
+                            op: op_index,
                             collection,
                             sid,
                             kind: ChangeType::Delete,
