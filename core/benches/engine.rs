@@ -37,9 +37,7 @@ const N_SMALL: usize = 2_000;
 /// Lookups timed one by one for the point-lookup percentiles.
 const LOOKUPS: usize = 10_000;
 const SEED: u64 = 0x00a0_2025_5eed;
-const TAG_POOL: [&str; 8] = [
-    "admin", "beta", "dev", "ops", "sales", "support", "qa", "design",
-];
+const TAG_POOL: [&str; 8] = ["admin", "beta", "dev", "ops", "sales", "support", "qa", "design"];
 
 const SQL_INSERT: &str = "INSERT INTO users(doc) VALUES (?1)";
 const SQL_POINT: &str = "SELECT id, doc FROM users WHERE json_extract(doc, '$.email') = ?1";
@@ -67,10 +65,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         self.0 >> 33
     }
 
@@ -90,9 +85,7 @@ fn gen_users(n: usize) -> Vec<User> {
                 email: format!("user{i:05}.{:04x}@example.com", rng.below(0x10000)),
                 age: 18 + rng.below(63) as i64,
                 active: rng.below(2) == 1,
-                tags: (0..ntags)
-                    .map(|k| TAG_POOL[(first + k) % TAG_POOL.len()].to_string())
-                    .collect(),
+                tags: (0..ntags).map(|k| TAG_POOL[(first + k) % TAG_POOL.len()].to_string()).collect(),
             }
         })
         .collect()
@@ -105,10 +98,7 @@ fn aurora_fields(u: &User) -> Vec<(&'static str, Value)> {
         ("email", Value::String(u.email.clone())),
         ("age", Value::Int(u.age)),
         ("active", Value::Bool(u.active)),
-        (
-            "tags",
-            Value::Array(u.tags.iter().map(|t| Value::String(t.clone())).collect()),
-        ),
+        ("tags", Value::Array(u.tags.iter().map(|t| Value::String(t.clone())).collect())),
     ]
 }
 
@@ -126,26 +116,15 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
 // Engines
 
 fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
 }
 
 fn temp_dir(prefix: &str) -> TempDir {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .expect("temp dir")
+    tempfile::Builder::new().prefix(prefix).tempdir().expect("temp dir")
 }
 
 fn field(field_type: FieldType, unique: bool, indexed: bool) -> FieldDefinition {
-    FieldDefinition {
-        field_type,
-        unique,
-        indexed,
-        nullable: false,
-    }
+    FieldDefinition { field_type, unique, indexed, nullable: false }
 }
 
 /// A fresh Aurora database with the users collection. Field order: `db` drops before `_dir`.
@@ -157,11 +136,7 @@ struct AuroraDb {
 impl AuroraDb {
     fn open(rt: &Runtime, durability_mode: DurabilityMode) -> AuroraDb {
         let dir = temp_dir("aurora-bench-");
-        let config = AuroraConfig {
-            db_path: dir.path().join("db"),
-            durability_mode,
-            ..Default::default()
-        };
+        let config = AuroraConfig { db_path: dir.path().join("db"), durability_mode, ..Default::default() };
         let db = rt
             .block_on(async {
                 let db = Aurora::with_config(config).await?;
@@ -172,10 +147,7 @@ impl AuroraDb {
                         ("email", field(FieldType::SCALAR_STRING, true, true)),
                         ("age", field(FieldType::SCALAR_INT, false, true)),
                         ("active", field(FieldType::Boolean, false, false)),
-                        (
-                            "tags",
-                            field(FieldType::array_of(FieldType::String), false, false),
-                        ),
+                        ("tags", field(FieldType::array_of(FieldType::String), false, false)),
                     ],
                 )
                 .await?;
@@ -187,28 +159,15 @@ impl AuroraDb {
 
     /// Inserts one document, autocommit (one commit per document).
     fn insert(&self, rt: &Runtime, u: &User) {
-        rt.block_on(self.db.insert_into("users", aurora_fields(u)))
-            .expect("aurora insert");
+        rt.block_on(self.db.insert_into("users", aurora_fields(u))).expect("aurora insert");
     }
 
     fn point(&self, rt: &Runtime, email: &str) -> Option<Document> {
-        rt.block_on(
-            self.db
-                .query("users")
-                .filter(|f| f.eq("email", email))
-                .first_one(),
-        )
-        .expect("aurora point lookup")
+        rt.block_on(self.db.query("users").filter(|f| f.eq("email", email)).first_one()).expect("aurora point lookup")
     }
 
     fn age_eq(&self, rt: &Runtime, age: i64) -> Vec<Document> {
-        rt.block_on(
-            self.db
-                .query("users")
-                .filter(|f| f.eq("age", age))
-                .collect(),
-        )
-        .expect("aurora age ==")
+        rt.block_on(self.db.query("users").filter(|f| f.eq("age", age)).collect()).expect("aurora age ==")
     }
 
     fn top20(&self, rt: &Runtime) -> Vec<Document> {
@@ -225,25 +184,17 @@ impl AuroraDb {
     }
 
     fn range(&self, rt: &Runtime) -> Vec<Document> {
-        rt.block_on(
-            self.db
-                .query("users")
-                .filter(|f| f.gt("age", 70i64))
-                .collect(),
-        )
-        .expect("aurora range")
+        rt.block_on(self.db.query("users").filter(|f| f.gt("age", 70i64)).collect()).expect("aurora range")
     }
 
     fn count(&self, rt: &Runtime) -> usize {
-        rt.block_on(self.db.query("users").count())
-            .expect("aurora count")
+        rt.block_on(self.db.query("users").count()).expect("aurora count")
     }
 
     /// Makes the data durable in the cold store, so background flushing does not run during
     /// read measurements.
     fn settle(&self, rt: &Runtime) {
-        rt.block_on(self.db.checkpoint())
-            .expect("aurora checkpoint");
+        rt.block_on(self.db.checkpoint()).expect("aurora checkpoint");
     }
 
     fn close(self, rt: &Runtime) {
@@ -267,16 +218,10 @@ impl SqliteDb {
     fn open(full_sync: bool) -> SqliteDb {
         let dir = temp_dir("sqlite-bench-");
         let conn = Connection::open(dir.path().join("users.sqlite")).expect("open sqlite");
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .expect("journal_mode");
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).expect("journal_mode");
         assert_eq!(mode, "wal");
-        conn.execute_batch(if full_sync {
-            "PRAGMA synchronous=FULL;"
-        } else {
-            "PRAGMA synchronous=NORMAL;"
-        })
-        .expect("synchronous");
+        conn.execute_batch(if full_sync { "PRAGMA synchronous=FULL;" } else { "PRAGMA synchronous=NORMAL;" })
+            .expect("synchronous");
         conn.execute_batch(
             "CREATE TABLE users(id INTEGER PRIMARY KEY, doc TEXT NOT NULL);
              CREATE UNIQUE INDEX users_email ON users(json_extract(doc, '$.email'));
@@ -289,10 +234,7 @@ impl SqliteDb {
     /// Inserts one document, autocommit (one transaction per document).
     fn insert(&self, u: &User) {
         let json = serde_json::to_string(u).expect("json");
-        self.conn
-            .prepare_cached(SQL_INSERT)
-            .and_then(|mut st| st.execute([json]))
-            .expect("sqlite insert");
+        self.conn.prepare_cached(SQL_INSERT).and_then(|mut st| st.execute([json])).expect("sqlite insert");
     }
 
     fn point(&self, email: &str) -> Option<Row> {
@@ -304,11 +246,7 @@ impl SqliteDb {
 
     fn rows(&self, sql: &str, params: impl rusqlite::Params) -> Vec<Row> {
         let mut st = self.conn.prepare_cached(sql).expect("prepare");
-        let rows = st
-            .query_map(params, row)
-            .expect("query")
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .expect("rows");
+        let rows = st.query_map(params, row).expect("query").collect::<rusqlite::Result<Vec<_>>>().expect("rows");
         rows
     }
 
@@ -332,23 +270,16 @@ impl SqliteDb {
     }
 
     fn settle(&self) {
-        self.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .expect("wal checkpoint");
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").expect("wal checkpoint");
     }
 
     /// `EXPLAIN QUERY PLAN` details, one step per line.
     fn plan(&self, sql: &str) -> String {
-        let mut st = self
-            .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .expect("explain");
+        let mut st = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("explain");
         let n = st.parameter_count();
         let params: Vec<i64> = vec![0; n];
         let steps = st
-            .query_map(rusqlite::params_from_iter(params), |r| {
-                r.get::<_, String>(3)
-            })
+            .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3))
             .expect("explain rows")
             .collect::<rusqlite::Result<Vec<_>>>()
             .expect("explain rows");
@@ -374,11 +305,7 @@ impl Fixture {
         }
         aurora.settle(rt);
         sqlite.settle();
-        let fx = Fixture {
-            users,
-            aurora,
-            sqlite,
-        };
+        let fx = Fixture { users, aurora, sqlite };
         fx.check(rt);
         fx
     }
@@ -389,13 +316,8 @@ impl Fixture {
         assert_eq!(a.count(rt), self.users.len());
         assert_eq!(s.count(), self.users.len());
         let u = &self.users[self.users.len() / 2];
-        assert_eq!(
-            a.point(rt, &u.email).and_then(|d| d.get("username")),
-            Some(Value::String(u.username.clone()))
-        );
-        assert!(s
-            .point(&u.email)
-            .is_some_and(|(_, doc)| doc.contains(&u.username)));
+        assert_eq!(a.point(rt, &u.email).and_then(|d| d.get("username")), Some(Value::String(u.username.clone())));
+        assert!(s.point(&u.email).is_some_and(|(_, doc)| doc.contains(&u.username)));
         for age in [18, 42, 80] {
             assert_eq!(a.age_eq(rt, age).len(), s.age_eq(age).len(), "age == {age}");
         }
@@ -470,18 +392,10 @@ fn insert_group(
         .measurement_time(measurement)
         .throughput(Throughput::Elements(users.len() as u64));
     g.bench_function("aurora", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| time_aurora_inserts(rt, aurora_mode, users))
-                .sum()
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| time_aurora_inserts(rt, aurora_mode, users)).sum())
     });
     g.bench_function("sqlite", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| time_sqlite_inserts(sqlite_full_sync, users))
-                .sum()
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| time_sqlite_inserts(sqlite_full_sync, users)).sum())
     });
     g.finish();
 }
@@ -491,9 +405,7 @@ fn insert_group(
 
 fn query_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+    g.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     g
 }
 
@@ -571,12 +483,8 @@ fn criterion_main() {
     let mut g = query_group(&mut c, "7_count_all");
     for f in [&fx, &small] {
         let n = f.users.len();
-        g.bench_with_input(BenchmarkId::new("aurora", n), &n, |b, _| {
-            b.iter(|| black_box(f.aurora.count(&rt)))
-        });
-        g.bench_with_input(BenchmarkId::new("sqlite", n), &n, |b, _| {
-            b.iter(|| black_box(f.sqlite.count()))
-        });
+        g.bench_with_input(BenchmarkId::new("aurora", n), &n, |b, _| b.iter(|| black_box(f.aurora.count(&rt))));
+        g.bench_with_input(BenchmarkId::new("sqlite", n), &n, |b, _| b.iter(|| black_box(f.sqlite.count())));
     }
     g.finish();
 
@@ -657,10 +565,7 @@ fn quick_main() {
         "Aurora vs SQLite, quick mode: N = {N}, fsync row N = {N_STRICT}, \
          ratio = SQLite time / Aurora time (>1 means Aurora is faster)"
     );
-    println!(
-        "{:<44} | {:>12} | {:>12} | {:>8}",
-        "row (time per operation)", "aurora", "sqlite", "ratio"
-    );
+    println!("{:<44} | {:>12} | {:>12} | {:>8}", "row (time per operation)", "aurora", "sqlite", "ratio");
     println!("{}", "-".repeat(44 + 3 + 12 + 3 + 12 + 3 + 8));
 
     let ins_a = time_aurora_inserts(&rt, DurabilityMode::WAL, &users) / N as u32;
@@ -723,11 +628,7 @@ fn quick_main() {
     let cs_small = per_op(5, 200, |_| {
         black_box(small.sqlite.count());
     });
-    print_row(
-        &format!("(7) count all (N = {N_SMALL})"),
-        ca_small,
-        cs_small,
-    );
+    print_row(&format!("(7) count all (N = {N_SMALL})"), ca_small, cs_small);
 
     println!();
     println!(
@@ -767,19 +668,52 @@ fn quick_main() {
         fmt_dur(cs),
         cs.as_secs_f64() / cs_small.as_secs_f64(),
     );
-    for (name, sql) in [
-        ("(3)", SQL_POINT),
-        ("(4)", SQL_AGE_EQ),
-        ("(5)", SQL_TOP20),
-        ("(6)", SQL_RANGE),
-        ("(7)", SQL_COUNT),
-    ] {
+    for (name, sql) in
+        [("(3)", SQL_POINT), ("(4)", SQL_AGE_EQ), ("(5)", SQL_TOP20), ("(6)", SQL_RANGE), ("(7)", SQL_COUNT)]
+    {
         println!("sqlite plan {name}: {}", s.plan(sql));
     }
 }
 
+/// `AURORA_BENCH_PROFILE=<row>` (point, age_eq, top20, range, count, insert): runs only
+/// Aurora's side of that row in a loop for about five seconds, for `perf record`.
+fn profile_main(what: &str) {
+    let rt = runtime();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    if what == "insert" {
+        let users = gen_users(N);
+        let mut runs = 0;
+        while Instant::now() < deadline {
+            time_aurora_inserts(&rt, DurabilityMode::WAL, &users);
+            runs += 1;
+        }
+        println!("profile insert: {runs} runs of {N} inserts");
+        return;
+    }
+    let fx = Fixture::build(&rt, N);
+    let a = &fx.aurora;
+    let t = Instant::now();
+    let mut k = 0usize;
+    while Instant::now() < deadline {
+        for _ in 0..100 {
+            match what {
+                "point" => drop(black_box(a.point(&rt, fx.email(k * 7919)))),
+                "age_eq" => drop(black_box(a.age_eq(&rt, age_at(k)))),
+                "top20" => drop(black_box(a.top20(&rt))),
+                "range" => drop(black_box(a.range(&rt))),
+                "count" => drop(black_box(a.count(&rt))),
+                other => panic!("unknown profile row `{other}`"),
+            }
+            k += 1;
+        }
+    }
+    println!("profile {what}: {k} ops, {} per op", fmt_dur(t.elapsed() / k as u32));
+}
+
 fn main() {
-    if std::env::var("AURORA_BENCH_QUICK").is_ok_and(|v| v == "1") {
+    if let Ok(what) = std::env::var("AURORA_BENCH_PROFILE") {
+        profile_main(&what);
+    } else if std::env::var("AURORA_BENCH_QUICK").is_ok_and(|v| v == "1") {
         quick_main();
     } else {
         criterion_main();

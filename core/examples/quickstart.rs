@@ -9,14 +9,8 @@ use std::time::Instant;
 
 #[tokio::main]
 async fn main() -> aurora_db::Result<()> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "aurora-demo.db".to_string());
-    let db = Aurora::with_config(AuroraConfig {
-        db_path: path.clone().into(),
-        ..Default::default()
-    })
-    .await?;
+    let path = std::env::args().nth(1).unwrap_or_else(|| "aurora-demo.db".to_string());
+    let db = Aurora::with_config(AuroraConfig { db_path: path.clone().into(), ..Default::default() }).await?;
     println!("opened {path}");
 
     db.new_collection(
@@ -24,22 +18,12 @@ async fn main() -> aurora_db::Result<()> {
         vec![
             (
                 "email",
-                FieldDefinition {
-                    field_type: FieldType::SCALAR_STRING,
-                    unique: true,
-                    indexed: true,
-                    nullable: false,
-                },
+                FieldDefinition { field_type: FieldType::SCALAR_STRING, unique: true, indexed: true, nullable: false },
             ),
             ("name", FieldDefinition::new(FieldType::SCALAR_STRING)),
             (
                 "age",
-                FieldDefinition {
-                    field_type: FieldType::SCALAR_INT,
-                    unique: false,
-                    indexed: true,
-                    nullable: true,
-                },
+                FieldDefinition { field_type: FieldType::SCALAR_INT, unique: false, indexed: true, nullable: true },
             ),
             ("active", FieldDefinition::new(FieldType::SCALAR_BOOL)),
         ],
@@ -47,10 +31,7 @@ async fn main() -> aurora_db::Result<()> {
     .await?;
 
     let mut events = db.listen("users");
-    let run = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let started = Instant::now();
     let n = 10_000;
     for i in 0..n {
@@ -65,10 +46,7 @@ async fn main() -> aurora_db::Result<()> {
         )
         .await?;
     }
-    println!(
-        "inserted {n} users in {:?} (each acknowledged in the WAL)",
-        started.elapsed()
-    );
+    println!("inserted {n} users in {:?} (each acknowledged in the WAL)", started.elapsed());
     // The listener was not read during the burst: its bounded buffer kept the newest events and
     // it is told how many it missed; writers were never slowed down by it.
     let first = match events.recv().await {
@@ -78,10 +56,7 @@ async fn main() -> aurora_db::Result<()> {
         }
         other => other?,
     };
-    println!(
-        "oldest buffered change event: {:?} in `{}` (_sid {})",
-        first.change_type, first.collection, first._sid
-    );
+    println!("oldest buffered change event: {:?} in `{}` (_sid {})", first.change_type, first.collection, first._sid);
 
     let t = Instant::now();
     let top = db
@@ -93,57 +68,29 @@ async fn main() -> aurora_db::Result<()> {
         .await?;
     println!("top 3 active users over 50 ({:?}):", t.elapsed());
     for u in &top {
-        println!(
-            "  {} {} age {}",
-            u.data["name"], u.data["email"], u.data["age"]
-        );
+        println!("  {} {} age {}", u.data["name"], u.data["email"], u.data["age"]);
     }
     let t = Instant::now();
     let email = format!("user42-{run}@example.com");
-    let one = db
-        .query("users")
-        .filter(|f| f.eq("email", email.as_str()))
-        .first_one()
-        .await?;
-    println!(
-        "lookup by unique email ({:?}): {:?}",
-        t.elapsed(),
-        one.map(|d| d.data["name"].clone())
-    );
+    let one = db.query("users").filter(|f| f.eq("email", email.as_str())).first_one().await?;
+    println!("lookup by unique email ({:?}): {:?}", t.elapsed(), one.map(|d| d.data["name"].clone()));
     let t = Instant::now();
-    println!(
-        "count: {} ({:?})",
-        db.query("users").count().await?,
-        t.elapsed()
-    );
+    println!("count: {} ({:?})", db.query("users").count().await?, t.elapsed());
 
     let mut tx = db.transaction();
-    tx.insert(
-        "users",
-        vec![("email", Value::String(format!("tx-a-{run}@example.com")))],
-    );
-    tx.insert(
-        "users",
-        vec![("email", Value::String(format!("user1-{run}@example.com")))],
-    );
+    tx.insert("users", vec![("email", Value::String(format!("tx-a-{run}@example.com")))]);
+    tx.insert("users", vec![("email", Value::String(format!("user1-{run}@example.com")))]);
     match tx.commit().await {
         Err(e) => println!("transaction rejected as a whole: {e}"),
         Ok(_) => println!("unexpected: duplicate accepted"),
     }
-    let young = db
-        .query("users")
-        .filter(|f| f.lt("age", 20))
-        .delete()
-        .await?;
+    let young = db.query("users").filter(|f| f.lt("age", 20)).delete().await?;
     println!("deleted {young} users under 20");
     let total = db.query("users").count().await?;
     db.close().await?;
 
     let db = Aurora::open(&path).await?;
-    println!(
-        "reopened: {} users (was {total}), indexes rebuilt",
-        db.query("users").count().await?
-    );
+    println!("reopened: {} users (was {total}), indexes rebuilt", db.query("users").count().await?);
     db.close().await?;
     Ok(())
 }

@@ -98,10 +98,7 @@ impl Default for AuroraConfig {
 impl AuroraConfig {
     /// Default configuration for a database directory.
     pub fn new(db_path: impl Into<PathBuf>) -> Self {
-        AuroraConfig {
-            db_path: db_path.into(),
-            ..Default::default()
-        }
+        AuroraConfig { db_path: db_path.into(), ..Default::default() }
     }
 
     /// The durability actually in force: without a WAL only `None` or `Synchronous` make sense.

@@ -16,9 +16,13 @@ pub enum AuroraError {
         /// ", did you mean `x`?" or empty.
         hint: String,
     },
-    /// A field name is not known in the collection.
-    #[error("unknown field `{field}` in collection `{collection}`{hint}")]
+    /// A field name is not known in the collection (AQL errors carry the position).
+    #[error("unknown field `{field}` in collection `{collection}`{hint}{}", pos_suffix(*line, *column))]
     FieldNotFound {
+        /// 1-based line in the AQL text, 0 when not from AQL.
+        line: usize,
+        /// 1-based column in the AQL text, 0 when not from AQL.
+        column: usize,
         /// Collection searched.
         collection: String,
         /// Field that was asked for.
@@ -73,7 +77,7 @@ pub enum AuroraError {
         column: usize,
     },
     /// AQL that parses but is not valid (unknown fragment, bad variable, wrong argument...).
-    #[error("invalid query{}: {message}", pos_suffix(*line, *column))]
+    #[error("{message}{}", pos_suffix(*line, *column))]
     InvalidQuery {
         /// What is wrong.
         message: String,
@@ -125,7 +129,7 @@ fn pos_suffix(line: usize, column: usize) -> String {
     if line == 0 {
         String::new()
     } else {
-        format!(" at line {line}, column {column}")
+        format!(" (line {line}, column {column})")
     }
 }
 
@@ -133,19 +137,17 @@ impl AuroraError {
     /// Stable short code, shared by every binding (`"UNIQUE_VIOLATION"`, `"SYNTAX"`...).
     pub fn code(&self) -> &'static str {
         match self {
-            AuroraError::CollectionNotFound { .. }
-            | AuroraError::FieldNotFound { .. }
-            | AuroraError::NotFound(_) => "NOT_FOUND",
+            AuroraError::CollectionNotFound { .. } | AuroraError::FieldNotFound { .. } | AuroraError::NotFound(_) => {
+                "NOT_FOUND"
+            }
             AuroraError::UniqueViolation { .. } => "UNIQUE_VIOLATION",
             AuroraError::TypeMismatch { .. } => "TYPE_ERROR",
-            AuroraError::Validation { .. }
-            | AuroraError::SchemaConflict(_)
-            | AuroraError::InvalidQuery { .. } => "VALIDATION",
+            AuroraError::Validation { .. } | AuroraError::SchemaConflict(_) | AuroraError::InvalidQuery { .. } => {
+                "VALIDATION"
+            }
             AuroraError::Syntax { .. } => "SYNTAX",
             AuroraError::Closed => "CLOSED",
-            AuroraError::Io { .. } | AuroraError::Storage(_) | AuroraError::Corruption { .. } => {
-                "IO"
-            }
+            AuroraError::Io { .. } | AuroraError::Storage(_) | AuroraError::Corruption { .. } => "IO",
             AuroraError::Handler(_) => "HANDLER",
             AuroraError::Lagged(_) => "LAGGED",
             AuroraError::Serialization(_) | AuroraError::Other(_) => "INTERNAL",
@@ -156,24 +158,25 @@ impl AuroraError {
     pub fn position(&self) -> Option<(usize, usize)> {
         match self {
             AuroraError::Syntax { line, column, .. } => Some((*line, *column)),
-            AuroraError::InvalidQuery { line, column, .. } if *line > 0 => Some((*line, *column)),
+            AuroraError::InvalidQuery { line, column, .. } | AuroraError::FieldNotFound { line, column, .. }
+                if *line > 0 =>
+            {
+                Some((*line, *column))
+            }
             _ => None,
         }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        AuroraError::Io {
-            path: path.into(),
-            source,
-        }
+        AuroraError::Io { path: path.into(), source }
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        AuroraError::InvalidQuery {
-            message: message.into(),
-            line: 0,
-            column: 0,
-        }
+        AuroraError::InvalidQuery { message: message.into(), line: 0, column: 0 }
+    }
+
+    pub(crate) fn invalid_at(message: impl Into<String>, line: usize, column: usize) -> Self {
+        AuroraError::InvalidQuery { message: message.into(), line, column }
     }
 }
 
@@ -221,9 +224,7 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// Formats a "did you mean" suffix for error messages.
 pub(crate) fn hint_for<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    closest(name, candidates)
-        .map(|c| format!(", did you mean `{c}`?"))
-        .unwrap_or_default()
+    closest(name, candidates).map(|c| format!(", did you mean `{c}`?")).unwrap_or_default()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

@@ -17,10 +17,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod aql;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod index;
+pub mod parser;
 pub mod query;
 pub mod realtime;
 pub mod schema;
@@ -29,6 +31,8 @@ pub mod types;
 pub mod value;
 pub mod workers;
 
+pub use aql::subscription::{AqlStream, StreamEvent, StreamOp};
+pub use aql::{ExecuteOptions, ExecuteRequest, ExecutionResult};
 pub use config::{AuroraConfig, ColdStoreMode, DurabilityMode, EvictionPolicy};
 pub use db::{Aurora, Transaction};
 pub use error::{AuroraError, Result};
@@ -36,3 +40,4 @@ pub use query::{Filter, FilterBuilder, QueryBuilder};
 pub use realtime::{ChangeEvent, ChangeListener, ChangeType};
 pub use types::{CollectionSchema, DocData, Document, FieldDefinition, FieldType};
 pub use value::Value;
+pub use workers::{Job, JobPriority, JobStatus, WorkerConfig, WorkerSystem};

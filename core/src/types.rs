@@ -93,12 +93,7 @@ pub struct FieldDefinition {
 impl FieldDefinition {
     /// A nullable, unindexed field of the given type.
     pub fn new(field_type: FieldType) -> Self {
-        FieldDefinition {
-            field_type,
-            unique: false,
-            indexed: false,
-            nullable: true,
-        }
+        FieldDefinition { field_type, unique: false, indexed: false, nullable: true }
     }
 }
 
@@ -114,26 +109,17 @@ pub struct CollectionSchema {
 impl CollectionSchema {
     /// Builds a schema from `(name, definition)` pairs.
     pub fn from_fields<S: Into<String>>(fields: Vec<(S, FieldDefinition)>) -> Self {
-        CollectionSchema {
-            fields: fields.into_iter().map(|(n, d)| (n.into(), d)).collect(),
-            strict: false,
-        }
+        CollectionSchema { fields: fields.into_iter().map(|(n, d)| (n.into(), d)).collect(), strict: false }
     }
 
     /// Fields that need a secondary index (indexed or unique).
     pub fn indexed_fields(&self) -> impl Iterator<Item = &str> {
-        self.fields
-            .iter()
-            .filter(|(_, d)| d.indexed || d.unique)
-            .map(|(n, _)| n.as_str())
+        self.fields.iter().filter(|(_, d)| d.indexed || d.unique).map(|(n, _)| n.as_str())
     }
 
     /// Fields with a uniqueness constraint.
     pub fn unique_fields(&self) -> impl Iterator<Item = &str> {
-        self.fields
-            .iter()
-            .filter(|(_, d)| d.unique)
-            .map(|(n, _)| n.as_str())
+        self.fields.iter().filter(|(_, d)| d.unique).map(|(n, _)| n.as_str())
     }
 }
 

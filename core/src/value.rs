@@ -98,15 +98,13 @@ impl Value {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) => serde_json::Value::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
+            Value::Float(f) => {
+                serde_json::Number::from_f64(*f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+            }
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::Uuid(u) => serde_json::Value::String(u.to_string()),
             Value::Array(a) => serde_json::Value::Array(a.iter().map(Value::to_json).collect()),
-            Value::Object(m) => {
-                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
-            }
+            Value::Object(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
         }
     }
 
@@ -121,11 +119,9 @@ impl Value {
             },
             serde_json::Value::String(s) => Value::String(s.clone()),
             serde_json::Value::Array(a) => Value::Array(a.iter().map(Value::from_json).collect()),
-            serde_json::Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
-                    .collect(),
-            ),
+            serde_json::Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
+            }
         }
     }
 
@@ -187,10 +183,8 @@ impl Value {
     pub fn comparable(&self, other: &Value) -> bool {
         matches!(
             (self, other),
-            (
-                Value::Int(_) | Value::Float(_),
-                Value::Int(_) | Value::Float(_)
-            ) | (Value::String(_), Value::String(_))
+            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_))
+                | (Value::String(_), Value::String(_))
                 | (Value::Bool(_), Value::Bool(_))
                 | (Value::Uuid(_), Value::Uuid(_))
         )
@@ -289,10 +283,7 @@ mod tests {
         assert_eq!(Value::Int(3).total_cmp(&Value::Float(3.0)), Ordering::Equal);
         assert_eq!(Value::Int(3).total_cmp(&Value::Float(3.5)), Ordering::Less);
         assert_eq!(Value::Float(-0.5).total_cmp(&Value::Int(0)), Ordering::Less);
-        assert_eq!(
-            Value::Int(i64::MAX).total_cmp(&Value::Float(1e19)),
-            Ordering::Less
-        );
+        assert_eq!(Value::Int(i64::MAX).total_cmp(&Value::Float(1e19)), Ordering::Less);
         assert!(Value::Int(2).loose_eq(&Value::Float(2.0)));
     }
 

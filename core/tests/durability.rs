@@ -5,10 +5,7 @@ use aurora_db::{Aurora, AuroraConfig, AuroraError, DurabilityMode, Value};
 use common::*;
 
 fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir.join("wal"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("wal")).unwrap().map(|e| e.unwrap().path()).collect();
     v.sort();
     v
 }
@@ -24,12 +21,7 @@ async fn write_and_abandon(dir: &std::path::Path, n: i64) {
     .unwrap();
     users(&db).await;
     for i in 0..n {
-        db.insert_into(
-            "users",
-            vec![("email", s(&format!("{i}@x.io"))), ("age", Value::Int(i))],
-        )
-        .await
-        .unwrap();
+        db.insert_into("users", vec![("email", s(&format!("{i}@x.io"))), ("age", Value::Int(i))]).await.unwrap();
     }
     // Simulate a crash: skip the closing checkpoint.
     std::mem::forget(db);
@@ -47,11 +39,7 @@ async fn torn_wal_tail_is_discarded_and_the_rest_recovered() {
     let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
     f.set_len(len - 5).unwrap();
     let db = Aurora::open(&copy).await.unwrap();
-    assert_eq!(
-        db.query("users").count().await.unwrap(),
-        49,
-        "all but the torn last record"
-    );
+    assert_eq!(db.query("users").count().await.unwrap(), 49, "all but the torn last record");
     db.verify().await.unwrap();
 }
 
@@ -67,16 +55,9 @@ async fn corrupted_wal_record_in_the_middle_names_file_and_offset() {
     bytes[mid] ^= 0x5a;
     std::fs::write(&seg, &bytes).unwrap();
     match Aurora::open(&copy).await {
-        Err(AuroraError::Corruption {
-            file,
-            offset,
-            reason,
-        }) => {
+        Err(AuroraError::Corruption { file, offset, reason }) => {
             assert_eq!(file, seg);
-            assert!(
-                offset > 0 && offset <= mid as u64,
-                "offset {offset} vs damage at {mid}"
-            );
+            assert!(offset > 0 && offset <= mid as u64, "offset {offset} vs damage at {mid}");
             assert!(!reason.is_empty());
         }
         Err(other) => panic!("expected a corruption error, got {other}"),
@@ -100,53 +81,30 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[tokio::test]
 async fn hot_cache_stays_within_its_byte_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Aurora::with_config(AuroraConfig {
-        hot_cache_size_mb: 1,
-        ..config(dir.path())
-    })
-    .await
-    .unwrap();
+    let db = Aurora::with_config(AuroraConfig { hot_cache_size_mb: 1, ..config(dir.path()) }).await.unwrap();
     users(&db).await;
     let payload = "x".repeat(1000);
     // ~10 MiB of documents through a 1 MiB cache.
     for i in 0..10_000 {
-        db.insert_into(
-            "users",
-            vec![("email", s(&format!("{i}@x.io"))), ("bio", s(&payload))],
-        )
-        .await
-        .unwrap();
+        db.insert_into("users", vec![("email", s(&format!("{i}@x.io"))), ("bio", s(&payload))]).await.unwrap();
         if i % 1000 == 0 {
             let (used, budget) = db.cache_usage();
             assert!(used <= budget, "cache {used} over budget {budget}");
         }
     }
     // Reading everything back also respects the budget, and every document is still found.
-    assert_eq!(
-        db.query("users")
-            .filter(|f| f.contains("bio", "xx"))
-            .count()
-            .await
-            .unwrap(),
-        10_000
-    );
+    assert_eq!(db.query("users").filter(|f| f.contains("bio", "xx")).count().await.unwrap(), 10_000);
     let (used, budget) = db.cache_usage();
     assert_eq!(budget, 1024 * 1024);
-    assert!(
-        used <= budget && used > budget / 2,
-        "cache used {used} of {budget}"
-    );
+    assert!(used <= budget && used > budget / 2, "cache used {used} of {budget}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_writers_respect_unique_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Aurora::with_config(AuroraConfig {
-        durability_mode: DurabilityMode::Strict,
-        ..config(dir.path())
-    })
-    .await
-    .unwrap();
+    let db = Aurora::with_config(AuroraConfig { durability_mode: DurabilityMode::Strict, ..config(dir.path()) })
+        .await
+        .unwrap();
     users(&db).await;
     let mut tasks = Vec::new();
     for w in 0..8 {
@@ -156,28 +114,16 @@ async fn eight_concurrent_writers_respect_unique_and_lose_nothing() {
             for i in 0..200 {
                 // Every writer competes for the same 200 shared emails and owns 200 private ones.
                 match db
-                    .insert_into(
-                        "users",
-                        vec![
-                            ("email", s(&format!("shared{i}@x.io"))),
-                            ("age", Value::Int(w)),
-                        ],
-                    )
+                    .insert_into("users", vec![("email", s(&format!("shared{i}@x.io"))), ("age", Value::Int(w))])
                     .await
                 {
                     Ok(_) => won += 1,
                     Err(AuroraError::UniqueViolation { .. }) => lost += 1,
                     Err(e) => panic!("unexpected error {e}"),
                 }
-                db.insert_into(
-                    "users",
-                    vec![
-                        ("email", s(&format!("w{w}-{i}@x.io"))),
-                        ("age", Value::Int(w)),
-                    ],
-                )
-                .await
-                .unwrap();
+                db.insert_into("users", vec![("email", s(&format!("w{w}-{i}@x.io"))), ("age", Value::Int(w))])
+                    .await
+                    .unwrap();
             }
             (won, lost)
         }));
@@ -191,14 +137,7 @@ async fn eight_concurrent_writers_respect_unique_and_lose_nothing() {
     assert_eq!(total_won, 200, "each shared email inserted exactly once");
     assert_eq!(db.query("users").count().await.unwrap(), 200 + 8 * 200);
     for i in 0..200 {
-        assert_eq!(
-            db.query("users")
-                .filter(|f| f.eq("email", format!("shared{i}@x.io")))
-                .count()
-                .await
-                .unwrap(),
-            1
-        );
+        assert_eq!(db.query("users").filter(|f| f.eq("email", format!("shared{i}@x.io"))).count().await.unwrap(), 1);
     }
     db.verify().await.unwrap();
     let path = db.config().db_path.clone();
@@ -214,17 +153,13 @@ async fn checkpoints_truncate_the_wal_without_losing_buffered_writes() {
     let db = Aurora::open(dir.path().join("db")).await.unwrap();
     users(&db).await;
     for i in 0..100 {
-        db.insert_into("users", vec![("email", s(&format!("{i}@x.io")))])
-            .await
-            .unwrap();
+        db.insert_into("users", vec![("email", s(&format!("{i}@x.io")))]).await.unwrap();
     }
     db.checkpoint().await.unwrap();
     let segs = segments(&dir.path().join("db"));
     assert_eq!(segs.len(), 1, "older segments deleted: {segs:?}");
     for i in 100..150 {
-        db.insert_into("users", vec![("email", s(&format!("{i}@x.io")))])
-            .await
-            .unwrap();
+        db.insert_into("users", vec![("email", s(&format!("{i}@x.io")))]).await.unwrap();
     }
     db.compact().await.unwrap();
     drop(db);
@@ -238,38 +173,13 @@ async fn compaction_renumbers_rows_after_mass_deletes() {
     let db = Aurora::open(dir.path().join("db")).await.unwrap();
     users(&db).await;
     for i in 0..300 {
-        db.insert_into(
-            "users",
-            vec![("email", s(&format!("{i}@x.io"))), ("age", Value::Int(i))],
-        )
-        .await
-        .unwrap();
+        db.insert_into("users", vec![("email", s(&format!("{i}@x.io"))), ("age", Value::Int(i))]).await.unwrap();
     }
-    assert_eq!(
-        db.query("users")
-            .filter(|f| f.lt("age", 250))
-            .delete()
-            .await
-            .unwrap(),
-        250
-    );
+    assert_eq!(db.query("users").filter(|f| f.lt("age", 250)).delete().await.unwrap(), 250);
     db.compact().await.unwrap();
+    assert_eq!(db.query("users").filter(|f| f.gte("age", 250)).count().await.unwrap(), 50);
     assert_eq!(
-        db.query("users")
-            .filter(|f| f.gte("age", 250))
-            .count()
-            .await
-            .unwrap(),
-        50
-    );
-    assert_eq!(
-        db.query("users")
-            .order_by("age", false)
-            .first_one()
-            .await
-            .unwrap()
-            .unwrap()
-            .data["age"],
+        db.query("users").order_by("age", false).first_one().await.unwrap().unwrap().data["age"],
         Value::Int(299)
     );
     db.verify().await.unwrap();

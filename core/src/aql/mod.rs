@@ -1,2 +1,21 @@
+//! AQL, the Aurora Query Language: pest grammar → AST → validation → the shared planner.
+//!
+//! Values should be passed as variables (`$name`), never spliced into the text: variables
+//! are typed and checked, and they let one cached parse serve every value.
+
 pub mod ast;
+mod convert;
+mod exec;
+mod fragments;
+mod mutation;
 pub mod parser;
+mod project;
+mod query;
+pub mod result;
+mod schema_ops;
+pub mod subscription;
+
+pub use convert::MAX_VALUE_DEPTH;
+pub use exec::{parse, ExecuteOptions, ExecuteRequest};
+pub use result::{ExecutionResult, MigrationResult, MutationResult, QueryResult, SchemaResult, SubscriptionResult};
+pub use schema_ops::MIGRATION_COLLECTION;

@@ -32,9 +32,7 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
                     if *stop {
                         return;
                     }
-                    let wanted = weak
-                        .upgrade()
-                        .is_some_and(|i| i.flush_wanted.load(Ordering::Acquire));
+                    let wanted = weak.upgrade().is_some_and(|i| i.flush_wanted.load(Ordering::Acquire));
                     if !wanted {
                         cv.wait_for(&mut stop, flush_every.min(Duration::from_millis(200)));
                     }
@@ -50,8 +48,7 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
                         last_flush = now;
                         inner.checkpoint()?;
                     } else if inner.flush_wanted.swap(false, Ordering::AcqRel)
-                        || (now.duration_since(last_flush) >= flush_every
-                            && !inner.buffer.is_empty())
+                        || (now.duration_since(last_flush) >= flush_every && !inner.buffer.is_empty())
                     {
                         last_flush = now;
                         inner.buffer.flush_into(&*inner.cold()?)?;
@@ -113,8 +110,7 @@ impl Inner {
     /// row ids are holes left by deletes, so bitmaps stay dense.
     pub(crate) fn compact(&self) -> Result<()> {
         self.checkpoint()?;
-        let colls: Vec<Arc<RwLock<CollectionState>>> =
-            self.collections.read().values().cloned().collect();
+        let colls: Vec<Arc<RwLock<CollectionState>>> = self.collections.read().values().cloned().collect();
         for c in colls {
             if c.read().hole_ratio() < 0.5 {
                 continue;

@@ -82,8 +82,7 @@ impl Aurora {
 
     /// Opens a database without an async runtime (for bindings and tools).
     pub fn open_blocking(config: AuroraConfig) -> Result<Aurora> {
-        std::fs::create_dir_all(&config.db_path)
-            .map_err(|e| AuroraError::io(&config.db_path, e))?;
+        std::fs::create_dir_all(&config.db_path).map_err(|e| AuroraError::io(&config.db_path, e))?;
         let cold: Arc<dyn ColdStore> = Arc::new(SledStore::open(&config)?);
         Self::open_on(config, cold)
     }
@@ -101,10 +100,7 @@ impl Aurora {
         for rec in records.into_iter().filter(|r| r.lsn > checkpoint) {
             let mut per_tree: HashMap<String, Vec<crate::storage::cold::BatchOp>> = HashMap::new();
             for op in rec.ops {
-                per_tree
-                    .entry(op.tree)
-                    .or_default()
-                    .push((op.key, op.value));
+                per_tree.entry(op.tree).or_default().push((op.key, op.value));
             }
             for (tree, ops) in per_tree {
                 cold.apply(&tree, ops)?;
@@ -119,10 +115,7 @@ impl Aurora {
         cold.flush()?;
 
         // 2. A fresh segment for new writes; everything older is now in the cold store.
-        let fsync = matches!(
-            durability,
-            DurabilityMode::Strict | DurabilityMode::Synchronous
-        );
+        let fsync = matches!(durability, DurabilityMode::Strict | DurabilityMode::Synchronous);
         let wal = if durability == DurabilityMode::None || !config.enable_wal {
             None
         } else {
@@ -137,11 +130,7 @@ impl Aurora {
         let wal_shared = wal.as_ref().map(|w| w.shared().clone());
         let audit_log = match &config.audit_log_path {
             Some(p) => Some(Mutex::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map_err(|e| AuroraError::io(p, e))?,
+                std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| AuroraError::io(p, e))?,
             )),
             None => None,
         };
@@ -151,11 +140,7 @@ impl Aurora {
             durability,
             cold_slot: RwLock::new(Some(cold.clone())),
             buffer: WriteBuffer::default(),
-            commit: Mutex::new(CommitState {
-                wal,
-                next_lsn: last_lsn + 1,
-                last_sid: 0,
-            }),
+            commit: Mutex::new(CommitState { wal, next_lsn: last_lsn + 1, last_sid: 0 }),
             wal_shared,
             wal_dir,
             collections: RwLock::new(HashMap::new()),
@@ -176,23 +161,16 @@ impl Aurora {
         // 3. Rebuild in-memory indexes once from the cold store.
         let mut max_sid = 0u128;
         for (key, bytes) in inner.cold()?.scan(META_TREE)? {
-            let Some(name) = std::str::from_utf8(&key)
-                .ok()
-                .and_then(|k| k.strip_prefix(COLLECTION_PREFIX))
-            else {
+            let Some(name) = std::str::from_utf8(&key).ok().and_then(|k| k.strip_prefix(COLLECTION_PREFIX)) else {
                 continue;
             };
-            let schema: CollectionSchema =
-                serde_json::from_slice(&bytes).map_err(|e| AuroraError::Corruption {
-                    file: inner.config.db_path.join("data"),
-                    offset: 0,
-                    reason: format!("schema of collection `{name}` is unreadable: {e}"),
-                })?;
-            let mut state = CollectionState::new(
-                inner.next_collection_id.fetch_add(1, Ordering::Relaxed),
-                name,
-                schema,
-            );
+            let schema: CollectionSchema = serde_json::from_slice(&bytes).map_err(|e| AuroraError::Corruption {
+                file: inner.config.db_path.join("data"),
+                offset: 0,
+                reason: format!("schema of collection `{name}` is unreadable: {e}"),
+            })?;
+            let mut state =
+                CollectionState::new(inner.next_collection_id.fetch_add(1, Ordering::Relaxed), name, schema);
             for (k, v) in inner.cold()?.scan(&docs_tree(name))? {
                 let sid = sid_from_key(&k).ok_or_else(|| AuroraError::Corruption {
                     file: inner.config.db_path.join("data"),
@@ -203,10 +181,7 @@ impl Aurora {
                 state.insert(sid, &data);
                 max_sid = max_sid.max(sid);
             }
-            inner
-                .collections
-                .write()
-                .insert(name.to_string(), Arc::new(RwLock::new(state)));
+            inner.collections.write().insert(name.to_string(), Arc::new(RwLock::new(state)));
         }
         inner.commit.lock().last_sid = max_sid;
 
@@ -221,14 +196,8 @@ impl Aurora {
 
     /// Creates a collection with the given fields. Re-creating it with the same definition is a
     /// no-op; with a different one it is a [`AuroraError::SchemaConflict`].
-    pub async fn new_collection<S: Into<String>>(
-        &self,
-        name: &str,
-        fields: Vec<(S, FieldDefinition)>,
-    ) -> Result<()> {
-        self.create_collection(name, CollectionSchema::from_fields(fields))
-            .await
-            .map(|_| ())
+    pub async fn new_collection<S: Into<String>>(&self, name: &str, fields: Vec<(S, FieldDefinition)>) -> Result<()> {
+        self.create_collection(name, CollectionSchema::from_fields(fields)).await.map(|_| ())
     }
 
     /// Creates a collection from a full schema; returns true if it was created, false if an
@@ -304,11 +273,7 @@ impl Aurora {
         self.inner.hub.listen_all()
     }
 
-    pub(crate) fn extension<T: Send + Sync + 'static>(
-        &self,
-        key: &'static str,
-        make: impl FnOnce() -> T,
-    ) -> Arc<T> {
+    pub(crate) fn extension<T: Send + Sync + 'static>(&self, key: &'static str, make: impl FnOnce() -> T) -> Arc<T> {
         if let Some(e) = self.inner.extensions.read().get(key) {
             if let Ok(t) = e.clone().downcast::<T>() {
                 return t;
@@ -354,15 +319,10 @@ impl Inner {
     }
 
     fn create_collection(&self, name: &str, schema: CollectionSchema) -> Result<bool> {
-        if name.is_empty()
-            || name.starts_with("_sys") && name != "_sys_migration"
-            || name.contains(':')
-        {
+        if name.is_empty() || name.starts_with("_sys") && name != "_sys_migration" || name.contains(':') {
             return Err(AuroraError::Validation {
                 collection: name.to_string(),
-                message:
-                    "collection names must be non-empty, without `:` and not start with `_sys`"
-                        .into(),
+                message: "collection names must be non-empty, without `:` and not start with `_sys`".into(),
             });
         }
         for (f, def) in &schema.fields {
@@ -384,26 +344,14 @@ impl Inner {
             };
         }
         self.persist_schema(name, &schema)?;
-        let state = CollectionState::new(
-            self.next_collection_id.fetch_add(1, Ordering::Relaxed),
-            name,
-            schema,
-        );
-        self.collections
-            .write()
-            .insert(name.to_string(), Arc::new(RwLock::new(state)));
+        let state = CollectionState::new(self.next_collection_id.fetch_add(1, Ordering::Relaxed), name, schema);
+        self.collections.write().insert(name.to_string(), Arc::new(RwLock::new(state)));
         Ok(true)
     }
 
     fn persist_schema(&self, name: &str, schema: &CollectionSchema) -> Result<()> {
         let bytes = serde_json::to_vec(schema)?;
-        self.cold()?.apply(
-            META_TREE,
-            vec![(
-                format!("{COLLECTION_PREFIX}{name}").into_bytes(),
-                Some(bytes),
-            )],
-        )?;
+        self.cold()?.apply(META_TREE, vec![(format!("{COLLECTION_PREFIX}{name}").into_bytes(), Some(bytes))])?;
         self.cold()?.flush()
     }
 
@@ -434,10 +382,7 @@ impl Inner {
         let _cs = self.commit.lock();
         self.buffer.flush_into(&*self.cold()?)?;
         self.cold()?.drop_tree(&docs_tree(name))?;
-        self.cold()?.apply(
-            META_TREE,
-            vec![(format!("{COLLECTION_PREFIX}{name}").into_bytes(), None)],
-        )?;
+        self.cold()?.apply(META_TREE, vec![(format!("{COLLECTION_PREFIX}{name}").into_bytes(), None)])?;
         self.cold()?.flush()?;
         self.collections.write().remove(name);
         Ok(())
@@ -447,17 +392,11 @@ impl Inner {
         let colls: Vec<_> = self.collections.read().values().cloned().collect();
         for c in colls {
             let st = c.read();
-            st.check_indexes()
-                .map_err(|e| AuroraError::Other(format!("collection `{}`: {e}", st.name)))?;
+            st.check_indexes().map_err(|e| AuroraError::Other(format!("collection `{}`: {e}", st.name)))?;
             for rowid in st.live().iter() {
-                let sid = st
-                    .sid_of(rowid)
-                    .ok_or_else(|| AuroraError::Other("live row without sid".into()))?;
+                let sid = st.sid_of(rowid).ok_or_else(|| AuroraError::Other("live row without sid".into()))?;
                 let doc = self.fetch(&st, sid)?.ok_or_else(|| {
-                    AuroraError::Other(format!(
-                        "collection `{}`: row {rowid} has no document",
-                        st.name
-                    ))
+                    AuroraError::Other(format!("collection `{}`: row {rowid} has no document", st.name))
                 })?;
                 for f in st.indexed_fields() {
                     let v = doc.data.get(f).cloned().unwrap_or_default();
@@ -509,10 +448,7 @@ pub(crate) fn read_checkpoint(cold: &dyn ColdStore) -> Result<u64> {
 }
 
 pub(crate) fn write_checkpoint(cold: &dyn ColdStore, lsn: u64) -> Result<()> {
-    cold.apply(
-        META_TREE,
-        vec![(CHECKPOINT_KEY.to_vec(), Some(lsn.to_be_bytes().to_vec()))],
-    )
+    cold.apply(META_TREE, vec![(CHECKPOINT_KEY.to_vec(), Some(lsn.to_be_bytes().to_vec()))])
 }
 
 /// Storage key of a system id: 16 big-endian bytes, so key order is time order.
@@ -526,9 +462,7 @@ pub(crate) fn sid_from_key(k: &[u8]) -> Option<u128> {
 
 /// Parses the text form of a system id.
 pub(crate) fn parse_sid(s: &str) -> Result<u128> {
-    uuid::Uuid::parse_str(s)
-        .map(|u| u.as_u128())
-        .map_err(|_| AuroraError::NotFound(format!("document `{s}`")))
+    uuid::Uuid::parse_str(s).map(|u| u.as_u128()).map_err(|_| AuroraError::NotFound(format!("document `{s}`")))
 }
 
 /// Text form of a system id.

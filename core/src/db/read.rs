@@ -28,37 +28,21 @@ impl Inner {
         };
         let data = decode_doc(&bytes)?;
         let size = approx_size(&data);
-        let doc = Arc::new(Document {
-            _sid: sid_string(sid),
-            data,
-        });
+        let doc = Arc::new(Document { _sid: sid_string(sid), data });
         self.cache.put_if_absent(key, doc.clone(), size);
         Ok(Some(doc))
     }
 
     /// Runs a query under the collection's read lock.
-    pub(crate) fn run_query(
-        &self,
-        collection: &str,
-        spec: QuerySpec,
-        check_fields: bool,
-    ) -> Result<Vec<Row>> {
+    pub(crate) fn run_query(&self, collection: &str, spec: QuerySpec, check_fields: bool) -> Result<Vec<Row>> {
         let coll = self.collection(collection)?;
         let st = coll.read();
-        let spec = QuerySpec {
-            filter: planner::prepare_filter(&st, spec.filter, check_fields)?,
-            ..spec
-        };
+        let spec = QuerySpec { filter: planner::prepare_filter(&st, spec.filter, check_fields)?, ..spec };
         planner::run(&st, &spec, &|_, sid| self.fetch(&st, sid))
     }
 
     /// Counts matches of a filter.
-    pub(crate) fn count_matches(
-        &self,
-        collection: &str,
-        filter: Filter,
-        check_fields: bool,
-    ) -> Result<u64> {
+    pub(crate) fn count_matches(&self, collection: &str, filter: Filter, check_fields: bool) -> Result<u64> {
         let coll = self.collection(collection)?;
         let st = coll.read();
         let filter = planner::prepare_filter(&st, filter, check_fields)?;
@@ -86,18 +70,10 @@ impl Aurora {
     }
 
     /// Reads a document by system id into a serde type.
-    pub async fn get_as<T: serde::de::DeserializeOwned>(
-        &self,
-        collection: &str,
-        sid: &str,
-    ) -> Result<Option<T>> {
+    pub async fn get_as<T: serde::de::DeserializeOwned>(&self, collection: &str, sid: &str) -> Result<Option<T>> {
         match self.get_document(collection, sid).await? {
             Some(d) => Ok(Some(d.to_struct()?)),
             None => Ok(None),
         }
-    }
-
-    pub(crate) fn ensure_collection(&self, collection: &str) -> Result<()> {
-        self.inner.collection(collection).map(|_| ())
     }
 }

@@ -20,33 +20,18 @@ enum TxOp {
 
 impl Transaction {
     pub(crate) fn new(db: Aurora) -> Self {
-        Transaction {
-            db,
-            ops: Vec::new(),
-        }
+        Transaction { db, ops: Vec::new() }
     }
 
     /// Queues an insert.
-    pub fn insert<K: Into<String>, V: Into<Value>>(
-        &mut self,
-        collection: &str,
-        fields: Vec<(K, V)>,
-    ) -> &mut Self {
-        self.ops
-            .push(TxOp::Insert(collection.into(), to_doc_data(fields)));
+    pub fn insert<K: Into<String>, V: Into<Value>>(&mut self, collection: &str, fields: Vec<(K, V)>) -> &mut Self {
+        self.ops.push(TxOp::Insert(collection.into(), to_doc_data(fields)));
         self
     }
 
     /// Queues an insert of a serializable value.
-    pub fn insert_struct<T: serde::Serialize>(
-        &mut self,
-        collection: &str,
-        value: &T,
-    ) -> Result<&mut Self> {
-        self.ops.push(TxOp::Insert(
-            collection.into(),
-            struct_to_data(collection, value)?,
-        ));
+    pub fn insert_struct<T: serde::Serialize>(&mut self, collection: &str, value: &T) -> Result<&mut Self> {
+        self.ops.push(TxOp::Insert(collection.into(), struct_to_data(collection, value)?));
         Ok(self)
     }
 
@@ -57,18 +42,13 @@ impl Transaction {
         sid: &str,
         fields: Vec<(K, V)>,
     ) -> Result<&mut Self> {
-        self.ops.push(TxOp::Update(
-            collection.into(),
-            parse_sid(sid)?,
-            to_doc_data(fields),
-        ));
+        self.ops.push(TxOp::Update(collection.into(), parse_sid(sid)?, to_doc_data(fields)));
         Ok(self)
     }
 
     /// Queues a delete by system id.
     pub fn delete(&mut self, collection: &str, sid: &str) -> Result<&mut Self> {
-        self.ops
-            .push(TxOp::Delete(collection.into(), parse_sid(sid)?));
+        self.ops.push(TxOp::Delete(collection.into(), parse_sid(sid)?));
         Ok(self)
     }
 
@@ -91,18 +71,11 @@ impl Transaction {
             .commit_with(
                 move |inner| {
                     let mut out = Vec::with_capacity(ops.len());
-                    let mut pending: std::collections::HashMap<(String, u128), DocData> =
-                        Default::default();
+                    let mut pending: std::collections::HashMap<(String, u128), DocData> = Default::default();
                     for op in ops {
                         out.push(match op {
-                            TxOp::Insert(c, d) => WriteOp::Insert {
-                                collection: c,
-                                data: d,
-                            },
-                            TxOp::Delete(c, s) => WriteOp::Delete {
-                                collection: c,
-                                sid: s,
-                            },
+                            TxOp::Insert(c, d) => WriteOp::Insert { collection: c, data: d },
+                            TxOp::Delete(c, s) => WriteOp::Delete { collection: c, sid: s },
                             TxOp::Update(c, s, changes) => {
                                 let mut data = match pending.get(&(c.clone(), s)) {
                                     Some(d) => d.clone(),
@@ -120,11 +93,7 @@ impl Transaction {
                                 };
                                 data.extend(changes);
                                 pending.insert((c.clone(), s), data.clone());
-                                WriteOp::Replace {
-                                    collection: c,
-                                    sid: s,
-                                    data,
-                                }
+                                WriteOp::Replace { collection: c, sid: s, data }
                             }
                         });
                     }

@@ -21,19 +21,11 @@ pub(crate) enum WriteOp {
     /// A new document with a fresh system id.
     Insert { collection: String, data: DocData },
     /// Replace the fields of an existing document.
-    Replace {
-        collection: String,
-        sid: u128,
-        data: DocData,
-    },
+    Replace { collection: String, sid: u128, data: DocData },
     /// Remove a document (missing documents are skipped).
     Delete { collection: String, sid: u128 },
     /// A raw key write to a system tree (job queue, bookkeeping).
-    Raw {
-        tree: String,
-        key: Vec<u8>,
-        value: Option<Vec<u8>>,
-    },
+    Raw { tree: String, key: Vec<u8>, value: Option<Vec<u8>> },
 }
 
 /// A document change made by a commit.
@@ -49,17 +41,8 @@ pub(crate) struct Applied {
 }
 
 enum Staged {
-    Doc {
-        coll: Arc<RwLock<CollectionState>>,
-        applied: Applied,
-        encoded: Option<Arc<Vec<u8>>>,
-        size: usize,
-    },
-    Raw {
-        tree: String,
-        key: Vec<u8>,
-        value: Option<Vec<u8>>,
-    },
+    Doc { coll: Arc<RwLock<CollectionState>>, applied: Applied, encoded: Option<Arc<Vec<u8>>>, size: usize },
+    Raw { tree: String, key: Vec<u8>, value: Option<Vec<u8>> },
 }
 
 type UniqueKey = (String, String, OrdValue);
@@ -74,8 +57,7 @@ impl UniqueOverlay {
     fn release(&mut self, st: &CollectionState, doc: &DocData) {
         for f in st.schema.unique_fields() {
             if let Some(v) = doc.get(f).filter(|v| !v.is_null()) {
-                self.claims
-                    .insert((st.name.clone(), f.to_string(), OrdValue(v.clone())), None);
+                self.claims.insert((st.name.clone(), f.to_string(), OrdValue(v.clone())), None);
             }
         }
     }
@@ -90,9 +72,7 @@ impl UniqueOverlay {
             let taken = match self.claims.get(&key) {
                 Some(Some(owner)) => *owner != sid,
                 Some(None) => false,
-                None => st
-                    .holders(f, v)
-                    .is_some_and(|h| h.iter().any(|r| Some(r) != own_row)),
+                None => st.holders(f, v).is_some_and(|h| h.iter().any(|r| Some(r) != own_row)),
             };
             if taken {
                 return Err(AuroraError::UniqueViolation {
@@ -133,8 +113,7 @@ impl Inner {
     {
         let (lsn, applied) = self.commit_now(build, origin)?;
         if lsn > 0 {
-            if let (DurabilityMode::Strict | DurabilityMode::Synchronous, Some(w)) =
-                (self.durability, &self.wal_shared)
+            if let (DurabilityMode::Strict | DurabilityMode::Synchronous, Some(w)) = (self.durability, &self.wal_shared)
             {
                 w.wait_synced_blocking(lsn)?;
             }
@@ -146,9 +125,7 @@ impl Inner {
     }
 
     async fn wait_durable(&self, lsn: u64) -> Result<()> {
-        if let (DurabilityMode::Strict | DurabilityMode::Synchronous, Some(w)) =
-            (self.durability, &self.wal_shared)
-        {
+        if let (DurabilityMode::Strict | DurabilityMode::Synchronous, Some(w)) = (self.durability, &self.wal_shared) {
             w.wait_synced(lsn).await?;
         }
         if self.durability == DurabilityMode::Synchronous {
@@ -187,21 +164,14 @@ impl Inner {
             let wal_ops: Vec<WalOp> = staged
                 .iter()
                 .map(|s| match s {
-                    Staged::Doc {
-                        coll,
-                        applied,
-                        encoded,
-                        ..
-                    } => WalOp {
+                    Staged::Doc { coll, applied, encoded, .. } => WalOp {
                         tree: coll.read().tree.clone(),
                         key: sid_key(applied.sid),
                         value: encoded.as_ref().map(|e| e.as_ref().clone()),
                     },
-                    Staged::Raw { tree, key, value } => WalOp {
-                        tree: tree.clone(),
-                        key: key.clone(),
-                        value: value.clone(),
-                    },
+                    Staged::Raw { tree, key, value } => {
+                        WalOp { tree: tree.clone(), key: key.clone(), value: value.clone() }
+                    }
                 })
                 .collect();
             wal.append(lsn, &wal_ops)?;
@@ -213,12 +183,7 @@ impl Inner {
         let mut buffered = 0;
         for s in staged {
             match s {
-                Staged::Doc {
-                    coll,
-                    applied,
-                    encoded,
-                    size,
-                } => {
+                Staged::Doc { coll, applied, encoded, size } => {
                     let mut st = coll.write();
                     let key = (st.id, applied.sid);
                     match (&applied.before, &applied.after) {
@@ -237,9 +202,7 @@ impl Inner {
                         }
                         (None, None) => {}
                     }
-                    buffered = self
-                        .buffer
-                        .put(&st.tree, sid_key(applied.sid), encoded, lsn);
+                    buffered = self.buffer.put(&st.tree, sid_key(applied.sid), encoded, lsn);
                     match &applied.after {
                         Some(after) => self.cache.put(key, after.clone(), size),
                         None => self.cache.remove(&key),
@@ -257,9 +220,7 @@ impl Inner {
         }
         self.audit(origin, &applied_out);
         self.publish(lsn, &applied_out);
-        if let (DurabilityMode::Strict | DurabilityMode::Synchronous, Some(w)) =
-            (self.durability, &self.wal_shared)
-        {
+        if let (DurabilityMode::Strict | DurabilityMode::Synchronous, Some(w)) = (self.durability, &self.wal_shared) {
             w.request_sync(lsn);
         }
         Ok((lsn, applied_out))
@@ -314,19 +275,13 @@ impl Inner {
         };
         for (op_index, op) in ops.into_iter().enumerate() {
             match op {
-                WriteOp::Insert {
-                    collection,
-                    mut data,
-                } => {
+                WriteOp::Insert { collection, mut data } => {
                     let coll = get_coll(&collection)?;
                     let st = coll.read();
                     validate(&collection, &st.schema, &mut data)?;
                     let sid = next_sid(cs);
                     overlay.claim(&st, sid, &data)?;
-                    let doc = Arc::new(Document {
-                        _sid: sid_string(sid),
-                        data,
-                    });
+                    let doc = Arc::new(Document { _sid: sid_string(sid), data });
                     let encoded = Arc::new(encode_doc(&doc.data)?);
                     let size = approx_size(&doc.data);
                     drop(st);
@@ -345,11 +300,7 @@ impl Inner {
                         size,
                     });
                 }
-                WriteOp::Replace {
-                    collection,
-                    sid,
-                    mut data,
-                } => {
+                WriteOp::Replace { collection, sid, mut data } => {
                     let coll = get_coll(&collection)?;
                     let st = coll.read();
                     let before = match latest.get(&(collection.clone(), sid)) {
@@ -365,10 +316,7 @@ impl Inner {
                     validate(&collection, &st.schema, &mut data)?;
                     overlay.release(&st, &before.data);
                     overlay.claim(&st, sid, &data)?;
-                    let doc = Arc::new(Document {
-                        _sid: before._sid.clone(),
-                        data,
-                    });
+                    let doc = Arc::new(Document { _sid: before._sid.clone(), data });
                     let encoded = Arc::new(encode_doc(&doc.data)?);
                     let size = approx_size(&doc.data);
                     drop(st);
@@ -427,21 +375,14 @@ impl Inner {
 /// Allocates a time-ordered system id strictly greater than every earlier one.
 fn next_sid(cs: &mut CommitState) -> u128 {
     let candidate = uuid::Uuid::now_v7().as_u128();
-    let sid = if candidate > cs.last_sid {
-        candidate
-    } else {
-        cs.last_sid + 1
-    };
+    let sid = if candidate > cs.last_sid { candidate } else { cs.last_sid + 1 };
     cs.last_sid = sid;
     sid
 }
 
 /// Converts `(name, value)` pairs to document fields.
 pub(crate) fn to_doc_data<K: Into<String>, V: Into<Value>>(fields: Vec<(K, V)>) -> DocData {
-    fields
-        .into_iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect()
+    fields.into_iter().map(|(k, v)| (k.into(), v.into())).collect()
 }
 
 impl Aurora {
@@ -452,59 +393,26 @@ impl Aurora {
         fields: Vec<(K, V)>,
     ) -> Result<String> {
         let data = to_doc_data(fields);
-        let applied = self
-            .inner
-            .commit(
-                vec![WriteOp::Insert {
-                    collection: collection.into(),
-                    data,
-                }],
-                "insert_into",
-            )
-            .await?;
-        Ok(applied
-            .first()
-            .map(|a| sid_string(a.sid))
-            .unwrap_or_default())
+        let applied =
+            self.inner.commit(vec![WriteOp::Insert { collection: collection.into(), data }], "insert_into").await?;
+        Ok(applied.first().map(|a| sid_string(a.sid)).unwrap_or_default())
     }
 
     /// Inserts a document given as a field map.
     pub async fn insert_doc(&self, collection: &str, data: DocData) -> Result<String> {
-        let applied = self
-            .inner
-            .commit(
-                vec![WriteOp::Insert {
-                    collection: collection.into(),
-                    data,
-                }],
-                "insert_doc",
-            )
-            .await?;
-        Ok(applied
-            .first()
-            .map(|a| sid_string(a.sid))
-            .unwrap_or_default())
+        let applied =
+            self.inner.commit(vec![WriteOp::Insert { collection: collection.into(), data }], "insert_doc").await?;
+        Ok(applied.first().map(|a| sid_string(a.sid)).unwrap_or_default())
     }
 
     /// Inserts any serializable value (it must serialize to an object).
-    pub async fn insert_struct<T: serde::Serialize>(
-        &self,
-        collection: &str,
-        value: &T,
-    ) -> Result<String> {
-        self.insert_doc(collection, struct_to_data(collection, value)?)
-            .await
+    pub async fn insert_struct<T: serde::Serialize>(&self, collection: &str, value: &T) -> Result<String> {
+        self.insert_doc(collection, struct_to_data(collection, value)?).await
     }
 
     /// Inserts many documents atomically: all or none. Returns their system ids in order.
     pub async fn batch_insert(&self, collection: &str, docs: Vec<DocData>) -> Result<Vec<String>> {
-        let ops = docs
-            .into_iter()
-            .map(|data| WriteOp::Insert {
-                collection: collection.into(),
-                data,
-            })
-            .collect();
+        let ops = docs.into_iter().map(|data| WriteOp::Insert { collection: collection.into(), data }).collect();
         let applied = self.inner.commit(ops, "batch_insert").await?;
         Ok(applied.iter().map(|a| sid_string(a.sid)).collect())
     }
@@ -515,10 +423,7 @@ impl Aurora {
         collection: &str,
         values: &[T],
     ) -> Result<Vec<String>> {
-        let docs = values
-            .iter()
-            .map(|v| struct_to_data(collection, v))
-            .collect::<Result<Vec<_>>>()?;
+        let docs = values.iter().map(|v| struct_to_data(collection, v)).collect::<Result<Vec<_>>>()?;
         self.batch_insert(collection, docs).await
     }
 
@@ -538,18 +443,11 @@ impl Aurora {
                     let coll = inner.collection(&coll_name)?;
                     let st = coll.read();
                     let cur = inner.fetch(&st, sid)?.ok_or_else(|| {
-                        AuroraError::NotFound(format!(
-                            "document `{}` in collection `{coll_name}`",
-                            sid_string(sid)
-                        ))
+                        AuroraError::NotFound(format!("document `{}` in collection `{coll_name}`", sid_string(sid)))
                     })?;
                     let mut data = cur.data.clone();
                     data.extend(changes);
-                    Ok(vec![WriteOp::Replace {
-                        collection: coll_name.clone(),
-                        sid,
-                        data,
-                    }])
+                    Ok(vec![WriteOp::Replace { collection: coll_name.clone(), sid, data }])
                 },
                 "update_document",
             )
@@ -560,16 +458,8 @@ impl Aurora {
     /// Deletes one document by system id; returns whether it existed.
     pub async fn delete_document(&self, collection: &str, sid: &str) -> Result<bool> {
         let sid = super::parse_sid(sid)?;
-        let applied = self
-            .inner
-            .commit(
-                vec![WriteOp::Delete {
-                    collection: collection.into(),
-                    sid,
-                }],
-                "delete_document",
-            )
-            .await?;
+        let applied =
+            self.inner.commit(vec![WriteOp::Delete { collection: collection.into(), sid }], "delete_document").await?;
         Ok(!applied.is_empty())
     }
 
@@ -584,10 +474,7 @@ pub(crate) fn struct_to_data<T: serde::Serialize>(collection: &str, value: &T) -
         Value::Object(m) => Ok(m),
         other => Err(AuroraError::Validation {
             collection: collection.to_string(),
-            message: format!(
-                "a document must serialize to an object, not {}",
-                other.type_name()
-            ),
+            message: format!("a document must serialize to an object, not {}", other.type_name()),
         }),
     }
 }

@@ -32,10 +32,7 @@ pub fn docs_tree(name: &str) -> String {
 impl CollectionState {
     /// Empty state for a collection with the given schema.
     pub fn new(id: u32, name: &str, schema: CollectionSchema) -> Self {
-        let indexes = schema
-            .indexed_fields()
-            .map(|f| (f.to_string(), FieldIndex::default()))
-            .collect();
+        let indexes = schema.indexed_fields().map(|f| (f.to_string(), FieldIndex::default())).collect();
         CollectionState {
             id,
             name: name.to_string(),
@@ -177,11 +174,7 @@ impl CollectionState {
     pub fn check_indexes(&self) -> Result<(), String> {
         for (f, ix) in &self.indexes {
             if ix.total() != self.live.len() {
-                return Err(format!(
-                    "index `{f}` holds {} entries for {} documents",
-                    ix.total(),
-                    self.live.len()
-                ));
+                return Err(format!("index `{f}` holds {} entries for {} documents", ix.total(), self.live.len()));
             }
         }
         Ok(())

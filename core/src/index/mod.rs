@@ -18,10 +18,7 @@ pub struct FieldIndex {
 impl FieldIndex {
     /// Adds `rowid` under `value`.
     pub fn insert(&mut self, value: &Value, rowid: u32) {
-        self.map
-            .entry(OrdValue(value.clone()))
-            .or_default()
-            .insert(rowid);
+        self.map.entry(OrdValue(value.clone())).or_default().insert(rowid);
     }
 
     /// Removes `rowid` from `value`'s set.
@@ -37,10 +34,7 @@ impl FieldIndex {
 
     /// Row ids whose value equals `value` (Int and Float numerically).
     pub fn eq(&self, value: &Value) -> RoaringBitmap {
-        self.map
-            .get(&OrdValue(value.clone()))
-            .cloned()
-            .unwrap_or_default()
+        self.map.get(&OrdValue(value.clone())).cloned().unwrap_or_default()
     }
 
     /// Borrowed equality lookup.
@@ -58,9 +52,7 @@ impl FieldIndex {
         };
         let lo = map_bound(lo);
         let hi = map_bound(hi);
-        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) =
-            (&lo, &hi)
-        {
+        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) = (&lo, &hi) {
             if a > b {
                 return RoaringBitmap::new();
             }
@@ -88,10 +80,7 @@ impl FieldIndex {
     }
 
     /// Iterates `(value, rowids)` in ascending or descending value order.
-    pub fn iter_ordered(
-        &self,
-        ascending: bool,
-    ) -> Box<dyn Iterator<Item = (&Value, &RoaringBitmap)> + '_> {
+    pub fn iter_ordered(&self, ascending: bool) -> Box<dyn Iterator<Item = (&Value, &RoaringBitmap)> + '_> {
         if ascending {
             Box::new(self.map.iter().map(|(k, v)| (&k.0, v)))
         } else {
@@ -132,11 +121,6 @@ mod tests {
         let r = ix.range(Bound::Excluded(&Value::Float(9.5)), Bound::Unbounded);
         assert_eq!(r.iter().collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(ix.eq(&Value::Float(10.0)).len(), 1);
-        assert!(ix
-            .range(
-                Bound::Included(&Value::Int(5)),
-                Bound::Included(&Value::Int(1))
-            )
-            .is_empty());
+        assert!(ix.range(Bound::Included(&Value::Int(5)), Bound::Included(&Value::Int(1))).is_empty());
     }
 }

@@ -19,12 +19,7 @@ pub struct QueryBuilder {
 
 impl QueryBuilder {
     pub(crate) fn new(db: Aurora, collection: &str) -> Self {
-        QueryBuilder {
-            db,
-            collection: collection.to_string(),
-            spec: QuerySpec::default(),
-            debounce: None,
-        }
+        QueryBuilder { db, collection: collection.to_string(), spec: QuerySpec::default(), debounce: None }
     }
 
     /// Adds a predicate (several calls are combined with And).
@@ -76,20 +71,13 @@ impl QueryBuilder {
 
     /// Runs the query and returns the matching documents.
     pub async fn collect(self) -> Result<Vec<Document>> {
-        let rows = self
-            .db
-            .inner
-            .run_query(&self.collection, self.spec, false)?;
+        let rows = self.db.inner.run_query(&self.collection, self.spec, false)?;
         Ok(rows.into_iter().map(|(_, d)| (*d).clone()).collect())
     }
 
     /// Runs the query and deserializes each document into `T`.
     pub async fn collect_as<T: serde::de::DeserializeOwned>(self) -> Result<Vec<T>> {
-        self.collect()
-            .await?
-            .iter()
-            .map(Document::to_struct)
-            .collect()
+        self.collect().await?.iter().map(Document::to_struct).collect()
     }
 
     /// The first match, if any.
@@ -100,20 +88,12 @@ impl QueryBuilder {
 
     /// Number of matches; no document is read when the indexes answer.
     pub async fn count(self) -> Result<usize> {
-        Ok(self
-            .db
-            .inner
-            .count_matches(&self.collection, self.spec.filter, false)? as usize)
+        Ok(self.db.inner.count_matches(&self.collection, self.spec.filter, false)? as usize)
     }
 
     /// Deletes every match atomically; returns how many were deleted.
     pub async fn delete(self) -> Result<usize> {
-        let QueryBuilder {
-            db,
-            collection,
-            spec,
-            ..
-        } = self;
+        let QueryBuilder { db, collection, spec, .. } = self;
         let applied = db
             .inner
             .commit_with(
@@ -122,10 +102,7 @@ impl QueryBuilder {
                     Ok(rows
                         .into_iter()
                         .filter_map(|(_, d)| crate::db::parse_sid(&d._sid).ok())
-                        .map(|sid| WriteOp::Delete {
-                            collection: collection.clone(),
-                            sid,
-                        })
+                        .map(|sid| WriteOp::Delete { collection: collection.clone(), sid })
                         .collect())
                 },
                 "query.delete",
@@ -135,20 +112,9 @@ impl QueryBuilder {
     }
 
     /// Sets the given fields on every match atomically; returns how many were updated.
-    pub async fn update<K: Into<String>, V: Into<Value>>(
-        self,
-        fields: Vec<(K, V)>,
-    ) -> Result<usize> {
-        let changes: Vec<(String, Value)> = fields
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        let QueryBuilder {
-            db,
-            collection,
-            spec,
-            ..
-        } = self;
+    pub async fn update<K: Into<String>, V: Into<Value>>(self, fields: Vec<(K, V)>) -> Result<usize> {
+        let changes: Vec<(String, Value)> = fields.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let QueryBuilder { db, collection, spec, .. } = self;
         let applied = db
             .inner
             .commit_with(

@@ -89,9 +89,7 @@ impl Filter {
             Filter::EndsWith(f, p) => {
                 matches!(get(f).as_deref(), Some(Value::String(s)) if s.ends_with(p.as_str()))
             }
-            Filter::Between(f, lo, hi) => {
-                cmp(f, lo, |o| o != Ordering::Less) && cmp(f, hi, |o| o != Ordering::Greater)
-            }
+            Filter::Between(f, lo, hi) => cmp(f, lo, |o| o != Ordering::Less) && cmp(f, hi, |o| o != Ordering::Greater),
             Filter::IsNull(f) => get(f).is_none_or(|x| x.is_null()),
             Filter::IsNotNull(f) => get(f).is_some_and(|x| !x.is_null()),
             Filter::And(fs) => fs.iter().all(|f| f.matches(doc)),
@@ -209,11 +207,7 @@ impl FilterBuilder {
     pub fn lte(&self, field: &str, v: impl Into<Value>) -> Filter {
         Filter::Lte(field.into(), v.into())
     }
-    pub fn in_values<V: Into<Value>>(
-        &self,
-        field: &str,
-        vs: impl IntoIterator<Item = V>,
-    ) -> Filter {
+    pub fn in_values<V: Into<Value>>(&self, field: &str, vs: impl IntoIterator<Item = V>) -> Filter {
         Filter::In(field.into(), vs.into_iter().map(Into::into).collect())
     }
     pub fn contains(&self, field: &str, v: impl Into<Value>) -> Filter {

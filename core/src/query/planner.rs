@@ -41,40 +41,21 @@ pub struct Candidates {
 
 /// Resolves the indexable parts of a filter to bitmaps.
 pub fn candidates(state: &CollectionState, f: &Filter) -> Candidates {
-    let exact = |set: RoaringBitmap| Candidates {
-        set: Some(set),
-        exact: true,
-    };
-    let none = Candidates {
-        set: None,
-        exact: false,
-    };
+    let exact = |set: RoaringBitmap| Candidates { set: Some(set), exact: true };
+    let none = Candidates { set: None, exact: false };
     let ix = |field: &str| state.index(field);
     match f {
-        Filter::All => Candidates {
-            set: None,
-            exact: true,
-        },
+        Filter::All => Candidates { set: None, exact: true },
         Filter::Eq(fl, v) => ix(fl).map_or(none, |i| exact(i.eq(v))),
         Filter::Ne(fl, v) => ix(fl).map_or(none, |i| exact(state.live() - i.eq(v))),
-        Filter::In(fl, vs) => ix(fl).map_or(none, |i| {
-            exact(vs.iter().fold(RoaringBitmap::new(), |a, v| a | i.eq(v)))
-        }),
-        Filter::Gt(fl, v) => ix(fl).map_or(none, |i| {
-            exact(i.range(Bound::Excluded(v), Bound::Unbounded))
-        }),
-        Filter::Gte(fl, v) => ix(fl).map_or(none, |i| {
-            exact(i.range(Bound::Included(v), Bound::Unbounded))
-        }),
-        Filter::Lt(fl, v) => ix(fl).map_or(none, |i| {
-            exact(i.range(Bound::Unbounded, Bound::Excluded(v)))
-        }),
-        Filter::Lte(fl, v) => ix(fl).map_or(none, |i| {
-            exact(i.range(Bound::Unbounded, Bound::Included(v)))
-        }),
-        Filter::Between(fl, lo, hi) => ix(fl).map_or(none, |i| {
-            exact(i.range(Bound::Included(lo), Bound::Included(hi)))
-        }),
+        Filter::In(fl, vs) => ix(fl).map_or(none, |i| exact(vs.iter().fold(RoaringBitmap::new(), |a, v| a | i.eq(v)))),
+        Filter::Gt(fl, v) => ix(fl).map_or(none, |i| exact(i.range(Bound::Excluded(v), Bound::Unbounded))),
+        Filter::Gte(fl, v) => ix(fl).map_or(none, |i| exact(i.range(Bound::Included(v), Bound::Unbounded))),
+        Filter::Lt(fl, v) => ix(fl).map_or(none, |i| exact(i.range(Bound::Unbounded, Bound::Excluded(v)))),
+        Filter::Lte(fl, v) => ix(fl).map_or(none, |i| exact(i.range(Bound::Unbounded, Bound::Included(v)))),
+        Filter::Between(fl, lo, hi) => {
+            ix(fl).map_or(none, |i| exact(i.range(Bound::Included(lo), Bound::Included(hi))))
+        }
         Filter::StartsWith(fl, p) => ix(fl).map_or(none, |i| exact(i.prefix(p))),
         Filter::IsNull(fl) => ix(fl).map_or(none, |i| exact(i.eq(&Value::Null))),
         Filter::IsNotNull(fl) => ix(fl).map_or(none, |i| exact(state.live() - i.eq(&Value::Null))),
@@ -91,10 +72,7 @@ pub fn candidates(state: &CollectionState, f: &Filter) -> Candidates {
                     });
                 }
             }
-            Candidates {
-                set,
-                exact: all_exact,
-            }
+            Candidates { set, exact: all_exact }
         }
         Filter::Or(fs) => {
             let mut acc = RoaringBitmap::new();
@@ -106,16 +84,10 @@ pub fn candidates(state: &CollectionState, f: &Filter) -> Candidates {
                 }
                 all_exact &= c.exact;
             }
-            Candidates {
-                set: Some(acc),
-                exact: all_exact,
-            }
+            Candidates { set: Some(acc), exact: all_exact }
         }
         Filter::Not(inner) => match candidates(state, inner) {
-            Candidates {
-                set: Some(s),
-                exact: true,
-            } => exact(state.live() - s),
+            Candidates { set: Some(s), exact: true } => exact(state.live() - s),
             _ => none,
         },
     }
@@ -125,13 +97,12 @@ pub fn candidates(state: &CollectionState, f: &Filter) -> Candidates {
 /// (text to UUID for Uuid fields). Unknown fields are an error naming the closest known one.
 pub fn prepare_filter(state: &CollectionState, f: Filter, check_fields: bool) -> Result<Filter> {
     let check = |field: &str| -> Result<()> {
-        if !check_fields
-            || state.knows_field(field)
-            || state.count() == 0 && state.schema.fields.is_empty()
-        {
+        if !check_fields || state.knows_field(field) || state.count() == 0 && state.schema.fields.is_empty() {
             Ok(())
         } else {
             Err(AuroraError::FieldNotFound {
+                line: 0,
+                column: 0,
                 collection: state.name.clone(),
                 field: field.to_string(),
                 hint: hint_for(field, state.known_fields()),
@@ -167,10 +138,7 @@ pub fn prepare_filter(state: &CollectionState, f: Filter, check_fields: bool) ->
         Filter::Lte(fl, v) => Filter::Lte(fl.clone(), norm(&fl, v)?),
         Filter::Between(fl, a, b) => Filter::Between(fl.clone(), norm(&fl, a)?, norm(&fl, b)?),
         Filter::In(fl, vs) => {
-            let vs = vs
-                .into_iter()
-                .map(|v| norm(&fl, v))
-                .collect::<Result<Vec<_>>>()?;
+            let vs = vs.into_iter().map(|v| norm(&fl, v)).collect::<Result<Vec<_>>>()?;
             Filter::In(fl, vs)
         }
         Filter::Contains(fl, v) => {
@@ -193,16 +161,12 @@ pub fn prepare_filter(state: &CollectionState, f: Filter, check_fields: bool) ->
             check(&fl)?;
             Filter::IsNotNull(fl)
         }
-        Filter::And(fs) => Filter::And(
-            fs.into_iter()
-                .map(|f| prepare_filter(state, f, check_fields))
-                .collect::<Result<_>>()?,
-        ),
-        Filter::Or(fs) => Filter::Or(
-            fs.into_iter()
-                .map(|f| prepare_filter(state, f, check_fields))
-                .collect::<Result<_>>()?,
-        ),
+        Filter::And(fs) => {
+            Filter::And(fs.into_iter().map(|f| prepare_filter(state, f, check_fields)).collect::<Result<_>>()?)
+        }
+        Filter::Or(fs) => {
+            Filter::Or(fs.into_iter().map(|f| prepare_filter(state, f, check_fields)).collect::<Result<_>>()?)
+        }
         Filter::Not(f) => Filter::Not(Box::new(prepare_filter(state, *f, check_fields)?)),
     })
 }
@@ -278,11 +242,7 @@ pub fn run(state: &CollectionState, spec: &QuerySpec, fetch: Fetch<'_>) -> Resul
         }
     }
     sort_rows(&mut rows, &spec.order, want);
-    Ok(rows
-        .into_iter()
-        .skip(spec.offset)
-        .take(spec.limit.unwrap_or(usize::MAX))
-        .collect())
+    Ok(rows.into_iter().skip(spec.offset).take(spec.limit.unwrap_or(usize::MAX)).collect())
 }
 
 /// Compares two documents by the sort keys, ties broken by row id (insertion order).

@@ -53,10 +53,7 @@ pub struct Hub {
 
 impl Default for Hub {
     fn default() -> Self {
-        Hub {
-            all: broadcast::channel(LISTENER_BUFFER).0,
-            per_collection: RwLock::new(HashMap::new()),
-        }
+        Hub { all: broadcast::channel(LISTENER_BUFFER).0, per_collection: RwLock::new(HashMap::new()) }
     }
 }
 
@@ -64,11 +61,7 @@ impl Hub {
     /// True when someone listens to this collection (so events are worth building).
     pub fn has_listeners(&self, collection: &str) -> bool {
         self.all.receiver_count() > 0
-            || self
-                .per_collection
-                .read()
-                .get(collection)
-                .is_some_and(|s| s.receiver_count() > 0)
+            || self.per_collection.read().get(collection).is_some_and(|s| s.receiver_count() > 0)
     }
 
     /// Sends an event to the collection's and the global listeners; never blocks.
@@ -90,17 +83,13 @@ impl Hub {
             return ChangeListener { rx: s.subscribe() };
         }
         let mut map = self.per_collection.write();
-        let s = map
-            .entry(collection.to_string())
-            .or_insert_with(|| broadcast::channel(LISTENER_BUFFER).0);
+        let s = map.entry(collection.to_string()).or_insert_with(|| broadcast::channel(LISTENER_BUFFER).0);
         ChangeListener { rx: s.subscribe() }
     }
 
     /// Subscribes to every collection.
     pub fn listen_all(&self) -> ChangeListener {
-        ChangeListener {
-            rx: self.all.subscribe(),
-        }
+        ChangeListener { rx: self.all.subscribe() }
     }
 }
 

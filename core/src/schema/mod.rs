@@ -12,10 +12,7 @@ pub fn validate(collection: &str, schema: &CollectionSchema, data: &mut DocData)
                 if !def.nullable {
                     return Err(AuroraError::Validation {
                         collection: collection.to_string(),
-                        message: format!(
-                            "field `{name}` ({}) is required and cannot be null",
-                            def.field_type
-                        ),
+                        message: format!("field `{name}` ({}) is required and cannot be null", def.field_type),
                     });
                 }
             }
@@ -92,39 +89,23 @@ mod tests {
 
     #[test]
     fn type_errors_name_collection_field_and_types() {
-        let schema =
-            CollectionSchema::from_fields(vec![("age", FieldDefinition::new(FieldType::Int))]);
-        let mut d: DocData = [("age".to_string(), Value::String("x".into()))]
-            .into_iter()
-            .collect();
+        let schema = CollectionSchema::from_fields(vec![("age", FieldDefinition::new(FieldType::Int))]);
+        let mut d: DocData = [("age".to_string(), Value::String("x".into()))].into_iter().collect();
         let e = validate("users", &schema, &mut d).unwrap_err().to_string();
-        assert!(
-            e.contains("users") && e.contains("age") && e.contains("Int") && e.contains("String"),
-            "{e}"
-        );
+        assert!(e.contains("users") && e.contains("age") && e.contains("Int") && e.contains("String"), "{e}");
     }
 
     #[test]
     fn float_fields_widen_ints_and_arrays_check_elements() {
         let schema = CollectionSchema::from_fields(vec![
             ("score", FieldDefinition::new(FieldType::Float)),
-            (
-                "tags",
-                FieldDefinition::new(FieldType::array_of(FieldType::String)),
-            ),
+            ("tags", FieldDefinition::new(FieldType::array_of(FieldType::String))),
         ]);
         let mut d: DocData = [("score".to_string(), Value::Int(3))].into_iter().collect();
         validate("c", &schema, &mut d).unwrap();
         assert_eq!(d["score"], Value::Float(3.0));
-        let mut bad: DocData = [(
-            "tags".to_string(),
-            Value::Array(vec![Value::String("a".into()), Value::Int(1)]),
-        )]
-        .into_iter()
-        .collect();
-        assert!(validate("c", &schema, &mut bad)
-            .unwrap_err()
-            .to_string()
-            .contains("tags[1]"));
+        let mut bad: DocData =
+            [("tags".to_string(), Value::Array(vec![Value::String("a".into()), Value::Int(1)]))].into_iter().collect();
+        assert!(validate("c", &schema, &mut bad).unwrap_err().to_string().contains("tags[1]"));
     }
 }

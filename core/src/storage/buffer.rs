@@ -83,10 +83,8 @@ impl WriteBuffer {
         *self.flushing.write() = Some(snapshot.clone());
         let result = (|| {
             for (tree, entries) in snapshot.iter() {
-                let ops: Vec<BatchOp> = entries
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_ref().map(|v| v.as_ref().clone())))
-                    .collect();
+                let ops: Vec<BatchOp> =
+                    entries.iter().map(|(k, v)| (k.clone(), v.as_ref().map(|v| v.as_ref().clone()))).collect();
                 cold.apply(tree, ops)?;
             }
             Ok(())

@@ -22,13 +22,7 @@ pub struct HotCache {
 impl HotCache {
     /// A cache holding at most `budget_bytes` of documents.
     pub fn new(budget_bytes: usize) -> Self {
-        HotCache {
-            inner: Mutex::new(Inner {
-                lru: LruCache::unbounded(),
-                bytes: 0,
-            }),
-            budget: budget_bytes,
-        }
+        HotCache { inner: Mutex::new(Inner { lru: LruCache::unbounded(), bytes: 0 }), budget: budget_bytes }
     }
 
     /// Returns the document and marks it recently used.

@@ -20,17 +20,9 @@ pub fn approx_size(data: &DocData) -> usize {
         match v {
             String(s) => 32 + s.len(),
             Array(a) => 32 + a.iter().map(value_size).sum::<usize>(),
-            Object(m) => {
-                64 + m
-                    .iter()
-                    .map(|(k, v)| 40 + k.len() + value_size(v))
-                    .sum::<usize>()
-            }
+            Object(m) => 64 + m.iter().map(|(k, v)| 40 + k.len() + value_size(v)).sum::<usize>(),
             _ => 32,
         }
     }
-    128 + data
-        .iter()
-        .map(|(k, v)| 48 + k.len() + value_size(v))
-        .sum::<usize>()
+    128 + data.iter().map(|(k, v)| 48 + k.len() + value_size(v)).sum::<usize>()
 }

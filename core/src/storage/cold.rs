@@ -49,23 +49,19 @@ impl SledStore {
             match cfg.open() {
                 Ok(db) => break db,
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        && std::time::Instant::now() < deadline =>
+                    if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 Err(e) => {
                     return Err(AuroraError::Storage(format!(
-                    "cannot open cold store at {} (is the database open in another process?): {e}",
-                    path.display()
-                )))
+                        "cannot open cold store at {} (is the database open in another process?): {e}",
+                        path.display()
+                    )))
                 }
             }
         };
-        Ok(SledStore {
-            db,
-            trees: RwLock::new(HashMap::new()),
-        })
+        Ok(SledStore { db, trees: RwLock::new(HashMap::new()) })
     }
 
     fn tree(&self, name: &str) -> Result<sled::Tree> {
@@ -97,10 +93,7 @@ impl ColdStore for SledStore {
     }
 
     fn scan(&self, tree: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.tree(tree)?
-            .iter()
-            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into))
-            .collect()
+        self.tree(tree)?.iter().map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into)).collect()
     }
 
     fn tree_names(&self) -> Result<Vec<String>> {
@@ -133,11 +126,7 @@ pub struct MemStore {
 
 impl ColdStore for MemStore {
     fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .trees
-            .read()
-            .get(tree)
-            .and_then(|t| t.get(key).cloned()))
+        Ok(self.trees.read().get(tree).and_then(|t| t.get(key).cloned()))
     }
 
     fn apply(&self, tree: &str, ops: Vec<BatchOp>) -> Result<()> {

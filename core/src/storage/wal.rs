@@ -89,18 +89,11 @@ impl WalShared {
     /// Waits until `lsn` is durable.
     pub async fn wait_synced(&self, lsn: u64) -> Result<()> {
         let mut rx = self.synced.subscribe();
-        let state = rx
-            .wait_for(|s| s.lsn >= lsn || s.error.is_some())
-            .await
-            .map_err(|_| AuroraError::Closed)?
-            .clone();
+        let state = rx.wait_for(|s| s.lsn >= lsn || s.error.is_some()).await.map_err(|_| AuroraError::Closed)?.clone();
         if state.lsn >= lsn {
             Ok(())
         } else {
-            Err(AuroraError::Storage(format!(
-                "WAL fsync failed: {}",
-                state.error.unwrap_or_default()
-            )))
+            Err(AuroraError::Storage(format!("WAL fsync failed: {}", state.error.unwrap_or_default())))
         }
     }
 
@@ -117,8 +110,7 @@ impl WalShared {
             }
             let mut r = self.request.lock();
             if r.synced < lsn && !r.stop {
-                self.wake
-                    .wait_for(&mut r, std::time::Duration::from_millis(5));
+                self.wake.wait_for(&mut r, std::time::Duration::from_millis(5));
             }
         }
     }
@@ -207,10 +199,7 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     for entry in rd {
         let entry = entry.map_err(|e| AuroraError::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().to_string();
-        if let Some(n) = name
-            .strip_suffix(".wal")
-            .and_then(|s| s.parse::<u64>().ok())
-        {
+        if let Some(n) = name.strip_suffix(".wal").and_then(|s| s.parse::<u64>().ok()) {
             segs.push((n, entry.path()));
         }
     }
@@ -219,20 +208,12 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 }
 
 /// Decodes one segment's bytes. Returns the records and, if the tail is torn, the offset to cut at.
-pub fn decode_segment(
-    path: &Path,
-    bytes: &[u8],
-    is_last: bool,
-) -> Result<(Vec<WalRecord>, Option<u64>)> {
+pub fn decode_segment(path: &Path, bytes: &[u8], is_last: bool) -> Result<(Vec<WalRecord>, Option<u64>)> {
     let mut out = Vec::new();
     let mut off = 0usize;
     while off < bytes.len() {
         let torn = |reason: &str| -> Result<(Vec<WalRecord>, Option<u64>)> {
-            Err(AuroraError::Corruption {
-                file: path.to_path_buf(),
-                offset: off as u64,
-                reason: reason.to_string(),
-            })
+            Err(AuroraError::Corruption { file: path.to_path_buf(), offset: off as u64, reason: reason.to_string() })
         };
         if bytes.len() - off < 8 {
             if is_last {
@@ -241,12 +222,7 @@ pub fn decode_segment(
             return torn("truncated record header");
         }
         let len = u32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]]);
-        let crc = u32::from_le_bytes([
-            bytes[off + 4],
-            bytes[off + 5],
-            bytes[off + 6],
-            bytes[off + 7],
-        ]);
+        let crc = u32::from_le_bytes([bytes[off + 4], bytes[off + 5], bytes[off + 6], bytes[off + 7]]);
         let end = off + 8 + len as usize;
         if len > MAX_RECORD_BYTES || end > bytes.len() {
             if is_last {
@@ -277,19 +253,11 @@ pub fn replay(dir: &Path) -> Result<Vec<WalRecord>> {
     for (i, (_, path)) in segs.iter().enumerate() {
         let is_last = i + 1 == segs.len();
         let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| AuroraError::io(path, e))?;
+        File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| AuroraError::io(path, e))?;
         let (recs, cut) = decode_segment(path, &bytes, is_last)?;
         if let Some(cut) = cut {
-            tracing::warn!(
-                "discarding torn WAL tail of {} at offset {cut}",
-                path.display()
-            );
-            let f = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(|e| AuroraError::io(path, e))?;
+            tracing::warn!("discarding torn WAL tail of {} at offset {cut}", path.display());
+            let f = OpenOptions::new().write(true).open(path).map_err(|e| AuroraError::io(path, e))?;
             f.set_len(cut).map_err(|e| AuroraError::io(path, e))?;
             f.sync_all().map_err(|e| AuroraError::io(path, e))?;
         }
@@ -304,22 +272,12 @@ impl Wal {
         std::fs::create_dir_all(dir).map_err(|e| AuroraError::io(dir, e))?;
         let path = dir.join(segment_name(next_lsn));
         let file = Arc::new(open_segment(&path)?);
-        let size = file
-            .metadata()
-            .map_err(|e| AuroraError::io(&path, e))?
-            .len();
+        let size = file.metadata().map_err(|e| AuroraError::io(&path, e))?.len();
         let last = next_lsn.saturating_sub(1);
-        let (synced, _) = watch::channel(SyncState {
-            lsn: last,
-            error: None,
-        });
+        let (synced, _) = watch::channel(SyncState { lsn: last, error: None });
         let shared = Arc::new(WalShared {
             current: Mutex::new((file.clone(), last)),
-            request: Mutex::new(SyncRequest {
-                requested: last,
-                synced: last,
-                stop: false,
-            }),
+            request: Mutex::new(SyncRequest { requested: last, synced: last, stop: false }),
             wake: Condvar::new(),
             synced,
             deferred: Mutex::new(VecDeque::new()),
@@ -354,14 +312,11 @@ impl Wal {
     /// never holds a partial record followed by later ones.
     pub fn append(&mut self, lsn: u64, ops: &[WalOp]) -> Result<()> {
         if let Some(p) = &self.poisoned {
-            return Err(AuroraError::Storage(format!(
-                "WAL unusable after an earlier failure: {p}"
-            )));
+            return Err(AuroraError::Storage(format!("WAL unusable after an earlier failure: {p}")));
         }
         self.buf.clear();
         self.buf.extend_from_slice(&[0u8; 8]);
-        let payload =
-            postcard::to_extend(&WalRecordRef { lsn, ops }, std::mem::take(&mut self.buf))?;
+        let payload = postcard::to_extend(&WalRecordRef { lsn, ops }, std::mem::take(&mut self.buf))?;
         self.buf = payload;
         let len = (self.buf.len() - 8) as u32;
         let crc = crc32fast::hash(&self.buf[8..]);
@@ -389,9 +344,7 @@ impl Wal {
             return Ok(self.seg_start);
         }
         if self.fsync_on_rotate {
-            self.file
-                .sync_data()
-                .map_err(|e| AuroraError::io(&self.path, e))?;
+            self.file.sync_data().map_err(|e| AuroraError::io(&self.path, e))?;
         }
         let next = self.last_lsn + 1;
         let path = self.dir.join(segment_name(next));
@@ -418,18 +371,12 @@ impl Wal {
 
     /// fsyncs the current segment now (used at close).
     pub fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| AuroraError::io(&self.path, e))
+        self.file.sync_data().map_err(|e| AuroraError::io(&self.path, e))
     }
 }
 
 fn open_segment(path: &Path) -> Result<File> {
-    let f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| AuroraError::io(path, e))?;
+    let f = OpenOptions::new().create(true).append(true).open(path).map_err(|e| AuroraError::io(path, e))?;
     if let Some(dir) = path.parent() {
         // Make the new file's directory entry durable.
         if let Ok(d) = File::open(dir) {
@@ -444,11 +391,7 @@ mod tests {
     use super::*;
 
     fn rec(lsn: u64) -> Vec<WalOp> {
-        vec![WalOp {
-            tree: "t".into(),
-            key: lsn.to_be_bytes().to_vec(),
-            value: Some(vec![1, 2, 3]),
-        }]
+        vec![WalOp { tree: "t".into(), key: lsn.to_be_bytes().to_vec(), value: Some(vec![1, 2, 3]) }]
     }
 
     #[test]
@@ -465,10 +408,7 @@ mod tests {
         // Torn tail: chop 3 bytes off the last record.
         std::fs::write(&seg, &bytes[..bytes.len() - 3]).unwrap();
         let recs = replay(dir.path()).unwrap();
-        assert_eq!(
-            recs.iter().map(|r| r.lsn).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4]
-        );
+        assert_eq!(recs.iter().map(|r| r.lsn).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
         // Damage in the middle: flip a payload byte of record 2.
         let mut bytes = std::fs::read(&seg).unwrap();
         let one = bytes.len() / 4;

@@ -4,9 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Scheduling priority: Critical > High > Normal > Low.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 pub enum JobPriority {
     /// Runs after everything else.
     Low,
@@ -101,10 +99,7 @@ pub struct Job {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Job {
@@ -128,11 +123,7 @@ impl Job {
     }
 
     /// Adds a payload field; any JSON-convertible value works (`"a@x.io"`, `42`, `json!({..})`).
-    pub fn add_field(
-        mut self,
-        key: impl Into<String>,
-        value: impl Into<serde_json::Value>,
-    ) -> Self {
+    pub fn add_field(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         self.payload.insert(key.into(), value.into());
         self
     }

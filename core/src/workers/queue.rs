@@ -29,16 +29,14 @@ impl State {
                 self.delayed.insert((job.run_at_ms, job.id.clone()));
             }
             JobStatus::Pending | JobStatus::Failed => {
-                self.ready
-                    .insert((Reverse(job.priority), job.seq, job.id.clone()));
+                self.ready.insert((Reverse(job.priority), job.seq, job.id.clone()));
             }
             _ => {}
         }
     }
 
     fn unindex(&mut self, job: &Job) {
-        self.ready
-            .remove(&(Reverse(job.priority), job.seq, job.id.clone()));
+        self.ready.remove(&(Reverse(job.priority), job.seq, job.id.clone()));
         self.delayed.remove(&(job.run_at_ms, job.id.clone()));
     }
 
@@ -107,12 +105,11 @@ impl JobQueue {
         inner.buffer.flush_into(&*cold)?;
         let mut recovered = Vec::new();
         for (_, bytes) in cold.scan(JOBS_TREE)? {
-            let mut job: Job =
-                serde_json::from_slice(&bytes).map_err(|e| AuroraError::Corruption {
-                    file: inner.config.db_path.join("data"),
-                    offset: 0,
-                    reason: format!("unreadable job record: {e}"),
-                })?;
+            let mut job: Job = serde_json::from_slice(&bytes).map_err(|e| AuroraError::Corruption {
+                file: inner.config.db_path.join("data"),
+                offset: 0,
+                reason: format!("unreadable job record: {e}"),
+            })?;
             if job.status == JobStatus::Running {
                 job.status = JobStatus::Pending;
                 job.run_at_ms = now_ms();
@@ -124,10 +121,7 @@ impl JobQueue {
         }
         drop(st);
         if !recovered.is_empty() {
-            tracing::info!(
-                "{} jobs interrupted by a crash are pending again",
-                recovered.len()
-            );
+            tracing::info!("{} jobs interrupted by a crash are pending again", recovered.len());
             self.persist_blocking(&recovered)?;
         }
         Ok(())
@@ -137,18 +131,11 @@ impl JobQueue {
         let key = uuid::Uuid::parse_str(&job.id)
             .map(|u| u.as_bytes().to_vec())
             .unwrap_or_else(|_| job.id.clone().into_bytes());
-        Ok(WriteOp::Raw {
-            tree: JOBS_TREE.into(),
-            key,
-            value: Some(serde_json::to_vec(job)?),
-        })
+        Ok(WriteOp::Raw { tree: JOBS_TREE.into(), key, value: Some(serde_json::to_vec(job)?) })
     }
 
     fn persist_blocking(&self, jobs: &[Job]) -> Result<()> {
-        let ops = jobs
-            .iter()
-            .map(Self::write_op)
-            .collect::<Result<Vec<_>>>()?;
+        let ops = jobs.iter().map(Self::write_op).collect::<Result<Vec<_>>>()?;
         self.inner()?.commit_blocking(|_| Ok(ops), "jobs")?;
         Ok(())
     }
@@ -161,27 +148,40 @@ impl JobQueue {
     }
 
     /// Makes `job` durable and runnable; returns its id.
-    pub async fn enqueue(&self, mut job: Job) -> Result<String> {
+    pub async fn enqueue(&self, job: Job) -> Result<String> {
+        let (job, op) = self.prepare(job)?;
+        self.inner()?.commit(vec![op], "enqueue").await?;
+        let id = job.id.clone();
+        self.register(job);
+        Ok(id)
+    }
+
+    /// Numbers a new job and gives the write that stores it (to commit with other writes).
+    pub(crate) fn prepare(&self, mut job: Job) -> Result<(Job, WriteOp)> {
         if job.job_type.is_empty() {
             return Err(AuroraError::invalid("a job needs a non-empty job type"));
         }
         job.status = JobStatus::Pending;
+        job.attempts = 0;
         job.seq = {
             let mut st = self.state.lock();
             let s = st.next_seq;
             st.next_seq += 1;
             s
         };
-        self.persist(&job).await?;
-        let id = job.id.clone();
+        let op = Self::write_op(&job)?;
+        Ok((job, op))
+    }
+
+    /// Makes a committed job runnable.
+    pub(crate) fn register(&self, job: Job) {
         {
             let mut st = self.state.lock();
             st.index(&job);
-            st.jobs.insert(id.clone(), job);
+            st.jobs.insert(job.id.clone(), job);
         }
         self.notify.notify_waiters();
         self.notify.notify_one();
-        Ok(id)
     }
 
     /// Takes the highest-priority due job (FIFO within a priority) and marks it Running.
@@ -190,11 +190,7 @@ impl JobQueue {
         let job = {
             let mut st = self.state.lock();
             st.promote_due();
-            let key = st
-                .ready
-                .iter()
-                .find(|k| st.jobs.get(&k.2).is_some_and(|j| can_run(&j.job_type)))
-                .cloned();
+            let key = st.ready.iter().find(|k| st.jobs.get(&k.2).is_some_and(|j| can_run(&j.job_type))).cloned();
             let Some(key) = key else { return Ok(None) };
             st.ready.remove(&key);
             let Some(job) = st.jobs.get_mut(&key.2) else {
@@ -211,9 +207,7 @@ impl JobQueue {
     /// Time until the next delayed job is due.
     pub(crate) fn next_due_in(&self) -> Option<std::time::Duration> {
         let st = self.state.lock();
-        st.delayed
-            .first()
-            .map(|(at, _)| std::time::Duration::from_millis(at.saturating_sub(now_ms())))
+        st.delayed.first().map(|(at, _)| std::time::Duration::from_millis(at.saturating_sub(now_ms())))
     }
 
     /// Records the outcome of an attempt: Completed, a retry with backoff, or DeadLetter.
@@ -241,8 +235,7 @@ impl JobQueue {
                         job.status = JobStatus::DeadLetter;
                     } else {
                         job.status = JobStatus::Failed;
-                        job.run_at_ms =
-                            now_ms() + backoff_ms(base_backoff_ms, job.attempts, &job.id);
+                        job.run_at_ms = now_ms() + backoff_ms(base_backoff_ms, job.attempts, &job.id);
                     }
                 }
             }
@@ -282,14 +275,8 @@ impl JobQueue {
 
     /// Jobs that ran out of retries.
     pub fn dead_letters(&self) -> Vec<Job> {
-        let mut v: Vec<Job> = self
-            .state
-            .lock()
-            .jobs
-            .values()
-            .filter(|j| j.status == JobStatus::DeadLetter)
-            .cloned()
-            .collect();
+        let mut v: Vec<Job> =
+            self.state.lock().jobs.values().filter(|j| j.status == JobStatus::DeadLetter).cloned().collect();
         v.sort_by_key(|j| j.seq);
         v
     }
@@ -302,10 +289,7 @@ impl JobQueue {
                 return Err(AuroraError::NotFound(format!("job `{id}`")));
             };
             if job.status != JobStatus::DeadLetter {
-                return Err(AuroraError::invalid(format!(
-                    "job `{id}` is {}, not a dead letter",
-                    job.status.as_str()
-                )));
+                return Err(AuroraError::invalid(format!("job `{id}` is {}, not a dead letter", job.status.as_str())));
             }
             job.status = JobStatus::Pending;
             job.attempts = 0;
@@ -337,12 +321,8 @@ impl JobQueue {
 
 /// Exponential backoff with deterministic jitter: base·2^(attempt-1) ± 25 %, capped at 60 s.
 fn backoff_ms(base: u64, attempt: u32, id: &str) -> u64 {
-    let exp = base
-        .saturating_mul(1u64 << attempt.saturating_sub(1).min(16))
-        .min(60_000);
-    let h = id.bytes().fold(attempt as u64, |a, b| {
-        a.wrapping_mul(31).wrapping_add(b as u64)
-    });
+    let exp = base.saturating_mul(1u64 << attempt.saturating_sub(1).min(16)).min(60_000);
+    let h = id.bytes().fold(attempt as u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64));
     let jitter = (exp / 4).max(1);
     exp - jitter + h % (2 * jitter)
 }

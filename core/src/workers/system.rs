@@ -18,8 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A job handler: receives the job and returns Ok or an error (which triggers a retry).
-pub type Handler =
-    Arc<dyn Fn(Job) -> Pin<Box<dyn Future<Output = Result<()>> + Send>> + Send + Sync>;
+pub type Handler = Arc<dyn Fn(Job) -> Pin<Box<dyn Future<Output = Result<()>> + Send>> + Send + Sync>;
 
 /// Worker pool settings.
 #[derive(Debug, Clone)]
@@ -144,11 +143,7 @@ impl WorkerSystem {
         let tasks = (0..self.config.concurrency.max(1))
             .map(|_| rt.spawn(self.clone().worker_loop(stop.clone(), in_flight.clone())))
             .collect();
-        *running = Some(Running {
-            stop,
-            tasks,
-            in_flight,
-        });
+        *running = Some(Running { stop, tasks, in_flight });
         Ok(())
     }
 
@@ -187,11 +182,7 @@ impl WorkerSystem {
                 }
             };
             let Some((job, handler)) = claimed else {
-                let wait = self
-                    .queue
-                    .next_due_in()
-                    .unwrap_or(self.config.poll_interval)
-                    .min(self.config.poll_interval);
+                let wait = self.queue.next_due_in().unwrap_or(self.config.poll_interval).min(self.config.poll_interval);
                 let notified = self.queue.notify.notified();
                 tokio::select! {
                     _ = notified => {}
@@ -211,11 +202,7 @@ impl WorkerSystem {
                 None => flatten(fut.await),
             };
             in_flight.lock().remove(&id);
-            if let Err(e) = self
-                .queue
-                .finish(&id, outcome, self.config.retry_base_ms)
-                .await
-            {
+            if let Err(e) = self.queue.finish(&id, outcome, self.config.retry_base_ms).await {
                 tracing::error!("could not record the outcome of job {id}: {e}");
             }
         }
@@ -224,11 +211,7 @@ impl WorkerSystem {
     /// Claims the next job that has a handler; jobs without one stay queued.
     async fn claim_runnable(&self) -> Result<Option<(Job, Handler)>> {
         let handlers = self.handlers.clone();
-        let Some(job) = self
-            .queue
-            .claim(move |t| handlers.lock().contains_key(t))
-            .await?
-        else {
+        let Some(job) = self.queue.claim(move |t| handlers.lock().contains_key(t)).await? else {
             return Ok(None);
         };
         let handler = self.handlers.lock().get(&job.job_type).cloned();
@@ -243,9 +226,7 @@ impl WorkerSystem {
     }
 }
 
-fn flatten(
-    r: std::result::Result<Result<()>, tokio::task::JoinError>,
-) -> std::result::Result<(), String> {
+fn flatten(r: std::result::Result<Result<()>, tokio::task::JoinError>) -> std::result::Result<(), String> {
     match r {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
@@ -257,16 +238,9 @@ fn flatten(
 impl Aurora {
     /// The database's own worker system (started on open when `workers_enabled`).
     pub fn workers(&self) -> Result<WorkerSystem> {
-        let cfg = WorkerConfig {
-            concurrency: self.config().worker_threads.max(1),
-            ..Default::default()
-        };
-        let ws = self.extension("worker_system", || {
-            std::sync::Mutex::new(None::<WorkerSystem>)
-        });
-        let mut slot = ws
-            .lock()
-            .map_err(|_| AuroraError::Other("worker system lock poisoned".into()))?;
+        let cfg = WorkerConfig { concurrency: self.config().worker_threads.max(1), ..Default::default() };
+        let ws = self.extension("worker_system", || std::sync::Mutex::new(None::<WorkerSystem>));
+        let mut slot = ws.lock().map_err(|_| AuroraError::Other("worker system lock poisoned".into()))?;
         if let Some(w) = slot.as_ref() {
             return Ok(w.clone());
         }

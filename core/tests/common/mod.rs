@@ -11,21 +11,11 @@ pub async fn users(db: &Aurora) {
         vec![
             (
                 "email",
-                FieldDefinition {
-                    field_type: FieldType::SCALAR_STRING,
-                    unique: true,
-                    indexed: true,
-                    nullable: false,
-                },
+                FieldDefinition { field_type: FieldType::SCALAR_STRING, unique: true, indexed: true, nullable: false },
             ),
             (
                 "age",
-                FieldDefinition {
-                    field_type: FieldType::SCALAR_INT,
-                    unique: false,
-                    indexed: true,
-                    nullable: true,
-                },
+                FieldDefinition { field_type: FieldType::SCALAR_INT, unique: false, indexed: true, nullable: true },
             ),
         ],
     )
@@ -34,10 +24,7 @@ pub async fn users(db: &Aurora) {
 }
 
 pub fn config(dir: &std::path::Path) -> AuroraConfig {
-    AuroraConfig {
-        db_path: dir.join("db"),
-        ..Default::default()
-    }
+    AuroraConfig { db_path: dir.join("db"), ..Default::default() }
 }
 
 pub fn s(v: &str) -> Value {

@@ -28,8 +28,5 @@ pub async fn create_schema(db: &Aurora) -> aurora_db::Result<()> {
 
 /// Number of documents whose `seq` equals `seq`.
 pub async fn count_seq(db: &Aurora, seq: i64) -> aurora_db::Result<usize> {
-    db.query("items")
-        .filter(|f| f.eq("seq", Value::Int(seq)))
-        .count()
-        .await
+    db.query("items").filter(|f| f.eq("seq", Value::Int(seq))).count().await
 }

@@ -19,9 +19,7 @@ struct Acked {
 
 /// Deterministic pseudo-random kill delays, different per round.
 fn delay_ms(round: u64) -> u64 {
-    let x = round
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let x = round.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     40 + (x >> 33) % 260
 }
 
@@ -61,17 +59,9 @@ fn run_round(db_dir: &std::path::Path, mode: &str, round: u64, acked: &mut Acked
     if !lines.iter().any(|l| l == "READY") {
         let mut err = String::new();
         use std::io::Read;
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
         // Killed before it got ready is fine only if it was still opening; an error is not.
-        assert!(
-            err.is_empty() || status.code().is_none(),
-            "writer failed: {err}"
-        );
+        assert!(err.is_empty() || status.code().is_none(), "writer failed: {err}");
     }
     for l in lines {
         // A partly written last line is an unacknowledged write: ignore it.
@@ -100,10 +90,7 @@ fn run_round(db_dir: &std::path::Path, mode: &str, round: u64, acked: &mut Acked
 async fn check(db_dir: &std::path::Path, acked: &Acked) -> usize {
     let db = Aurora::open(db_dir).await.expect("reopen after kill");
     if db.schema("items").is_err() {
-        assert!(
-            acked.inserted.is_empty(),
-            "collection lost after acknowledged writes"
-        );
+        assert!(acked.inserted.is_empty(), "collection lost after acknowledged writes");
         db.close().await.unwrap();
         return 0;
     }
@@ -122,63 +109,31 @@ async fn check(db_dir: &std::path::Path, acked: &Acked) -> usize {
         if acked.deleted.contains(&seq) {
             continue;
         }
-        let Some(d) = db
-            .query("items")
-            .filter(|f| f.eq("seq", Value::Int(seq)))
-            .first_one()
-            .await
-            .unwrap()
-        else {
-            assert_eq!(
-                (seq + 3) % 11,
-                0,
-                "document of acknowledged update {seq} vanished"
-            );
+        let Some(d) = db.query("items").filter(|f| f.eq("seq", Value::Int(seq))).first_one().await.unwrap() else {
+            assert_eq!((seq + 3) % 11, 0, "document of acknowledged update {seq} vanished");
             continue;
         };
-        assert_eq!(
-            d.data["age"],
-            Value::Int(-1),
-            "acknowledged update of seq {seq} lost"
-        );
+        assert_eq!(d.data["age"], Value::Int(-1), "acknowledged update of seq {seq} lost");
     }
     // Transactions: both documents or neither, and both when acknowledged.
-    let tx_docs = db
-        .query("items")
-        .filter(|f| f.gte("grp", Value::Int(0)))
-        .collect()
-        .await
-        .unwrap();
+    let tx_docs = db.query("items").filter(|f| f.gte("grp", Value::Int(0))).collect().await.unwrap();
     let mut per_group = std::collections::BTreeMap::<i64, usize>::new();
     for d in &tx_docs {
         let seq = d.data["seq"].as_i64().unwrap();
         if seq % 1_000_000 >= TX_OFFSET {
-            *per_group
-                .entry(d.data["grp"].as_i64().unwrap())
-                .or_default() += 1;
+            *per_group.entry(d.data["grp"].as_i64().unwrap()).or_default() += 1;
         }
     }
     for (g, n) in &per_group {
         assert_eq!(*n, 2, "transaction group {g} is half applied");
     }
     for g in &acked.tx_groups {
-        assert_eq!(
-            per_group.get(g),
-            Some(&2),
-            "acknowledged transaction {g} lost"
-        );
+        assert_eq!(per_group.get(g), Some(&2), "acknowledged transaction {g} lost");
     }
     // Unique constraint: no two documents share an email.
     let all = db.query("items").collect().await.unwrap();
-    let emails: BTreeSet<&str> = all
-        .iter()
-        .map(|d| d.data["email"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        emails.len(),
-        all.len(),
-        "duplicate unique values after recovery"
-    );
+    let emails: BTreeSet<&str> = all.iter().map(|d| d.data["email"].as_str().unwrap()).collect();
+    assert_eq!(emails.len(), all.len(), "duplicate unique values after recovery");
     db.close().await.unwrap();
     all.len()
 }
@@ -186,10 +141,7 @@ async fn check(db_dir: &std::path::Path, acked: &Acked) -> usize {
 fn crash_loop(mode: &str, rounds: u64) {
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("db");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut acked = Acked::default();
     let started = Instant::now();
     let mut docs = 0;
@@ -197,10 +149,7 @@ fn crash_loop(mode: &str, rounds: u64) {
         run_round(&db_dir, mode, round, &mut acked);
         docs = rt.block_on(check(&db_dir, &acked));
     }
-    assert!(
-        !acked.inserted.is_empty(),
-        "the writer never acknowledged a write"
-    );
+    assert!(!acked.inserted.is_empty(), "the writer never acknowledged a write");
     eprintln!(
         "{mode}: {rounds} kills survived, {} acknowledged inserts, {} tx, {} deletes, {} docs, {:?}",
         acked.inserted.len(),
@@ -212,10 +161,7 @@ fn crash_loop(mode: &str, rounds: u64) {
 }
 
 fn rounds() -> u64 {
-    std::env::var("AURORA_CRASH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20)
+    std::env::var("AURORA_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20)
 }
 
 #[test]

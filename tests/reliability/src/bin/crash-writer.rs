@@ -75,11 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         if seq % 11 == 0 && seq - 3 >= start {
-            let n = db
-                .query("items")
-                .filter(|f| f.eq("seq", Value::Int(seq - 3)))
-                .delete()
-                .await?;
+            let n = db.query("items").filter(|f| f.eq("seq", Value::Int(seq - 3))).delete().await?;
             if n == 1 {
                 writeln!(out, "D {}", seq - 3)?;
             }

@@ -1,0 +1,427 @@
+//! Query root fields: lists, cursor pages, aggregates and group-by — all on the shared planner.
+
+use super::ast::{Field, Pos};
+use super::convert::{resolve, to_filter, to_order, to_usize, Vars};
+use super::fragments::{expand, Fragments};
+use super::project::{check_fields, project, unknown_field};
+use super::result::QueryResult;
+use crate::db::Aurora;
+use crate::error::{AuroraError, Result};
+use crate::query::planner::{QuerySpec, Row};
+use crate::query::Filter;
+use crate::types::Document;
+use crate::value::Value;
+use serde_json::{json, Map, Value as Json};
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// What a query execution needs besides the field itself.
+pub(crate) struct Ctx<'a> {
+    pub db: &'a Aurora,
+    pub vars: &'a Vars,
+    pub frags: &'a Fragments<'a>,
+    pub debug_audit: bool,
+}
+
+fn err(pos: Pos, msg: impl Into<String>) -> AuroraError {
+    AuroraError::invalid_at(msg, pos.line, pos.column)
+}
+
+/// Puts the AQL position on errors raised by the planner.
+pub(crate) fn at(pos: Pos) -> impl Fn(AuroraError) -> AuroraError {
+    move |e| match e {
+        AuroraError::FieldNotFound { line: 0, collection, field, hint, .. } => {
+            AuroraError::FieldNotFound { line: pos.line, column: pos.column, collection, field, hint }
+        }
+        AuroraError::InvalidQuery { message, line: 0, .. } => AuroraError::invalid_at(message, pos.line, pos.column),
+        other => other,
+    }
+}
+
+/// Arguments common to reads: filter, ordering and window.
+pub(crate) struct ReadArgs {
+    pub filter: Filter,
+    pub order: Vec<(String, bool)>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+    pub first: Option<usize>,
+    pub after: Option<String>,
+}
+
+pub(crate) fn read_args(f: &Field, vars: &Vars, allowed: &[&str]) -> Result<ReadArgs> {
+    let mut a = ReadArgs { filter: Filter::All, order: Vec::new(), limit: None, offset: 0, first: None, after: None };
+    for arg in &f.args {
+        if !allowed.contains(&arg.name.as_str()) {
+            return Err(err(
+                arg.pos,
+                format!("unknown argument `{}` on `{}`; expected one of {}", arg.name, f.name, allowed.join(", ")),
+            ));
+        }
+        let v = resolve(&arg.value, vars, arg.pos)?;
+        if matches!(*v, super::ast::AstValue::Null) {
+            continue;
+        }
+        match arg.name.as_str() {
+            "where" => a.filter = to_filter(&v, arg.pos)?,
+            "orderBy" => a.order = to_order(&v, arg.pos)?,
+            "limit" => a.limit = Some(to_usize(&v, "limit", arg.pos)?),
+            "offset" => a.offset = to_usize(&v, "offset", arg.pos)?,
+            "first" => a.first = Some(to_usize(&v, "first", arg.pos)?),
+            "after" => match &*v {
+                super::ast::AstValue::String(s) => a.after = Some(s.clone()),
+                other => {
+                    return Err(err(
+                        arg.pos,
+                        format!("`after` takes a cursor string, got {}", super::convert::describe(other)),
+                    ))
+                }
+            },
+            _ => {}
+        }
+    }
+    Ok(a)
+}
+
+/// Runs one root field of a query.
+pub(crate) fn run_root(ctx: &Ctx, f: &Field) -> Result<QueryResult> {
+    let coll = ctx.db.inner.collection(&f.name).map_err(|e| match e {
+        AuroraError::CollectionNotFound { name, hint } => AuroraError::CollectionNotFound {
+            name: name.clone(),
+            hint: format!("{hint} (line {}, column {})", f.pos.line, f.pos.column),
+        },
+        other => other,
+    })?;
+    let args = read_args(f, ctx.vars, &["where", "orderBy", "limit", "offset", "first", "after"])?;
+    let fields = expand(&f.selections, ctx.frags, &f.name)?;
+    {
+        let st = coll.read();
+        for (o, _) in &args.order {
+            if !st.knows_field(o) && !(st.schema.fields.is_empty() && st.count() == 0) {
+                return Err(unknown_field(&st, o, f.pos));
+            }
+        }
+    }
+    let names: Vec<&str> = fields.iter().map(|x| x.name.as_str()).collect();
+    let paged = names.iter().any(|n| matches!(*n, "edges" | "pageInfo" | "totalCount"));
+    let grouped = names.iter().any(|n| matches!(*n, "aggregate" | "groupBy"));
+    let (json, documents) = if paged {
+        page(ctx, f, &fields, args)?
+    } else if grouped {
+        (aggregate_root(ctx, f, &fields, args)?, Vec::new())
+    } else {
+        check_fields(&coll.read(), &fields)?;
+        let spec = QuerySpec { filter: args.filter, order: args.order, limit: args.limit, offset: args.offset };
+        let rows = ctx.db.inner.run_query(&f.name, spec, true).map_err(at(f.pos))?;
+        let list = rows.iter().map(|(_, d)| project(d, &fields, ctx.debug_audit)).collect();
+        (Json::Array(list), rows.into_iter().map(|(_, d)| Arc::unwrap_or_clone(d)).collect())
+    };
+    Ok(QueryResult { key: f.response_key().to_string(), collection: f.name.clone(), documents, json })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+fn sort_keys(doc: &Document, order: &[(String, bool)]) -> Vec<Value> {
+    order.iter().map(|(f, _)| doc.get_ref(f).cloned().unwrap_or(Value::Null)).collect()
+}
+
+fn encode_cursor(doc: &Document, order: &[(String, bool)]) -> String {
+    let keys: Vec<Json> = sort_keys(doc, order).iter().map(Value::to_json).collect();
+    hex(json!({ "s": doc._sid, "k": keys }).to_string().as_bytes())
+}
+
+/// Cursor position: the document's sort keys under the *current* order (recomputed when the
+/// document still exists, so a cursor stays valid under any orderBy) and its system id.
+fn decode_cursor(
+    ctx: &Ctx,
+    coll: &str,
+    cursor: &str,
+    order: &[(String, bool)],
+    pos: Pos,
+) -> Result<(Vec<Value>, String)> {
+    let bad = || err(pos, "invalid cursor: pass an `endCursor` or `cursor` value returned by an earlier page");
+    let raw = unhex(cursor).ok_or_else(bad)?;
+    let j: Json = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    let sid = j.get("s").and_then(Json::as_str).ok_or_else(bad)?.to_string();
+    let coll_state = ctx.db.inner.collection(coll)?;
+    let st = coll_state.read();
+    let current = crate::db::parse_sid(&sid).ok().and_then(|s| ctx.db.inner.fetch(&st, s).ok().flatten());
+    let keys = match current {
+        Some(doc) => sort_keys(&doc, order),
+        None => {
+            let stored: Vec<Value> =
+                j.get("k").and_then(Json::as_array).ok_or_else(bad)?.iter().map(Value::from_json).collect();
+            if stored.len() != order.len() {
+                return Err(err(pos, "the cursor's document was deleted and the cursor was made with another orderBy"));
+            }
+            stored
+        }
+    };
+    Ok((keys, sid))
+}
+
+fn after_cursor(row: &Row, keys: &[Value], sid: &str, order: &[(String, bool)]) -> bool {
+    for ((field, asc), k) in order.iter().zip(keys) {
+        let v = row.1.get_ref(field).unwrap_or(&Value::Null);
+        let o = v.total_cmp(k);
+        if o != Ordering::Equal {
+            return if *asc { o == Ordering::Greater } else { o == Ordering::Less };
+        }
+    }
+    row.1._sid.as_str() > sid
+}
+
+fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<(Json, Vec<Document>)> {
+    let first = args.first.or(args.limit);
+    let spec = QuerySpec { filter: args.filter, order: args.order.clone(), limit: None, offset: 0 };
+    let rows = ctx.db.inner.run_query(&f.name, spec, true).map_err(at(f.pos))?;
+    let start = match &args.after {
+        Some(c) => {
+            let (keys, sid) = decode_cursor(ctx, &f.name, c, &args.order, f.pos)?;
+            rows.iter().position(|r| after_cursor(r, &keys, &sid, &args.order)).unwrap_or(rows.len())
+        }
+        None => 0,
+    }
+    .saturating_add(args.offset)
+    .min(rows.len());
+    let end = first.map_or(rows.len(), |n| start.saturating_add(n).min(rows.len()));
+    let page = &rows[start..end];
+    let coll = ctx.db.inner.collection(&f.name)?;
+    let mut out = Map::new();
+    for sel in fields {
+        let v = match sel.name.as_str() {
+            "edges" => {
+                let edge_fields = &sel.selections;
+                let mut edges = Vec::with_capacity(page.len());
+                for (_, d) in page {
+                    let mut e = Map::new();
+                    for ef in edge_fields {
+                        let super::ast::Selection::Field(ef) = ef else { continue };
+                        match ef.name.as_str() {
+                            "cursor" => {
+                                e.insert(ef.response_key().into(), Json::String(encode_cursor(d, &args.order)));
+                            }
+                            "node" => {
+                                let node_fields = expand(&ef.selections, ctx.frags, &f.name)?;
+                                check_fields(&coll.read(), &node_fields)?;
+                                e.insert(ef.response_key().into(), project(d, &node_fields, ctx.debug_audit));
+                            }
+                            other => {
+                                return Err(err(
+                                    ef.pos,
+                                    format!("unknown edge field `{other}`; expected cursor or node"),
+                                ))
+                            }
+                        }
+                    }
+                    edges.push(Json::Object(e));
+                }
+                Json::Array(edges)
+            }
+            "pageInfo" => {
+                let mut pi = Map::new();
+                for pf in &sel.selections {
+                    let super::ast::Selection::Field(pf) = pf else { continue };
+                    let v = match pf.name.as_str() {
+                        "hasNextPage" => Json::Bool(end < rows.len()),
+                        "hasPreviousPage" => Json::Bool(start > 0),
+                        "endCursor" => page.last().map_or(Json::Null, |(_, d)| Json::String(encode_cursor(d, &args.order))),
+                        "startCursor" => {
+                            page.first().map_or(Json::Null, |(_, d)| Json::String(encode_cursor(d, &args.order)))
+                        }
+                        other => {
+                            return Err(err(
+                                pf.pos,
+                                format!("unknown pageInfo field `{other}`; expected hasNextPage, hasPreviousPage, startCursor, endCursor"),
+                            ))
+                        }
+                    };
+                    pi.insert(pf.response_key().into(), v);
+                }
+                Json::Object(pi)
+            }
+            "totalCount" => Json::from(rows.len()),
+            other => {
+                return Err(err(
+                    sel.pos,
+                    format!("`{other}` cannot be selected next to edges/pageInfo; select it inside `node`"),
+                ))
+            }
+        };
+        out.insert(sel.response_key().to_string(), v);
+    }
+    Ok((Json::Object(out), page.iter().map(|(_, d)| (**d).clone()).collect()))
+}
+
+fn aggregate_root(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> {
+    let mut out = Map::new();
+    let spec = QuerySpec { filter: args.filter.clone(), order: args.order, limit: args.limit, offset: args.offset };
+    let mut rows: Option<Vec<Row>> = None;
+    let load = |rows: &mut Option<Vec<Row>>| -> Result<Vec<Row>> {
+        if rows.is_none() {
+            *rows = Some(ctx.db.inner.run_query(&f.name, spec.clone(), true).map_err(at(f.pos))?);
+        }
+        Ok(rows.clone().unwrap_or_default())
+    };
+    for sel in fields {
+        let v = match sel.name.as_str() {
+            "aggregate" => {
+                let only_count =
+                    sel.selections.iter().all(|s| matches!(s, super::ast::Selection::Field(x) if x.name == "count"));
+                if only_count && spec.limit.is_none() && spec.offset == 0 {
+                    let n = ctx.db.inner.count_matches(&f.name, args.filter.clone(), true).map_err(at(f.pos))?;
+                    let mut m = Map::new();
+                    for s in &sel.selections {
+                        if let super::ast::Selection::Field(x) = s {
+                            m.insert(x.response_key().into(), Json::from(n));
+                        }
+                    }
+                    Json::Object(m)
+                } else {
+                    let rows = load(&mut rows)?;
+                    aggregate(ctx, &f.name, &sel.selections, &rows)?
+                }
+            }
+            "groupBy" => {
+                let rows = load(&mut rows)?;
+                group_by(ctx, &f.name, sel, &rows)?
+            }
+            other => {
+                return Err(err(sel.pos, format!("`{other}` cannot be selected next to aggregate/groupBy")));
+            }
+        };
+        out.insert(sel.response_key().to_string(), v);
+    }
+    Ok(Json::Object(out))
+}
+
+fn field_arg(sel: &Field, ctx: &Ctx) -> Result<String> {
+    match sel.arg("field").map(|v| resolve(v, ctx.vars, sel.pos)).transpose()?.as_deref() {
+        Some(super::ast::AstValue::String(s)) | Some(super::ast::AstValue::Enum(s)) => Ok(s.clone()),
+        _ => Err(err(sel.pos, format!("`{}` needs a `field:` argument naming a field", sel.name))),
+    }
+}
+
+/// Computes `count sum avg min max` over rows; keys are the function names or aliases.
+fn aggregate(ctx: &Ctx, coll: &str, sels: &[super::ast::Selection], rows: &[Row]) -> Result<Json> {
+    let coll_state = ctx.db.inner.collection(coll)?;
+    let mut out = Map::new();
+    for s in sels {
+        let super::ast::Selection::Field(a) = s else {
+            return Err(AuroraError::invalid("fragments cannot be spread inside aggregate"));
+        };
+        let v = match a.name.as_str() {
+            "count" => match a.arg("field") {
+                None => Json::from(rows.len()),
+                Some(_) => {
+                    let field = field_arg(a, ctx)?;
+                    Json::from(rows.iter().filter(|(_, d)| d.get_ref(&field).is_some_and(|v| !v.is_null())).count())
+                }
+            },
+            "sum" | "avg" | "min" | "max" => {
+                let field = field_arg(a, ctx)?;
+                {
+                    let st = coll_state.read();
+                    if !st.knows_field(&field) && !(st.schema.fields.is_empty() && st.count() == 0) {
+                        return Err(unknown_field(&st, &field, a.pos));
+                    }
+                }
+                let vals = rows.iter().filter_map(|(_, d)| d.get_ref(&field)).filter(|v| !v.is_null());
+                match a.name.as_str() {
+                    "sum" => sum(vals),
+                    "avg" => {
+                        let nums: Vec<f64> = vals.filter_map(Value::as_f64).collect();
+                        if nums.is_empty() {
+                            Json::Null
+                        } else {
+                            serde_json::Number::from_f64(nums.iter().sum::<f64>() / nums.len() as f64)
+                                .map_or(Json::Null, Json::Number)
+                        }
+                    }
+                    "min" => vals.min_by(|a, b| a.total_cmp(b)).map_or(Json::Null, Value::to_json),
+                    _ => vals.max_by(|a, b| a.total_cmp(b)).map_or(Json::Null, Value::to_json),
+                }
+            }
+            other => {
+                return Err(err(a.pos, format!("unknown aggregate `{other}`; expected count, sum, avg, min or max")));
+            }
+        };
+        out.insert(a.response_key().to_string(), v);
+    }
+    Ok(Json::Object(out))
+}
+
+/// Sum that stays an Int while every value is an Int and nothing overflows.
+fn sum<'a>(vals: impl Iterator<Item = &'a Value>) -> Json {
+    let mut int: Option<i64> = Some(0);
+    let mut float = 0.0f64;
+    for v in vals {
+        match v {
+            Value::Int(i) => {
+                int = int.and_then(|s| s.checked_add(*i));
+                float += *i as f64;
+            }
+            Value::Float(f) => {
+                int = None;
+                float += f;
+            }
+            _ => {}
+        }
+    }
+    match int {
+        Some(i) => Json::from(i),
+        None => serde_json::Number::from_f64(float).map_or(Json::Null, Json::Number),
+    }
+}
+
+fn group_by(ctx: &Ctx, coll: &str, sel: &Field, rows: &[Row]) -> Result<Json> {
+    let field = field_arg(sel, ctx)?;
+    {
+        let st = ctx.db.inner.collection(coll)?;
+        let st = st.read();
+        if !st.knows_field(&field) && !(st.schema.fields.is_empty() && st.count() == 0) {
+            return Err(unknown_field(&st, &field, sel.pos));
+        }
+    }
+    let mut groups: std::collections::BTreeMap<crate::value::OrdValue, Vec<Row>> = Default::default();
+    for r in rows {
+        let k = r.1.get_ref(&field).cloned().unwrap_or(Value::Null);
+        groups.entry(crate::value::OrdValue(k)).or_default().push(r.clone());
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (key, members) in groups {
+        let mut g = Map::new();
+        for s in &sel.selections {
+            let super::ast::Selection::Field(x) = s else {
+                return Err(err(sel.pos, "fragments cannot be spread directly inside groupBy"));
+            };
+            let v = match x.name.as_str() {
+                "key" => key.0.to_json(),
+                "count" => Json::from(members.len()),
+                "aggregate" => aggregate(ctx, coll, &x.selections, &members)?,
+                "nodes" => {
+                    let nf = expand(&x.selections, ctx.frags, coll)?;
+                    check_fields(&ctx.db.inner.collection(coll)?.read(), &nf)?;
+                    Json::Array(members.iter().map(|(_, d)| project(d, &nf, ctx.debug_audit)).collect())
+                }
+                other => {
+                    return Err(err(
+                        x.pos,
+                        format!("unknown groupBy field `{other}`; expected key, count, aggregate or nodes"),
+                    ))
+                }
+            };
+            g.insert(x.response_key().to_string(), v);
+        }
+        out.push(Json::Object(g));
+    }
+    Ok(Json::Array(out))
+}

@@ -1,0 +1,303 @@
+//! `schema { define collection ... }` and `migrate { "version": { ... } }`.
+
+use super::ast::{AlterAction, AstValue, CollectionDef, FieldDef, MigrationStep, MigrationVersion, Pos, TypeRef};
+use super::convert::{to_filter, to_value, Vars};
+use super::result::{MigrationResult, SchemaResult};
+use crate::db::{Aurora, WriteOp};
+use crate::error::{AuroraError, Result};
+use crate::types::{CollectionSchema, DocData, FieldDefinition, FieldType};
+use crate::value::Value;
+use std::collections::HashMap;
+
+/// Collection recording applied migration versions.
+pub const MIGRATION_COLLECTION: &str = "_sys_migration";
+
+fn err(pos: Pos, msg: impl Into<String>) -> AuroraError {
+    AuroraError::invalid_at(msg, pos.line, pos.column)
+}
+
+fn field_type(t: &TypeRef, pos: Pos) -> Result<(FieldType, bool)> {
+    match t {
+        TypeRef::NonNull(inner) => Ok((field_type(inner, pos)?.0, false)),
+        TypeRef::List(inner) => Ok((FieldType::array_of(field_type(inner, pos)?.0), true)),
+        TypeRef::Named(n) => FieldType::parse(n).map(|t| (t, true)).ok_or_else(|| {
+            err(
+                pos,
+                format!(
+                    "unknown type `{n}`{}; expected String, Int, Float, Boolean, Uuid, Object, Any or [Type]",
+                    crate::error::hint_for(n, ["String", "Int", "Float", "Boolean", "Uuid", "Object", "Any"])
+                ),
+            )
+        }),
+    }
+}
+
+/// The engine definition of one AQL field definition.
+fn field_def(f: &FieldDef) -> Result<FieldDefinition> {
+    let (field_type, nullable) = field_type(&f.ty, f.pos)?;
+    let mut def = FieldDefinition { field_type, unique: false, indexed: false, nullable };
+    for d in &f.directives {
+        match d.name.as_str() {
+            "unique" => {
+                def.unique = true;
+                def.indexed = true;
+            }
+            "indexed" | "index" => def.indexed = true,
+            "nullable" => def.nullable = true,
+            "required" => def.nullable = false,
+            other => {
+                return Err(err(
+                    f.pos,
+                    format!("unknown directive `@{other}` on field `{}`; expected @unique or @indexed", f.name),
+                ))
+            }
+        }
+    }
+    Ok(def)
+}
+
+fn collection_schema(c: &CollectionDef) -> Result<CollectionSchema> {
+    let mut schema = CollectionSchema::default();
+    for d in &c.directives {
+        match d.name.as_str() {
+            "strict" => schema.strict = true,
+            other => {
+                return Err(err(
+                    c.pos,
+                    format!("unknown directive `@{other}` on collection `{}`; expected @strict", c.name),
+                ))
+            }
+        }
+    }
+    for f in &c.fields {
+        if schema.fields.insert(f.name.clone(), field_def(f)?).is_some() {
+            return Err(err(f.pos, format!("field `{}` is defined twice in collection `{}`", f.name, c.name)));
+        }
+    }
+    Ok(schema)
+}
+
+/// Creates the defined collections (all definitions are checked before any is created).
+pub(crate) async fn define(db: &Aurora, defs: &[CollectionDef]) -> Result<SchemaResult> {
+    let schemas = defs.iter().map(|c| Ok((c, collection_schema(c)?))).collect::<Result<Vec<_>>>()?;
+    let mut out = Vec::new();
+    for (c, schema) in schemas {
+        let created = db.create_collection(&c.name, schema).await?;
+        out.push((c.name.clone(), if created { "created" } else { "exists" }.to_string()));
+    }
+    Ok(SchemaResult { collections: out })
+}
+
+async fn ensure_migration_table(db: &Aurora) -> Result<()> {
+    let mut schema = CollectionSchema::default();
+    schema.fields.insert(
+        "version".into(),
+        FieldDefinition { field_type: FieldType::String, unique: true, indexed: true, nullable: false },
+    );
+    schema.fields.insert("applied_at_ms".into(), FieldDefinition::new(FieldType::Int));
+    schema.fields.insert("steps".into(), FieldDefinition::new(FieldType::Int));
+    db.create_collection(MIGRATION_COLLECTION, schema).await.map(|_| ())
+}
+
+/// Applies the versions not yet recorded in `_sys_migration`, each atomically.
+pub(crate) async fn migrate(
+    db: &Aurora,
+    versions: &[MigrationVersion],
+    vars: &Vars,
+    source: &str,
+) -> Result<MigrationResult> {
+    ensure_migration_table(db).await?;
+    let mut applied_steps = 0;
+    let mut any_applied = false;
+    for v in versions {
+        let done = db
+            .query(MIGRATION_COLLECTION)
+            .filter(|f| f.eq("version", Value::String(v.version.clone())))
+            .count()
+            .await?;
+        if done > 0 {
+            continue;
+        }
+        applied_steps += apply_version(db, v, vars, source).await?;
+        any_applied = true;
+    }
+    Ok(MigrationResult {
+        version: versions.last().map(|v| v.version.clone()).unwrap_or_default(),
+        steps_applied: applied_steps,
+        status: if any_applied { "applied" } else { "skipped" }.into(),
+    })
+}
+
+/// One version: schema changes and data rewrites computed on a working copy, then written in
+/// one commit together with the bookkeeping row. On any error nothing of the version remains.
+async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &str) -> Result<usize> {
+    let mut schemas: HashMap<String, CollectionSchema> = HashMap::new();
+    let mut docs: HashMap<String, Vec<(String, DocData)>> = HashMap::new();
+    let mut touched: Vec<String> = Vec::new();
+    let mut steps = 0;
+    let fail = |pos: Pos, msg: String| err(pos, format!("migration {} failed: {msg}", v.version));
+    for step in &v.steps {
+        let (coll, pos) = match step {
+            MigrationStep::Alter { collection, pos, .. } | MigrationStep::MigrateData { collection, pos, .. } => {
+                (collection, *pos)
+            }
+        };
+        if !schemas.contains_key(coll) {
+            let schema = db.schema(coll).map_err(|e| fail(pos, e.to_string()))?;
+            let all = db.query(coll).collect().await?;
+            schemas.insert(coll.clone(), schema);
+            docs.insert(coll.clone(), all.into_iter().map(|d| (d._sid, d.data)).collect());
+            touched.push(coll.clone());
+        }
+        let schema = schemas.get_mut(coll).ok_or_else(|| fail(pos, format!("collection `{coll}` vanished")))?;
+        let rows = docs.get_mut(coll).ok_or_else(|| fail(pos, format!("collection `{coll}` vanished")))?;
+        match step {
+            MigrationStep::Alter { actions, .. } => {
+                for a in actions {
+                    steps += 1;
+                    match a {
+                        AlterAction::Add(f) => {
+                            if schema.fields.contains_key(&f.name) {
+                                return Err(fail(f.pos, format!("field `{}` already exists in `{coll}`", f.name)));
+                            }
+                            let def = field_def(f)?;
+                            if !def.nullable && rows.iter().any(|(_, d)| d.get(&f.name).is_none_or(Value::is_null)) {
+                                return Err(fail(
+                                    f.pos,
+                                    format!("cannot add non-null field `{}`: existing documents have no value (add it nullable, set it, then modify)", f.name),
+                                ));
+                            }
+                            schema.fields.insert(f.name.clone(), def);
+                        }
+                        AlterAction::Drop { field, pos } => {
+                            if schema.fields.shift_remove(field).is_none()
+                                && !rows.iter().any(|(_, d)| d.contains_key(field))
+                            {
+                                return Err(fail(*pos, format!("cannot drop unknown field `{field}` of `{coll}`")));
+                            }
+                            rows.iter_mut().for_each(|(_, d)| {
+                                d.shift_remove(field);
+                            });
+                        }
+                        AlterAction::Rename { from, to, pos } => {
+                            if schema.fields.contains_key(to) {
+                                return Err(fail(*pos, format!("cannot rename `{from}` to `{to}`: `{to}` exists")));
+                            }
+                            let known =
+                                schema.fields.contains_key(from) || rows.iter().any(|(_, d)| d.contains_key(from));
+                            if !known {
+                                return Err(fail(*pos, format!("cannot rename unknown field `{from}` of `{coll}`")));
+                            }
+                            if let Some(i) = schema.fields.get_index_of(from) {
+                                if let Some((_, def)) = schema.fields.shift_remove_index(i) {
+                                    schema.fields.shift_insert(i, to.clone(), def);
+                                }
+                            }
+                            for (_, d) in rows.iter_mut() {
+                                if let Some(i) = d.get_index_of(from) {
+                                    if let Some((_, val)) = d.shift_remove_index(i) {
+                                        d.shift_insert(i, to.clone(), val);
+                                    }
+                                }
+                            }
+                        }
+                        AlterAction::Modify(f) => {
+                            let def = field_def(f)?;
+                            for (_, d) in rows.iter_mut() {
+                                if let Some(val) = d.get_mut(&f.name) {
+                                    convert(val, &def.field_type).map_err(|m| fail(f.pos, m))?;
+                                }
+                            }
+                            schema.fields.insert(f.name.clone(), def);
+                        }
+                    }
+                }
+            }
+            MigrationStep::MigrateData { sets, .. } => {
+                for s in sets {
+                    steps += 1;
+                    let filter = match &s.where_clause {
+                        Some(w) => Some(to_filter(&*super::convert::resolve(w, vars, s.pos)?, s.pos)?),
+                        None => None,
+                    };
+                    for (sid, d) in rows.iter_mut() {
+                        let doc = crate::types::Document { _sid: sid.clone(), data: d.clone() };
+                        if filter.as_ref().is_some_and(|f| !f.matches(&doc)) {
+                            continue;
+                        }
+                        let new = match &s.expr {
+                            AstValue::Enum(field) => doc.get_ref(field).cloned().unwrap_or(Value::Null),
+                            other => to_value(&*super::convert::resolve(other, vars, s.pos)?),
+                        };
+                        d.insert(s.field.clone(), new);
+                    }
+                }
+            }
+        }
+    }
+
+    // Install the new schemas, then write every document and the bookkeeping row at once.
+    let old: Vec<(String, CollectionSchema)> =
+        touched.iter().map(|c| Ok((c.clone(), db.schema(c)?))).collect::<Result<_>>()?;
+    for c in &touched {
+        if let Some(s) = schemas.get(c) {
+            db.set_schema(c, s.clone()).await?;
+        }
+    }
+    let mut ops = Vec::new();
+    for c in &touched {
+        for (sid, data) in docs.remove(c).unwrap_or_default() {
+            ops.push(WriteOp::Replace { collection: c.clone(), sid: crate::db::parse_sid(&sid)?, data });
+        }
+    }
+    let mut record = DocData::new();
+    record.insert("version".into(), Value::String(v.version.clone()));
+    record.insert("applied_at_ms".into(), Value::Int(crate::workers::job::now_ms() as i64));
+    record.insert("steps".into(), Value::Int(steps as i64));
+    ops.push(WriteOp::Insert { collection: MIGRATION_COLLECTION.into(), data: record });
+    if let Err(e) = db.inner.commit(ops, source).await {
+        for (c, s) in old {
+            db.set_schema(&c, s).await?;
+        }
+        return Err(match e {
+            AuroraError::InvalidQuery { .. } => e,
+            other => fail(v.pos, other.to_string()),
+        });
+    }
+    Ok(steps)
+}
+
+/// Converts a stored value for `modify f: T`; lossless or an error.
+fn convert(v: &mut Value, to: &FieldType) -> std::result::Result<(), String> {
+    let new = match (&*v, to) {
+        (Value::Null, _) | (_, FieldType::Any) => return Ok(()),
+        (Value::Int(i), FieldType::Float) => Value::Float(*i as f64),
+        (Value::Float(f), FieldType::Int) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Int(*f as i64),
+        (Value::Int(i), FieldType::String) => Value::String(i.to_string()),
+        (Value::Float(f), FieldType::String) => Value::String(f.to_string()),
+        (Value::Bool(b), FieldType::String) => Value::String(b.to_string()),
+        (Value::Uuid(u), FieldType::String) => Value::String(u.to_string()),
+        (Value::String(s), FieldType::Int) => {
+            Value::Int(s.trim().parse().map_err(|_| format!("cannot convert {s:?} to Int"))?)
+        }
+        (Value::String(s), FieldType::Float) => {
+            Value::Float(s.trim().parse().map_err(|_| format!("cannot convert {s:?} to Float"))?)
+        }
+        (Value::String(s), FieldType::Boolean) => match s.as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return Err(format!("cannot convert {s:?} to Boolean")),
+        },
+        (Value::String(s), FieldType::Uuid) => {
+            Value::Uuid(uuid::Uuid::parse_str(s).map_err(|_| format!("cannot convert {s:?} to Uuid"))?)
+        }
+        (other, t) => {
+            let mut x = other.clone();
+            crate::schema::coerce("", "", t, &mut x)
+                .map_err(|_| format!("cannot convert {} to {t}", other.type_name()))?;
+            x
+        }
+    };
+    *v = new;
+    Ok(())
+}
