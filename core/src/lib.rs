@@ -25,6 +25,10 @@ pub mod index;
 pub mod parser;
 pub mod query;
 pub mod realtime;
+/// Live queries (the README's `aurora_db::reactive::QueryUpdate`).
+pub mod reactive {
+    pub use crate::realtime::watch::{QueryUpdate, Watcher};
+}
 pub mod schema;
 pub mod storage;
 pub mod types;

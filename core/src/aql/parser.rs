@@ -1479,6 +1479,54 @@ mod tests {
     }
 
     #[test]
+    fn lexical_details() {
+        // BOM, CRLF, commas, comments containing brackets and quotes.
+        let doc = ok("\u{FEFF}query {\r\n  a(x: 1,,, y: \"#\") # } ] ) \"\r\n  b,\n} # end");
+        let f = root_fields(&doc, 0);
+        assert_eq!(names(f), ["a", "b"]);
+        assert_eq!(field(&f[1]).pos, Pos { line: 3, column: 3 });
+        let e = err("query {\r\n  a(\r\n}");
+        assert_eq!((e.line, e.column), (3, 1));
+        let e = err("query { a(x: { a..b: 1 }) }");
+        assert!(e.message.contains("empty segment"), "{e}");
+        assert_eq!((e.line, e.column), (1, 16));
+        let e = err("query { a(x: 12abc) }");
+        assert_eq!(e.message, "invalid number `12abc`");
+        let e = err("query { a(x: -) }");
+        assert!(e.message.contains("invalid number"), "{e}");
+        // Keywords stay usable as names wherever a name is expected.
+        let doc = ok("query query { query(data: data) { mutation on } } \
+                      fragment on on on { on }");
+        assert_eq!(doc.operations[0].name.as_deref(), Some("query"));
+        assert_eq!(doc.fragments[0].name, "on");
+        assert_eq!(doc.fragments[0].type_condition, "on");
+        let q = field(&root_fields(&doc, 0)[0]);
+        assert_eq!(q.arg("data"), Some(&AstValue::Enum("data".into())));
+        // `queryX` is a name, not the keyword.
+        let e = err("queryX { a }");
+        assert_eq!((e.line, e.column), (1, 1));
+        assert!(e.message.ends_with("found `queryX`"), "{e}");
+    }
+
+    /// Prints timings; run with `cargo test --release -- --ignored --nocapture parse_timing`.
+    #[test]
+    #[ignore]
+    fn parse_timing() {
+        let typical = "query { users(where: { and: [ { age: { gt: 25 } }, { active: { eq: true } } ] }, \
+                       orderBy: { age: DESC }, limit: 10) { name email age } }";
+        let t = std::time::Instant::now();
+        let doc = parse(typical);
+        println!("first parse in this thread: {:?}", t.elapsed());
+        assert!(doc.is_ok());
+        let n = 10_000u32;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(parse(std::hint::black_box(typical)).is_ok());
+        }
+        println!("mean parse: {:?}", t.elapsed() / n);
+    }
+
+    #[test]
     fn empty_documents() {
         for text in ["", "   \n\t,", "# only a comment\n# and another"] {
             let e = err(text);
