@@ -1508,24 +1508,6 @@ mod tests {
         assert!(e.message.ends_with("found `queryX`"), "{e}");
     }
 
-    /// Prints timings; run with `cargo test --release -- --ignored --nocapture parse_timing`.
-    #[test]
-    #[ignore]
-    fn parse_timing() {
-        let typical = "query { users(where: { and: [ { age: { gt: 25 } }, { active: { eq: true } } ] }, \
-                       orderBy: { age: DESC }, limit: 10) { name email age } }";
-        let t = std::time::Instant::now();
-        let doc = parse(typical);
-        println!("first parse in this thread: {:?}", t.elapsed());
-        assert!(doc.is_ok());
-        let n = 10_000u32;
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(parse(std::hint::black_box(typical)).is_ok());
-        }
-        println!("mean parse: {:?}", t.elapsed() / n);
-    }
-
     #[test]
     fn empty_documents() {
         for text in ["", "   \n\t,", "# only a comment\n# and another"] {
