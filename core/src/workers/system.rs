@@ -119,6 +119,13 @@ impl WorkerSystem {
         self.queue.retry_dead_letter(id).await
     }
 
+    /// The same system (handlers, queue, running state) with another pool size for `start`.
+    pub fn with_concurrency(&self, n: usize) -> WorkerSystem {
+        let mut w = self.clone();
+        w.config.concurrency = n.max(1);
+        w
+    }
+
     /// True while workers run.
     pub fn is_running(&self) -> bool {
         self.running.lock().is_some()

@@ -1,0 +1,91 @@
+//! Database configuration from JSON, as every host passes it.
+
+use crate::error::BindingError;
+use aurora_db::AuroraConfig;
+use serde_json::{Map, Value};
+
+/// Builds a config from a path and a JSON object of settings. Keys may be snake_case
+/// (`hot_cache_size_mb`) or camelCase (`hotCacheSizeMb`); enum values are case-insensitive
+/// (`"strict"`, `"Strict"`). Unknown keys are an error, not silently ignored.
+pub fn config_from_json(path: &str, settings: &Value) -> Result<AuroraConfig, BindingError> {
+    let obj = match settings {
+        Value::Null => Map::new(),
+        Value::Object(m) => m.clone(),
+        other => return Err(BindingError::validation(format!("config must be an object, got {other}"))),
+    };
+    let known = serde_json::to_value(AuroraConfig::default()).map_err(|e| BindingError::internal(e.to_string()))?;
+    let known = known.as_object().cloned().unwrap_or_default();
+    let mut out = Map::new();
+    for (k, v) in obj {
+        let key = snake(&k);
+        if !known.contains_key(&key) || key == "db_path" {
+            let mut names: Vec<&String> = known.keys().filter(|k| *k != "db_path").collect();
+            names.sort();
+            return Err(BindingError::validation(format!(
+                "unknown config option `{k}`; known options: {}",
+                names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let v = match (key.as_str(), v) {
+            ("durability_mode", Value::String(s)) => Value::String(
+                match s.to_ascii_lowercase().as_str() {
+                    "none" => "None",
+                    "wal" => "WAL",
+                    "strict" => "Strict",
+                    "synchronous" | "sync" => "Synchronous",
+                    _ => {
+                        return Err(BindingError::validation(format!(
+                            "unknown durability_mode `{s}`; expected none, wal, strict or synchronous"
+                        )))
+                    }
+                }
+                .into(),
+            ),
+            ("cold_mode", Value::String(s)) => Value::String(
+                match s.to_ascii_lowercase().as_str() {
+                    "highthroughput" | "high_throughput" => "HighThroughput",
+                    "lowspace" | "low_space" => "LowSpace",
+                    _ => {
+                        return Err(BindingError::validation(format!(
+                            "unknown cold_mode `{s}`; expected HighThroughput or LowSpace"
+                        )))
+                    }
+                }
+                .into(),
+            ),
+            ("eviction_policy", Value::String(s)) if s.eq_ignore_ascii_case("lru") => Value::String("LRU".into()),
+            (_, v) => v,
+        };
+        out.insert(key, v);
+    }
+    out.insert("db_path".into(), Value::String(path.to_string()));
+    serde_json::from_value(Value::Object(out)).map_err(|e| BindingError::validation(format!("invalid config: {e}")))
+}
+
+fn snake(k: &str) -> String {
+    let mut s = String::with_capacity(k.len() + 4);
+    for c in k.chars() {
+        if c.is_ascii_uppercase() {
+            s.push('_');
+            s.push(c.to_ascii_lowercase());
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camel_and_snake_keys_and_loose_enums() {
+        let c = config_from_json("x", &serde_json::json!({"hotCacheSizeMb": 8, "durability_mode": "strict"})).unwrap();
+        assert_eq!(c.hot_cache_size_mb, 8);
+        assert_eq!(c.durability_mode, aurora_db::DurabilityMode::Strict);
+        let e = config_from_json("x", &serde_json::json!({"hot_cache": 1})).unwrap_err();
+        assert!(e.message.contains("hot_cache_size_mb"), "{e}");
+        assert!(config_from_json("x", &serde_json::json!({"durabilityMode": "fast"})).is_err());
+    }
+}

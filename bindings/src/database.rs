@@ -1,0 +1,271 @@
+//! An open database as the hosts hold it: blocking and async calls, JSON in and out.
+
+use crate::config::config_from_json;
+use crate::error::{BindingError, ErrorCode};
+use crate::runtime::{block_on, runtime};
+use crate::subscription::Subscription;
+use crate::workers::HandlerKind;
+use crate::{guard, AsyncForeignHandler, ForeignHandler};
+use aurora_db::workers::{Job, JobPriority, WorkerSystem};
+use aurora_db::{Aurora, ExecuteOptions, ExecuteRequest};
+use parking_lot::Mutex;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// A database handle for a host language. Cheap to clone; `close` closes it for every clone.
+#[derive(Clone)]
+pub struct Database {
+    db: Arc<Mutex<Option<Aurora>>>,
+    pid: u32,
+    workers: Arc<Mutex<Option<WorkerSystem>>>,
+}
+
+impl Database {
+    /// Opens (or creates) a database at `path` with settings given as a JSON object.
+    pub fn open(path: &str, config: &Value) -> Result<Database, BindingError> {
+        guard(|| {
+            let cfg = config_from_json(path, config)?;
+            let rt = runtime()?;
+            let db = block_on(async move {
+                let _enter = rt.enter();
+                Aurora::with_config(cfg).await
+            })??;
+            let workers_enabled = db.config().workers_enabled;
+            let me = Database { db: Arc::new(Mutex::new(Some(db))), pid: std::process::id(), workers: Arc::default() };
+            if workers_enabled {
+                me.start_workers(None)?;
+            }
+            Ok(me)
+        })
+    }
+
+    /// The engine handle, or `CLOSED`; refuses handles inherited through `fork()`.
+    pub fn aurora(&self) -> Result<Aurora, BindingError> {
+        if std::process::id() != self.pid {
+            return Err(BindingError::new(
+                ErrorCode::Closed,
+                "this database handle was opened in the parent process before fork(); open the database again in the child",
+            ));
+        }
+        let db = self.db.lock().clone().ok_or_else(|| BindingError::closed("the database"))?;
+        if db.is_closed() {
+            return Err(BindingError::closed("the database"));
+        }
+        Ok(db)
+    }
+
+    fn request(aql: &str, variables: Value, debug_audit: bool) -> ExecuteRequest {
+        ExecuteRequest {
+            aql: aql.to_string(),
+            variables,
+            options: ExecuteOptions { debug_audit, operation_name: None },
+        }
+    }
+
+    /// Executes AQL and returns the SPEC §4.11 JSON. Blocks; call from host threads only.
+    pub fn execute(&self, aql: &str, variables: Value) -> Result<Value, BindingError> {
+        self.execute_with(aql, variables, false)
+    }
+
+    /// Like [`Database::execute`], with the `debug_audit` option.
+    pub fn execute_with(&self, aql: &str, variables: Value, debug_audit: bool) -> Result<Value, BindingError> {
+        guard(|| {
+            let db = self.aurora()?;
+            let req = Self::request(aql, variables, debug_audit);
+            Ok(block_on(db.execute_json(req))??)
+        })
+    }
+
+    /// Executes AQL on the facade's runtime; the returned future can be awaited from any executor.
+    pub async fn execute_async(&self, aql: String, variables: Value) -> Result<Value, BindingError> {
+        let db = guard(|| self.aurora())?;
+        let task = runtime()?.spawn(async move { db.execute_json(Self::request(&aql, variables, false)).await });
+        match task.await {
+            Ok(r) => Ok(r?),
+            Err(e) if e.is_panic() => Err(BindingError::internal("internal error: a panic in the engine was caught")),
+            Err(e) => Err(BindingError::internal(e.to_string())),
+        }
+    }
+
+    /// Opens an AQL subscription (`subscription { coll(where: ...) { fields } }`).
+    pub fn stream(&self, aql: &str, variables: Value) -> Result<Subscription, BindingError> {
+        guard(|| {
+            let db = self.aurora()?;
+            let rt = runtime()?;
+            let _enter = rt.enter();
+            let s = db.stream_now(Self::request(aql, variables, false))?;
+            Ok(Subscription::from_stream(s))
+        })
+    }
+
+    /// Subscribes to every change of a collection (`"*"` for all collections).
+    pub fn listen(&self, collection: &str) -> Result<Subscription, BindingError> {
+        guard(|| {
+            let db = self.aurora()?;
+            let l = if collection == "*" { db.listen_all() } else { db.listen(collection) };
+            Ok(Subscription::from_listener(l))
+        })
+    }
+
+    fn worker_system(&self) -> Result<WorkerSystem, BindingError> {
+        let db = self.aurora()?;
+        let mut w = self.workers.lock();
+        if let Some(ws) = w.as_ref() {
+            return Ok(ws.clone());
+        }
+        let ws = db.workers()?;
+        *w = Some(ws.clone());
+        Ok(ws)
+    }
+
+    /// Registers a handler that blocks its calling thread (Python, JVM, C).
+    pub fn register_handler(&self, job_type: &str, handler: Arc<dyn ForeignHandler>) -> Result<(), BindingError> {
+        guard(|| {
+            let ws = self.worker_system()?;
+            ws.register_boxed(job_type, HandlerKind::Blocking(handler).into_handler());
+            Ok(())
+        })
+    }
+
+    /// Registers a handler that returns a future (Node promises).
+    pub fn register_async_handler(
+        &self,
+        job_type: &str,
+        handler: Arc<dyn AsyncForeignHandler>,
+    ) -> Result<(), BindingError> {
+        guard(|| {
+            let ws = self.worker_system()?;
+            ws.register_boxed(job_type, HandlerKind::Async(handler).into_handler());
+            Ok(())
+        })
+    }
+
+    /// Enqueues a job. `priority` is LOW, NORMAL, HIGH or CRITICAL in any case.
+    pub fn enqueue(
+        &self,
+        job_type: &str,
+        payload: Value,
+        priority: &str,
+        max_retries: Option<u32>,
+    ) -> Result<String, BindingError> {
+        guard(|| {
+            let db = self.aurora()?;
+            let job = build_job(job_type, payload, priority, max_retries)?;
+            Ok(block_on(db.enqueue(job))??)
+        })
+    }
+
+    /// Async form of [`Database::enqueue`].
+    pub async fn enqueue_async(
+        &self,
+        job_type: String,
+        payload: Value,
+        priority: String,
+        max_retries: Option<u32>,
+    ) -> Result<String, BindingError> {
+        let db = guard(|| self.aurora())?;
+        let job = build_job(&job_type, payload, &priority, max_retries)?;
+        match runtime()?.spawn(async move { db.enqueue(job).await }).await {
+            Ok(r) => Ok(r?),
+            Err(e) => Err(BindingError::internal(e.to_string())),
+        }
+    }
+
+    /// Starts the worker pool (`concurrency` defaults to the config's `worker_threads`).
+    pub fn start_workers(&self, concurrency: Option<usize>) -> Result<(), BindingError> {
+        guard(|| {
+            let ws = self.worker_system()?;
+            let ws = match concurrency {
+                Some(n) => ws.with_concurrency(n),
+                None => ws,
+            };
+            ws.start_on(runtime()?.handle())?;
+            Ok(())
+        })
+    }
+
+    /// Stops the worker pool (running jobs finish or return to Pending).
+    pub fn stop_workers(&self) -> Result<(), BindingError> {
+        guard(|| {
+            let ws = self.workers.lock().clone();
+            if let Some(ws) = ws {
+                block_on(ws.stop())??;
+            }
+            Ok(())
+        })
+    }
+
+    /// A job as JSON (`id, jobType, status, priority, attempts, maxRetries, lastError, payload`), or null.
+    pub fn job_status(&self, id: &str) -> Result<Value, BindingError> {
+        guard(|| {
+            let ws = self.worker_system()?;
+            Ok(ws.get_job(id).map(|j| job_json(&j)).unwrap_or(Value::Null))
+        })
+    }
+
+    /// Jobs that ran out of retries, as JSON.
+    pub fn dead_letters(&self) -> Result<Value, BindingError> {
+        guard(|| Ok(Value::Array(self.worker_system()?.dead_letters().iter().map(job_json).collect())))
+    }
+
+    /// Closes the database for every clone of this handle (idempotent).
+    pub fn close(&self) -> Result<(), BindingError> {
+        guard(|| {
+            if std::process::id() != self.pid {
+                self.db.lock().take().map(std::mem::forget);
+                return Ok(());
+            }
+            let ws = self.workers.lock().take();
+            if let Some(ws) = ws {
+                block_on(ws.stop())??;
+            }
+            let db = self.db.lock().take();
+            match db {
+                Some(db) => Ok(db.close_blocking()?),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.db.lock().as_ref().is_none_or(|d| d.is_closed())
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.db.lock().as_ref().map(|d| d.config().db_path.display().to_string());
+        f.debug_struct("Database").field("path", &path).finish()
+    }
+}
+
+fn build_job(job_type: &str, payload: Value, priority: &str, max_retries: Option<u32>) -> Result<Job, BindingError> {
+    let priority = JobPriority::parse(priority).ok_or_else(|| {
+        BindingError::validation(format!("unknown priority `{priority}`; expected LOW, NORMAL, HIGH or CRITICAL"))
+    })?;
+    let mut job = Job::new(job_type).with_priority(priority);
+    if let Some(n) = max_retries {
+        job = job.with_max_retries(n);
+    }
+    match payload {
+        Value::Object(m) => job.payload = m.into_iter().collect(),
+        Value::Null => {}
+        other => return Err(BindingError::validation(format!("a job payload must be an object, got {other}"))),
+    }
+    Ok(job)
+}
+
+/// JSON view of a job, shared by every host.
+pub(crate) fn job_json(j: &Job) -> Value {
+    serde_json::json!({
+        "id": j.id,
+        "jobType": j.job_type,
+        "status": j.status.as_str(),
+        "priority": j.priority.as_str(),
+        "attempts": j.attempts,
+        "maxRetries": j.max_retries,
+        "lastError": j.last_error,
+        "payload": j.payload,
+    })
+}

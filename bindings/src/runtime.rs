@@ -1,0 +1,46 @@
+//! The process-wide tokio runtime, safe across `fork()`.
+//!
+//! A forked child inherits the parent's memory but none of its threads: the parent's runtime
+//! would hang. The runtime is therefore keyed by process id; a child gets a fresh one (the
+//! parent's copy is leaked, never dropped, since its threads do not exist in the child).
+
+use crate::error::BindingError;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use tokio::runtime::Runtime;
+
+static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
+
+/// The runtime of this process, created on first use.
+pub fn runtime() -> Result<Arc<Runtime>, BindingError> {
+    let pid = std::process::id();
+    let mut slot = RUNTIME.lock();
+    if let Some((owner, rt)) = slot.as_ref() {
+        if *owner == pid {
+            return Ok(rt.clone());
+        }
+    }
+    if let Some((_, stale)) = slot.take() {
+        std::mem::forget(stale);
+    }
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("aurora-rt")
+            .enable_all()
+            .build()
+            .map_err(|e| BindingError::internal(format!("cannot start the async runtime: {e}")))?,
+    );
+    *slot = Some((pid, rt.clone()));
+    Ok(rt)
+}
+
+/// Runs a future to completion from a host thread (never from a runtime thread).
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, BindingError> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(BindingError::internal(
+            "a blocking Aurora call was made from inside the async runtime; use the async variant",
+        ));
+    }
+    Ok(runtime()?.block_on(f))
+}
