@@ -24,6 +24,14 @@ impl Database {
     /// Opens (or creates) a database at `path` with settings given as a JSON object.
     pub fn open(path: &str, config: &Value) -> Result<Database, BindingError> {
         guard(|| {
+            if crate::runtime::is_forked_child() {
+                // The storage engine's thread pool does not survive fork(): refuse clearly
+                // instead of hanging on the first flush.
+                return Err(BindingError::validation(
+                    "cannot open a database in a process forked from one that already used Aurora; \
+                     start worker processes with the 'spawn' method, or fork before opening any database",
+                ));
+            }
             let cfg = config_from_json(path, config)?;
             let rt = runtime()?;
             let db = block_on(async move {
@@ -76,11 +84,47 @@ impl Database {
         })
     }
 
+    /// Like [`Database::execute_with`], also running only the operation named `operation_name`
+    /// of a document that holds several (the conformance vectors' `options.operation_name`).
+    pub fn execute_named(
+        &self,
+        aql: &str,
+        variables: Value,
+        debug_audit: bool,
+        operation_name: Option<&str>,
+    ) -> Result<Value, BindingError> {
+        guard(|| {
+            let db = self.aurora()?;
+            let mut req = Self::request(aql, variables, debug_audit);
+            req.options.operation_name = operation_name.map(String::from);
+            Ok(block_on(db.execute_json(req))??)
+        })
+    }
+
     /// Executes AQL on the facade's runtime; the returned future can be awaited from any executor.
     pub async fn execute_async(&self, aql: String, variables: Value) -> Result<Value, BindingError> {
         let db = guard(|| self.aurora())?;
         let task = runtime()?.spawn(async move { db.execute_json(Self::request(&aql, variables, false)).await });
         match task.await {
+            Ok(r) => Ok(r?),
+            Err(e) if e.is_panic() => Err(BindingError::internal("internal error: a panic in the engine was caught")),
+            Err(e) => Err(BindingError::internal(e.to_string())),
+        }
+    }
+
+    /// Async form of [`Database::execute_named`] (runs on the facade's runtime, like
+    /// [`Database::execute_async`]).
+    pub async fn execute_named_async(
+        &self,
+        aql: String,
+        variables: Value,
+        debug_audit: bool,
+        operation_name: Option<String>,
+    ) -> Result<Value, BindingError> {
+        let db = guard(|| self.aurora())?;
+        let mut req = Self::request(&aql, variables, debug_audit);
+        req.options.operation_name = operation_name;
+        match runtime()?.spawn(async move { db.execute_json(req).await }).await {
             Ok(r) => Ok(r?),
             Err(e) if e.is_panic() => Err(BindingError::internal("internal error: a panic in the engine was caught")),
             Err(e) => Err(BindingError::internal(e.to_string())),

@@ -11,6 +11,11 @@ use tokio::runtime::Runtime;
 
 static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
 
+/// True in a process forked from one that had already used Aurora.
+pub fn is_forked_child() -> bool {
+    RUNTIME.lock().as_ref().is_some_and(|(owner, _)| *owner != std::process::id())
+}
+
 /// The runtime of this process, created on first use.
 pub fn runtime() -> Result<Arc<Runtime>, BindingError> {
     let pid = std::process::id();

@@ -1,0 +1,261 @@
+"""Aurora DB: an embedded, real-time document database.
+
+Storage, a query language (AQL), change events, live queries and a durable job queue in
+one library, with no server to run::
+
+    import aurora_db
+
+    with aurora_db.open("app.db") as db:
+        db.execute("schema { define collection users { email: String! @unique  age: Int @indexed } }")
+        db.execute(
+            'mutation($e: String!) { insertInto(collection: "users", data: {email: $e, age: 30}) { email } }',
+            {"e": "a@x.io"},
+        )
+        print(db.execute("query { users(where: {age: {gt: 25}}) { email age } }"))
+
+Pass values as variables (``$name``), never by formatting them into the AQL text: variables
+are typed and checked, which keeps queries safe from injection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from typing import Any, Callable, TypeVar, Union, overload
+
+from ._native import (
+    AqlSyntaxError,
+    AuroraError,
+    ClosedError,
+    HandlerError,
+    InternalError,
+    NativeDatabase,
+    NativeSubscription,
+    NotFound,
+    SchemaTypeError,
+    StorageError,
+    UniqueViolation,
+    ValidationError,
+)
+
+__all__ = [
+    "AqlSyntaxError",
+    "Aurora",
+    "AuroraError",
+    "ClosedError",
+    "HandlerError",
+    "InternalError",
+    "NotFound",
+    "SchemaTypeError",
+    "StorageError",
+    "Subscription",
+    "UniqueViolation",
+    "ValidationError",
+    "open",
+]
+
+__version__ = "0.1.0"
+
+JSON = Any
+Handler = Callable[[dict[str, Any]], Union[None, Awaitable[None]]]
+H = TypeVar("H", bound=Handler)
+
+# How often a waiting async iterator re-checks for cancellation (seconds).
+_ASYNC_POLL = 0.25
+
+
+class Subscription:
+    """A live AQL subscription or change listener.
+
+    Iterate it (``for event in sub``; blocks, GIL released) or ``async for event in sub``.
+    ``next(timeout)`` returns ``None`` when nothing arrived in time. Closing it (``close()``,
+    ``with``, ``break`` inside ``with``, or garbage collection) unsubscribes.
+    """
+
+    def __init__(self, native: NativeSubscription) -> None:
+        self._native = native
+
+    def next(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next event, or ``None`` if ``timeout`` seconds pass first."""
+        event: dict[str, Any] | None = self._native.next(timeout)
+        return event
+
+    def close(self) -> None:
+        """Stops the subscription; a thread blocked in ``next`` gets ``ClosedError``."""
+        self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return bool(self._native.closed)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        try:
+            event = self._native.next(None)
+        except ClosedError:
+            raise StopIteration from None
+        if event is None:
+            raise StopIteration
+        result: dict[str, Any] = event
+        return result
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                event = await loop.run_in_executor(None, self._native.next, _ASYNC_POLL)
+            except ClosedError:
+                raise StopAsyncIteration from None
+            if event is not None:
+                result: dict[str, Any] = event
+                return result
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _run_coroutine_handler(
+    fn: Callable[[dict[str, Any]], Awaitable[None]],
+) -> Callable[[dict[str, Any]], None]:
+    """Runs an ``async def`` handler to completion on the calling worker thread."""
+
+    @functools.wraps(fn)
+    def run(job: dict[str, Any]) -> None:
+        asyncio.run(_await(fn(job)))
+
+    return run
+
+
+async def _await(aw: Awaitable[None]) -> None:
+    await aw
+
+
+class Aurora:
+    """An open database. ``Aurora(path, **config)``; see the README for config options
+    (``durability_mode="strict"``, ``hot_cache_size_mb=64``, ``workers_enabled=True``...).
+    """
+
+    def __init__(self, path: str, **config: Any) -> None:
+        self._native = NativeDatabase(str(path), config or None)
+
+    def execute(
+        self,
+        aql: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        debug_audit: bool = False,
+        operation_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Runs AQL and returns the result keyed by root field (SPEC §4.11).
+
+        ``debug_audit`` adds ``_sid`` to every returned document; ``operation_name`` runs only
+        that operation of a document holding several.
+        """
+        result: dict[str, Any] = self._native.execute(aql, variables, debug_audit, operation_name)
+        return result
+
+    async def execute_async(self, aql: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Like ``execute``, without blocking the asyncio event loop."""
+        loop = asyncio.get_running_loop()
+        result: dict[str, Any] = await loop.run_in_executor(None, self._native.execute, aql, variables, False)
+        return result
+
+    def stream(self, aql: str, variables: dict[str, Any] | None = None) -> Subscription:
+        """Starts an AQL subscription: ``db.stream("subscription { orders { id } }")``."""
+        return Subscription(self._native.stream(aql, variables))
+
+    def listen(self, collection: str) -> Subscription:
+        """Change events of one collection (``"*"`` for every collection)."""
+        return Subscription(self._native.listen(collection))
+
+    @overload
+    def register_handler(self, job_type: str) -> Callable[[H], H]: ...
+
+    @overload
+    def register_handler(self, job_type: str, fn: H) -> H: ...
+
+    def register_handler(self, job_type: str, fn: H | None = None) -> H | Callable[[H], H]:
+        """Registers a job handler (plain or ``async def``); an exception fails the attempt and
+        triggers a retry. Also usable as a decorator: ``@db.register_handler("email")``.
+        """
+
+        def register(f: H) -> H:
+            target: Callable[[dict[str, Any]], Any] = f
+            if inspect.iscoroutinefunction(f):
+                target = _run_coroutine_handler(f)
+            self._native.register_handler(job_type, target)
+            return f
+
+        if fn is None:
+            return register
+        return register(fn)
+
+    def handler(self, job_type: str) -> Callable[[H], H]:
+        """Decorator form of ``register_handler``."""
+        return self.register_handler(job_type)
+
+    def enqueue(
+        self,
+        job_type: str,
+        payload: dict[str, Any] | None = None,
+        priority: str = "normal",
+        max_retries: int | None = None,
+    ) -> str:
+        """Adds a durable job; ``priority`` is low, normal, high or critical (any case)."""
+        job_id: str = self._native.enqueue(job_type, payload, priority, max_retries)
+        return job_id
+
+    def start_workers(self, concurrency: int | None = None) -> None:
+        """Starts the worker pool that runs registered handlers."""
+        self._native.start_workers(concurrency)
+
+    def stop_workers(self) -> None:
+        """Stops the workers; unfinished jobs return to pending."""
+        self._native.stop_workers()
+
+    def job_status(self, job_id: str) -> dict[str, Any] | None:
+        """The job as a dict (``status``, ``attempts``, ``lastError``...), or None."""
+        status: dict[str, Any] | None = self._native.job_status(job_id)
+        return status
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Jobs that ran out of retries."""
+        jobs: list[dict[str, Any]] = self._native.dead_letters()
+        return jobs
+
+    def close(self) -> None:
+        """Flushes and closes the database; later calls raise ``ClosedError``."""
+        self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return bool(self._native.closed)
+
+    def __enter__(self) -> Aurora:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open(path: str, **config: Any) -> Aurora:
+    """Opens (or creates) the database in directory ``path``."""
+    return Aurora(path, **config)
