@@ -131,11 +131,16 @@ pub type DocData = IndexMap<String, Value>;
 pub struct Document {
     /// System id: a UUIDv7 in text form, time-ordered; the storage key.
     pub _sid: String,
-    /// The document's fields.
-    pub data: DocData,
+    /// The document's fields, shared (cloning a document never copies its fields).
+    pub data: std::sync::Arc<DocData>,
 }
 
 impl Document {
+    /// A document from its system id and fields.
+    pub fn new(sid: impl Into<String>, data: DocData) -> Self {
+        Document { _sid: sid.into(), data: std::sync::Arc::new(data) }
+    }
+
     /// Value at a field name or dotted path; `_sid` resolves to the system id.
     pub fn get(&self, path: &str) -> Option<Value> {
         if path == "_sid" {
@@ -155,7 +160,7 @@ impl Document {
 
     /// The document as a JSON object (without `_sid`).
     pub fn to_json(&self) -> serde_json::Value {
-        Value::Object(self.data.clone()).to_json()
+        Value::Object((*self.data).clone()).to_json()
     }
 
     /// Deserializes the document's fields into `T`.

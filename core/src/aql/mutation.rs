@@ -169,7 +169,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
                         Planned::Update { coll, filter, changes, limit } => {
                             let spec = QuerySpec { filter, limit, ..Default::default() };
                             for (_, d) in inner.run_query(&coll, spec, true).map_err(at(f.pos))? {
-                                let mut data = d.data.clone();
+                                let mut data = (*d.data).clone();
                                 data.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
                                 ops.push(WriteOp::Replace {
                                     collection: coll.clone(),

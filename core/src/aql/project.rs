@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json};
 pub(crate) fn project(doc: &Document, fields: &[Field], with_sid: bool) -> Json {
     let mut out = Map::with_capacity(fields.len() + 1);
     if fields.is_empty() {
-        for (k, v) in &doc.data {
+        for (k, v) in doc.data.iter() {
             out.insert(k.clone(), v.to_json());
         }
     }

@@ -146,7 +146,7 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
             let schema = db.schema(coll).map_err(|e| fail(pos, e.to_string()))?;
             let all = db.query(coll).collect().await?;
             schemas.insert(coll.clone(), schema);
-            docs.insert(coll.clone(), all.into_iter().map(|d| (d._sid, d.data)).collect());
+            docs.insert(coll.clone(), all.into_iter().map(|d| (d._sid, (*d.data).clone())).collect());
             touched.push(coll.clone());
         }
         let schema = schemas.get_mut(coll).ok_or_else(|| fail(pos, format!("collection `{coll}` vanished")))?;
@@ -221,7 +221,7 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                         None => None,
                     };
                     for (sid, d) in rows.iter_mut() {
-                        let doc = crate::types::Document { _sid: sid.clone(), data: d.clone() };
+                        let doc = crate::types::Document::new(sid.clone(), d.clone());
                         if filter.as_ref().is_some_and(|f| !f.matches(&doc)) {
                             continue;
                         }

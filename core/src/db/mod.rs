@@ -365,7 +365,7 @@ impl Inner {
             for rowid in st.live().iter() {
                 if let Some(sid) = st.sid_of(rowid) {
                     if let Some(d) = self.fetch(&st, sid)? {
-                        docs.push((rowid, d.data.clone()));
+                        docs.push((rowid, (*d.data).clone()));
                     }
                 }
             }

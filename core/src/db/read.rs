@@ -28,7 +28,7 @@ impl Inner {
         };
         let data = decode_doc(&bytes)?;
         let size = approx_size(&data);
-        let doc = Arc::new(Document { _sid: sid_string(sid), data });
+        let doc = Arc::new(Document::new(sid_string(sid), data));
         self.cache.put_if_absent(key, doc.clone(), size);
         Ok(Some(doc))
     }

@@ -88,7 +88,7 @@ impl Transaction {
                                                 sid_string(s)
                                             ))
                                         })?;
-                                        doc.data.clone()
+                                        (*doc.data).clone()
                                     }
                                 };
                                 data.extend(changes);

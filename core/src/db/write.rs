@@ -281,7 +281,7 @@ impl Inner {
                     validate(&collection, &st.schema, &mut data)?;
                     let sid = next_sid(cs);
                     overlay.claim(&st, sid, &data)?;
-                    let doc = Arc::new(Document { _sid: sid_string(sid), data });
+                    let doc = Arc::new(Document::new(sid_string(sid), data));
                     let encoded = Arc::new(encode_doc(&doc.data)?);
                     let size = approx_size(&doc.data);
                     drop(st);
@@ -316,7 +316,7 @@ impl Inner {
                     validate(&collection, &st.schema, &mut data)?;
                     overlay.release(&st, &before.data);
                     overlay.claim(&st, sid, &data)?;
-                    let doc = Arc::new(Document { _sid: before._sid.clone(), data });
+                    let doc = Arc::new(Document::new(before._sid.clone(), data));
                     let encoded = Arc::new(encode_doc(&doc.data)?);
                     let size = approx_size(&doc.data);
                     drop(st);
@@ -445,7 +445,7 @@ impl Aurora {
                     let cur = inner.fetch(&st, sid)?.ok_or_else(|| {
                         AuroraError::NotFound(format!("document `{}` in collection `{coll_name}`", sid_string(sid)))
                     })?;
-                    let mut data = cur.data.clone();
+                    let mut data = (*cur.data).clone();
                     data.extend(changes);
                     Ok(vec![WriteOp::Replace { collection: coll_name.clone(), sid, data }])
                 },

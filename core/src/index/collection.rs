@@ -24,6 +24,14 @@ pub struct CollectionState {
     field_census: HashMap<String, usize>,
 }
 
+fn new_index(schema: &CollectionSchema, field: &str) -> FieldIndex {
+    if schema.fields.get(field).is_some_and(|d| d.unique) {
+        FieldIndex::with_point_lookups()
+    } else {
+        FieldIndex::default()
+    }
+}
+
 /// Name of the cold-store tree of a collection.
 pub fn docs_tree(name: &str) -> String {
     format!("docs:{name}")
@@ -32,7 +40,7 @@ pub fn docs_tree(name: &str) -> String {
 impl CollectionState {
     /// Empty state for a collection with the given schema.
     pub fn new(id: u32, name: &str, schema: CollectionSchema) -> Self {
-        let indexes = schema.indexed_fields().map(|f| (f.to_string(), FieldIndex::default())).collect();
+        let indexes = schema.indexed_fields().map(|f| (f.to_string(), new_index(&schema, f))).collect();
         CollectionState {
             id,
             name: name.to_string(),
@@ -151,7 +159,7 @@ impl CollectionState {
         self.indexes.retain(|f, _| wanted.contains(f));
         for f in wanted {
             if !self.indexes.contains_key(&f) {
-                let mut ix = FieldIndex::default();
+                let mut ix = new_index(&schema, &f);
                 for (rowid, d) in docs {
                     ix.insert(d.get(&f).unwrap_or(&Value::Null), *rowid);
                 }

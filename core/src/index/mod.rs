@@ -4,26 +4,47 @@ pub mod collection;
 
 use crate::value::{OrdValue, Value};
 use roaring::RoaringBitmap;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 pub use collection::CollectionState;
 
 /// An ordered index over one field. Missing values are indexed as `Null`.
+///
+/// Unique fields also keep a hash map for point lookups, which spares the tree walk's string
+/// comparisons on the hottest path (lookup by a unique key).
 #[derive(Debug, Default, Clone)]
 pub struct FieldIndex {
     map: BTreeMap<OrdValue, RoaringBitmap>,
+    point: Option<HashMap<OrdValue, RoaringBitmap>>,
 }
 
 impl FieldIndex {
+    /// An index that also answers equality from a hash map (for unique fields).
+    pub fn with_point_lookups() -> Self {
+        FieldIndex { map: BTreeMap::new(), point: Some(HashMap::new()) }
+    }
+
     /// Adds `rowid` under `value`.
     pub fn insert(&mut self, value: &Value, rowid: u32) {
-        self.map.entry(OrdValue(value.clone())).or_default().insert(rowid);
+        let key = OrdValue(value.clone());
+        if let Some(p) = self.point.as_mut() {
+            p.entry(key.clone()).or_default().insert(rowid);
+        }
+        self.map.entry(key).or_default().insert(rowid);
     }
 
     /// Removes `rowid` from `value`'s set.
     pub fn remove(&mut self, value: &Value, rowid: u32) {
         let key = OrdValue(value.clone());
+        if let Some(p) = self.point.as_mut() {
+            if let Some(bm) = p.get_mut(&key) {
+                bm.remove(rowid);
+                if bm.is_empty() {
+                    p.remove(&key);
+                }
+            }
+        }
         if let Some(bm) = self.map.get_mut(&key) {
             bm.remove(rowid);
             if bm.is_empty() {
@@ -34,12 +55,16 @@ impl FieldIndex {
 
     /// Row ids whose value equals `value` (Int and Float numerically).
     pub fn eq(&self, value: &Value) -> RoaringBitmap {
-        self.map.get(&OrdValue(value.clone())).cloned().unwrap_or_default()
+        self.eq_ref(value).cloned().unwrap_or_default()
     }
 
     /// Borrowed equality lookup.
     pub fn eq_ref(&self, value: &Value) -> Option<&RoaringBitmap> {
-        self.map.get(&OrdValue(value.clone()))
+        let key = OrdValue(value.clone());
+        match &self.point {
+            Some(p) => p.get(&key),
+            None => self.map.get(&key),
+        }
     }
 
     /// Row ids whose value lies between the bounds and is comparable with them

@@ -122,7 +122,7 @@ impl QueryBuilder {
                     let rows = inner.run_query(&collection, spec, false)?;
                     let mut ops = Vec::with_capacity(rows.len());
                     for (_, d) in rows {
-                        let mut data = d.data.clone();
+                        let mut data = (*d.data).clone();
                         for (k, v) in &changes {
                             data.insert(k.clone(), v.clone());
                         }

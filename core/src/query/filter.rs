@@ -52,49 +52,73 @@ impl Default for Filter {
 impl Filter {
     /// Evaluates the predicate against a document.
     pub fn matches(&self, doc: &Document) -> bool {
-        let get = |f: &str| -> Option<std::borrow::Cow<'_, Value>> {
-            if f == "_sid" {
-                Some(std::borrow::Cow::Owned(Value::String(doc._sid.clone())))
-            } else {
-                doc.get_ref(f).map(std::borrow::Cow::Borrowed)
+        match self {
+            Filter::All => true,
+            Filter::And(fs) => fs.iter().all(|f| f.matches(doc)),
+            Filter::Or(fs) => fs.iter().any(|f| f.matches(doc)),
+            Filter::Not(f) => !f.matches(doc),
+            leaf => {
+                let field = leaf.field().unwrap_or("");
+                if field == "_sid" {
+                    leaf.test_value(Some(&Value::String(doc._sid.clone())))
+                } else {
+                    leaf.test_value(doc.get_ref(field))
+                }
             }
-        };
-        let cmp = |f: &str, v: &Value, ok: fn(Ordering) -> bool| -> bool {
-            match get(f) {
+        }
+    }
+
+    /// The field a leaf predicate reads (None for All/And/Or/Not).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Filter::Eq(f, _)
+            | Filter::Ne(f, _)
+            | Filter::Gt(f, _)
+            | Filter::Gte(f, _)
+            | Filter::Lt(f, _)
+            | Filter::Lte(f, _)
+            | Filter::In(f, _)
+            | Filter::Contains(f, _)
+            | Filter::StartsWith(f, _)
+            | Filter::EndsWith(f, _)
+            | Filter::Between(f, _, _)
+            | Filter::IsNull(f)
+            | Filter::IsNotNull(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Evaluates a leaf predicate on the field's value (`None` = the field is missing).
+    pub fn test_value(&self, x: Option<&Value>) -> bool {
+        let cmp = |v: &Value, ok: fn(Ordering) -> bool| -> bool {
+            match x {
                 Some(x) if x.comparable(v) => ok(x.total_cmp(v)),
                 _ => false,
             }
         };
         match self {
-            Filter::All => true,
-            Filter::Eq(f, v) => get(f).map_or(v.is_null(), |x| x.loose_eq(v)),
-            Filter::Ne(f, v) => !get(f).map_or(v.is_null(), |x| x.loose_eq(v)),
-            Filter::Gt(f, v) => cmp(f, v, |o| o == Ordering::Greater),
-            Filter::Gte(f, v) => cmp(f, v, |o| o != Ordering::Less),
-            Filter::Lt(f, v) => cmp(f, v, |o| o == Ordering::Less),
-            Filter::Lte(f, v) => cmp(f, v, |o| o != Ordering::Greater),
-            Filter::In(f, vs) => {
-                let x = get(f);
-                let x = x.as_deref().unwrap_or(&Value::Null);
+            Filter::Eq(_, v) => x.map_or(v.is_null(), |x| x.loose_eq(v)),
+            Filter::Ne(_, v) => !x.map_or(v.is_null(), |x| x.loose_eq(v)),
+            Filter::Gt(_, v) => cmp(v, |o| o == Ordering::Greater),
+            Filter::Gte(_, v) => cmp(v, |o| o != Ordering::Less),
+            Filter::Lt(_, v) => cmp(v, |o| o == Ordering::Less),
+            Filter::Lte(_, v) => cmp(v, |o| o != Ordering::Greater),
+            Filter::In(_, vs) => {
+                let x = x.unwrap_or(&Value::Null);
                 vs.iter().any(|v| x.loose_eq(v))
             }
-            Filter::Contains(f, v) => match (get(f).as_deref(), v) {
+            Filter::Contains(_, v) => match (x, v) {
                 (Some(Value::String(s)), Value::String(sub)) => s.contains(sub.as_str()),
                 (Some(Value::Array(items)), v) => items.iter().any(|i| i.loose_eq(v)),
                 _ => false,
             },
-            Filter::StartsWith(f, p) => {
-                matches!(get(f).as_deref(), Some(Value::String(s)) if s.starts_with(p.as_str()))
-            }
-            Filter::EndsWith(f, p) => {
-                matches!(get(f).as_deref(), Some(Value::String(s)) if s.ends_with(p.as_str()))
-            }
-            Filter::Between(f, lo, hi) => cmp(f, lo, |o| o != Ordering::Less) && cmp(f, hi, |o| o != Ordering::Greater),
-            Filter::IsNull(f) => get(f).is_none_or(|x| x.is_null()),
-            Filter::IsNotNull(f) => get(f).is_some_and(|x| !x.is_null()),
-            Filter::And(fs) => fs.iter().all(|f| f.matches(doc)),
-            Filter::Or(fs) => fs.iter().any(|f| f.matches(doc)),
-            Filter::Not(f) => !f.matches(doc),
+            Filter::StartsWith(_, p) => matches!(x, Some(Value::String(s)) if s.starts_with(p.as_str())),
+            Filter::EndsWith(_, p) => matches!(x, Some(Value::String(s)) if s.ends_with(p.as_str())),
+            Filter::Between(_, lo, hi) => cmp(lo, |o| o != Ordering::Less) && cmp(hi, |o| o != Ordering::Greater),
+            Filter::IsNull(_) => x.is_none_or(|x| x.is_null()),
+            Filter::IsNotNull(_) => x.is_some_and(|x| !x.is_null()),
+            Filter::All => true,
+            Filter::And(_) | Filter::Or(_) | Filter::Not(_) => false,
         }
     }
 

@@ -173,43 +173,46 @@ pub fn prepare_filter(state: &CollectionState, f: Filter, check_fields: bool) ->
 
 /// Runs a query and returns the matching rows in result order.
 pub fn run(state: &CollectionState, spec: &QuerySpec, fetch: Fetch<'_>) -> Result<Vec<Row>> {
-    let cand = candidates(state, &spec.filter);
-    let residual = !cand.exact;
-    let want = spec.limit.map(|l| l.saturating_add(spec.offset));
-    let accept = |rowid: u32| -> Result<Option<Row>> {
-        let Some(sid) = state.sid_of(rowid) else {
-            return Ok(None);
-        };
-        let Some(doc) = fetch(rowid, sid)? else {
-            return Ok(None);
-        };
-        if residual && !spec.filter.matches(&doc) {
-            return Ok(None);
-        }
-        Ok(Some((rowid, doc)))
-    };
-
     if spec.limit == Some(0) {
         return Ok(Vec::new());
     }
+    let want = spec.limit.map(|l| l.saturating_add(spec.offset));
 
-    // Ordered walk of an index: top-k without sorting everything.
+    // Ordered walk of an index: top-k without sorting everything. Predicates on the sort
+    // field are checked on the index keys during the walk (and end it once past the range),
+    // so a range + top-k never materialises the whole range.
     if let ([(field, asc)], Some(want)) = (spec.order.as_slice(), want) {
         if let Some(ix) = state.index(field) {
-            let n_cand = cand.set.as_ref().map_or(state.count(), |s| s.len());
-            if n_cand as usize > want.saturating_mul(4).max(64) {
+            let (key_preds, rest) = split_key_predicates(&spec.filter, field);
+            let rest_cand = candidates(state, &rest);
+            let threshold = want.saturating_mul(4).max(64);
+            let walk = match &rest_cand.set {
+                None => !key_preds.is_empty() || state.count() as usize > threshold,
+                Some(s) => s.len() as usize > threshold,
+            };
+            if walk {
+                let residual = !rest_cand.exact;
                 let mut out = Vec::with_capacity(want.min(1024));
-                'walk: for (_, ids) in ix.iter_ordered(*asc) {
-                    let ids = match &cand.set {
+                'walk: for (key, ids) in ix.iter_ordered(*asc) {
+                    if let Some(p) = key_preds.iter().find(|p| !p.test_value(Some(key))) {
+                        if past_end(p, key, *asc) {
+                            break;
+                        }
+                        continue;
+                    }
+                    let ids = match &rest_cand.set {
                         Some(s) => ids & s,
                         None => ids.clone(),
                     };
                     for rowid in ids {
-                        if let Some(row) = accept(rowid)? {
-                            out.push(row);
-                            if out.len() >= want {
-                                break 'walk;
-                            }
+                        let Some(sid) = state.sid_of(rowid) else { continue };
+                        let Some(doc) = fetch(rowid, sid)? else { continue };
+                        if residual && !rest.matches(&doc) {
+                            continue;
+                        }
+                        out.push((rowid, doc));
+                        if out.len() >= want {
+                            break 'walk;
                         }
                     }
                 }
@@ -217,7 +220,76 @@ pub fn run(state: &CollectionState, spec: &QuerySpec, fetch: Fetch<'_>) -> Resul
             }
         }
     }
+    run_unordered_or_sorted(state, spec, &candidates(state, &spec.filter), want, fetch)
+}
 
+/// Splits an And filter into leaf predicates on `field` (checkable on index keys) and the rest.
+fn split_key_predicates<'a>(f: &'a Filter, field: &str) -> (Vec<&'a Filter>, Filter) {
+    let on_field = |p: &Filter| {
+        p.field() == Some(field)
+            && matches!(
+                p,
+                Filter::Eq(..)
+                    | Filter::Gt(..)
+                    | Filter::Gte(..)
+                    | Filter::Lt(..)
+                    | Filter::Lte(..)
+                    | Filter::Between(..)
+                    | Filter::In(..)
+                    | Filter::IsNull(_)
+                    | Filter::IsNotNull(_)
+                    | Filter::StartsWith(..)
+            )
+    };
+    match f {
+        Filter::And(parts) => {
+            let keys: Vec<&Filter> = parts.iter().filter(|p| on_field(p)).collect();
+            let rest: Vec<Filter> = parts.iter().filter(|p| !on_field(p)).cloned().collect();
+            let rest = match rest.len() {
+                0 => Filter::All,
+                1 => rest.into_iter().next().unwrap_or(Filter::All),
+                _ => Filter::And(rest),
+            };
+            (keys, rest)
+        }
+        leaf if on_field(leaf) => (vec![leaf], Filter::All),
+        other => (Vec::new(), other.clone()),
+    }
+}
+
+/// True when a key that fails `p` means every later key of the walk fails it too.
+fn past_end(p: &Filter, key: &Value, asc: bool) -> bool {
+    let beyond = |bound: &Value, upper: bool| key.comparable(bound) && (upper == asc);
+    match p {
+        Filter::Lt(_, b) | Filter::Lte(_, b) => beyond(b, true) && key.total_cmp(b) != Ordering::Less,
+        Filter::Gt(_, b) | Filter::Gte(_, b) => beyond(b, false) && key.total_cmp(b) != Ordering::Greater,
+        Filter::Between(_, lo, hi) => {
+            if asc {
+                key.comparable(hi) && key.total_cmp(hi) == Ordering::Greater
+            } else {
+                key.comparable(lo) && key.total_cmp(lo) == Ordering::Less
+            }
+        }
+        _ => false,
+    }
+}
+
+fn run_unordered_or_sorted(
+    state: &CollectionState,
+    spec: &QuerySpec,
+    cand: &Candidates,
+    want: Option<usize>,
+    fetch: Fetch<'_>,
+) -> Result<Vec<Row>> {
+    let residual = !cand.exact;
+    let accept = |rowid: u32| -> Result<Option<Row>> {
+        let Some(sid) = state.sid_of(rowid) else { return Ok(None) };
+        let Some(doc) = fetch(rowid, sid)? else { return Ok(None) };
+        if residual && !spec.filter.matches(&doc) {
+            return Ok(None);
+        }
+        Ok(Some((rowid, doc)))
+    };
     let ids: Box<dyn Iterator<Item = u32>> = match &cand.set {
         Some(s) => Box::new(s.iter()),
         None => Box::new(state.live().iter()),

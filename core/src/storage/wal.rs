@@ -56,118 +56,113 @@ pub struct SyncState {
 
 type Deferred = Box<dyn FnOnce() + Send>;
 
-struct SyncRequest {
-    requested: u64,
-    synced: u64,
-    stop: bool,
-}
-
-/// State shared between the appender (under the commit lock) and the syncer thread.
+/// State shared between the appender (under the commit lock) and committers waiting for
+/// durability. Group commit without a sync thread: the first waiter that finds no sync in
+/// progress becomes the leader, fsyncs everything written so far and wakes the others; a
+/// waiter whose record came after the leader's snapshot leads the next round. A lone writer
+/// therefore pays one fsync and no thread hand-off.
 pub struct WalShared {
     current: Mutex<(Arc<File>, u64)>,
-    request: Mutex<SyncRequest>,
+    leader: Mutex<()>,
+    synced_lsn: Mutex<SyncState>,
     wake: Condvar,
     synced: watch::Sender<SyncState>,
     deferred: Mutex<VecDeque<(u64, Deferred)>>,
 }
 
 impl WalShared {
-    /// Asks the syncer to make everything up to `lsn` durable.
-    pub fn request_sync(&self, lsn: u64) {
-        let mut r = self.request.lock();
-        if lsn > r.requested {
-            r.requested = lsn;
-            self.wake.notify_one();
-        }
-    }
+    /// Kept for API symmetry: durability is requested by waiting.
+    pub fn request_sync(&self, _lsn: u64) {}
 
-    /// Runs `f` once `lsn` is durable (in LSN order, on the syncer thread).
+    /// Runs `f` once `lsn` is durable (in LSN order, by the leader of that sync).
     pub fn defer_until_synced(&self, lsn: u64, f: Deferred) {
         self.deferred.lock().push_back((lsn, f));
     }
 
-    /// Waits until `lsn` is durable.
+    fn state(&self) -> SyncState {
+        self.synced_lsn.lock().clone()
+    }
+
+    /// Leads one sync round if nobody else does; returns false when another leader is active.
+    fn try_lead(&self) -> bool {
+        let Some(_leading) = self.leader.try_lock() else { return false };
+        let (file, lsn) = self.current.lock().clone();
+        if self.state().lsn >= lsn {
+            return true;
+        }
+        let result = file.sync_data();
+        {
+            let mut st = self.synced_lsn.lock();
+            match &result {
+                Ok(()) => st.lsn = st.lsn.max(lsn),
+                Err(e) => st.error = Some(e.to_string()),
+            }
+            let snapshot = st.clone();
+            self.synced.send_replace(snapshot);
+        }
+        self.wake.notify_all();
+        if result.is_ok() {
+            loop {
+                let next = {
+                    let mut d = self.deferred.lock();
+                    match d.front() {
+                        Some((l, _)) if *l <= lsn => d.pop_front(),
+                        _ => None,
+                    }
+                };
+                match next {
+                    Some((_, f)) => f(),
+                    None => break,
+                }
+            }
+        } else if let Err(e) = result {
+            tracing::error!("WAL fsync failed: {e}");
+        }
+        true
+    }
+
+    fn check(&self, lsn: u64) -> Option<Result<()>> {
+        let s = self.state();
+        if s.lsn >= lsn {
+            return Some(Ok(()));
+        }
+        s.error.map(|e| Err(AuroraError::Storage(format!("WAL fsync failed: {e}"))))
+    }
+
+    /// Waits until `lsn` is durable, leading a sync when none is running.
     pub async fn wait_synced(&self, lsn: u64) -> Result<()> {
         let mut rx = self.synced.subscribe();
-        let state = rx.wait_for(|s| s.lsn >= lsn || s.error.is_some()).await.map_err(|_| AuroraError::Closed)?.clone();
-        if state.lsn >= lsn {
-            Ok(())
-        } else {
-            Err(AuroraError::Storage(format!("WAL fsync failed: {}", state.error.unwrap_or_default())))
+        loop {
+            if let Some(r) = self.check(lsn) {
+                return r;
+            }
+            if self.try_lead() {
+                continue;
+            }
+            if rx.changed().await.is_err() {
+                return Err(AuroraError::Closed);
+            }
         }
     }
 
-    /// Waits (blocking the thread) until `lsn` is durable.
+    /// Blocking form of [`WalShared::wait_synced`].
     pub fn wait_synced_blocking(&self, lsn: u64) -> Result<()> {
-        let mut rx = self.synced.subscribe();
         loop {
-            let s = rx.borrow_and_update().clone();
-            if s.lsn >= lsn {
-                return Ok(());
+            if let Some(r) = self.check(lsn) {
+                return r;
             }
-            if let Some(e) = s.error {
-                return Err(AuroraError::Storage(format!("WAL fsync failed: {e}")));
+            if self.try_lead() {
+                continue;
             }
-            let mut r = self.request.lock();
-            if r.synced < lsn && !r.stop {
-                self.wake.wait_for(&mut r, std::time::Duration::from_millis(5));
+            let mut st = self.synced_lsn.lock();
+            if st.lsn < lsn && st.error.is_none() {
+                self.wake.wait_for(&mut st, std::time::Duration::from_millis(5));
             }
         }
     }
 
-    /// Stops the syncer thread after a final sync.
-    pub fn stop(&self) {
-        self.request.lock().stop = true;
-        self.wake.notify_all();
-    }
-
-    fn run_syncer(self: Arc<Self>) {
-        loop {
-            {
-                let mut r = self.request.lock();
-                while r.requested <= r.synced && !r.stop {
-                    self.wake.wait(&mut r);
-                }
-                if r.stop && r.requested <= r.synced {
-                    break;
-                }
-            }
-            let (file, lsn) = self.current.lock().clone();
-            match file.sync_data() {
-                Ok(()) => {
-                    {
-                        let mut r = self.request.lock();
-                        r.synced = r.synced.max(lsn);
-                    }
-                    self.synced.send_modify(|s| s.lsn = s.lsn.max(lsn));
-                    self.wake.notify_all();
-                    loop {
-                        let next = {
-                            let mut d = self.deferred.lock();
-                            match d.front() {
-                                Some((l, _)) if *l <= lsn => d.pop_front(),
-                                _ => None,
-                            }
-                        };
-                        match next {
-                            Some((_, f)) => f(),
-                            None => break,
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::error!("WAL fsync failed: {e}");
-                    self.synced.send_modify(|s| s.error = Some(e.to_string()));
-                    self.wake.notify_all();
-                    let mut r = self.request.lock();
-                    r.requested = r.synced;
-                    if r.stop {
-                        break;
-                    }
-                }
-            }
-        }
-    }
+    /// Nothing to stop: there is no sync thread.
+    pub fn stop(&self) {}
 }
 
 /// The appending side of the log. Owned by the commit path.
@@ -267,7 +262,7 @@ pub fn replay(dir: &Path) -> Result<Vec<WalRecord>> {
 }
 
 impl Wal {
-    /// Starts a fresh segment at `next_lsn` in `dir`; spawns the syncer thread when `fsync` is set.
+    /// Starts a fresh segment at `next_lsn` in `dir`; `fsync` makes rotation fsync the old segment.
     pub fn create(dir: &Path, next_lsn: u64, fsync: bool) -> Result<Wal> {
         std::fs::create_dir_all(dir).map_err(|e| AuroraError::io(dir, e))?;
         let path = dir.join(segment_name(next_lsn));
@@ -277,18 +272,12 @@ impl Wal {
         let (synced, _) = watch::channel(SyncState { lsn: last, error: None });
         let shared = Arc::new(WalShared {
             current: Mutex::new((file.clone(), last)),
-            request: Mutex::new(SyncRequest { requested: last, synced: last, stop: false }),
+            leader: Mutex::new(()),
+            synced_lsn: Mutex::new(SyncState { lsn: last, error: None }),
             wake: Condvar::new(),
             synced,
             deferred: Mutex::new(VecDeque::new()),
         });
-        if fsync {
-            let s = shared.clone();
-            std::thread::Builder::new()
-                .name("aurora-wal-sync".into())
-                .spawn(move || s.run_syncer())
-                .map_err(|e| AuroraError::io(dir, e))?;
-        }
         Ok(Wal {
             dir: dir.to_path_buf(),
             file,
