@@ -9,12 +9,16 @@ pub type Result<T, E = AuroraError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum AuroraError {
     /// The named collection does not exist.
-    #[error("unknown collection `{name}`{hint}")]
+    #[error("unknown collection `{name}`{hint}{}", pos_suffix(*line, *column))]
     CollectionNotFound {
         /// Collection that was asked for.
         name: String,
         /// ", did you mean `x`?" or empty.
         hint: String,
+        /// 1-based line in the AQL text, 0 when not from AQL.
+        line: usize,
+        /// 1-based column in the AQL text, 0 when not from AQL.
+        column: usize,
     },
     /// A field name is not known in the collection (AQL errors carry the position).
     #[error("unknown field `{field}` in collection `{collection}`{hint}{}", pos_suffix(*line, *column))]
@@ -44,8 +48,15 @@ pub enum AuroraError {
         value: String,
     },
     /// A value does not have the type the schema declares.
-    #[error("type mismatch in collection `{collection}`, field `{field}`: expected {expected}, got {actual}")]
+    #[error(
+        "type mismatch in collection `{collection}`, field `{field}`: expected {expected}, got {actual}{}",
+        pos_suffix(*line, *column)
+    )]
     TypeMismatch {
+        /// 1-based line in the AQL text, 0 when not from AQL.
+        line: usize,
+        /// 1-based column in the AQL text, 0 when not from AQL.
+        column: usize,
         /// Collection of the schema.
         collection: String,
         /// Offending field.
@@ -158,12 +169,34 @@ impl AuroraError {
     pub fn position(&self) -> Option<(usize, usize)> {
         match self {
             AuroraError::Syntax { line, column, .. } => Some((*line, *column)),
-            AuroraError::InvalidQuery { line, column, .. } | AuroraError::FieldNotFound { line, column, .. }
+            AuroraError::InvalidQuery { line, column, .. }
+            | AuroraError::FieldNotFound { line, column, .. }
+            | AuroraError::CollectionNotFound { line, column, .. }
+            | AuroraError::TypeMismatch { line, column, .. }
                 if *line > 0 =>
             {
                 Some((*line, *column))
             }
             _ => None,
+        }
+    }
+
+    /// Attaches an AQL position to an error that has none yet.
+    pub(crate) fn at_position(self, l: usize, c: usize) -> AuroraError {
+        match self {
+            AuroraError::FieldNotFound { line: 0, collection, field, hint, .. } => {
+                AuroraError::FieldNotFound { line: l, column: c, collection, field, hint }
+            }
+            AuroraError::CollectionNotFound { line: 0, name, hint, .. } => {
+                AuroraError::CollectionNotFound { line: l, column: c, name, hint }
+            }
+            AuroraError::TypeMismatch { line: 0, collection, field, expected, actual, .. } => {
+                AuroraError::TypeMismatch { line: l, column: c, collection, field, expected, actual }
+            }
+            AuroraError::InvalidQuery { message, line: 0, .. } => {
+                AuroraError::InvalidQuery { message, line: l, column: c }
+            }
+            other => other,
         }
     }
 

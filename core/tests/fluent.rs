@@ -188,7 +188,7 @@ async fn errors_are_specific() {
         other => panic!("expected unique violation, got {other:?}"),
     }
     match db.insert_into("users", vec![("email", s("new@x.io")), ("age", s("old"))]).await {
-        Err(AuroraError::TypeMismatch { collection, field, expected, actual }) => {
+        Err(AuroraError::TypeMismatch { collection, field, expected, actual, .. }) => {
             assert_eq!(
                 (collection.as_str(), field.as_str(), expected.as_str(), actual.as_str()),
                 ("users", "age", "Int", "String")
@@ -201,7 +201,7 @@ async fn errors_are_specific() {
         other => panic!("expected missing required field, got {other:?}"),
     }
     match db.query("userz").collect().await {
-        Err(AuroraError::CollectionNotFound { name, hint }) => {
+        Err(AuroraError::CollectionNotFound { name, hint, .. }) => {
             assert_eq!(name, "userz");
             assert!(hint.contains("users"), "{hint}");
         }

@@ -9,11 +9,11 @@ use crate::db::WriteOp;
 use crate::error::{AuroraError, Result};
 use crate::query::planner::QuerySpec;
 use crate::query::Filter;
-use crate::realtime::ChangeType;
 use crate::types::{DocData, Document};
 use crate::value::Value;
 use crate::workers::{Job, JobPriority, JobQueue};
 use serde_json::Value as Json;
+use std::collections::HashMap;
 
 fn err(pos: Pos, msg: impl Into<String>) -> AuroraError {
     AuroraError::invalid_at(msg, pos.line, pos.column)
@@ -67,7 +67,7 @@ fn plan(ctx: &Ctx, f: &Field) -> Result<Planned> {
         "insertInto" | "insert" => {
             check_args(f, &["collection", "data"])?;
             let coll = string_arg(f, "collection", ctx)?;
-            ctx.db.inner.collection(&coll)?;
+            ctx.db.inner.collection(&coll).map_err(at(f.pos))?;
             match arg("data")? {
                 Some(AstValue::List(items)) => {
                     let docs = items.iter().map(|i| object(i, "data", f.pos)).collect::<Result<Vec<_>>>()?;
@@ -80,7 +80,7 @@ fn plan(ctx: &Ctx, f: &Field) -> Result<Planned> {
         "update" => {
             check_args(f, &["collection", "data", "where", "limit"])?;
             let coll = string_arg(f, "collection", ctx)?;
-            ctx.db.inner.collection(&coll)?;
+            ctx.db.inner.collection(&coll).map_err(at(f.pos))?;
             let changes = match arg("data")? {
                 Some(v) => object(&v, "data", f.pos)?,
                 None => return Err(err(f.pos, "`update` needs the argument `data`")),
@@ -94,7 +94,7 @@ fn plan(ctx: &Ctx, f: &Field) -> Result<Planned> {
         "deleteFrom" | "delete" => {
             check_args(f, &["collection", "where", "limit"])?;
             let coll = string_arg(f, "collection", ctx)?;
-            ctx.db.inner.collection(&coll)?;
+            ctx.db.inner.collection(&coll).map_err(at(f.pos))?;
             let filter = match arg("where")? {
                 Some(AstValue::Null) | None => Filter::All,
                 Some(v) => to_filter(&v, f.pos)?,
@@ -146,120 +146,237 @@ fn plan(ctx: &Ctx, f: &Field) -> Result<Planned> {
     }
 }
 
-/// Runs the root fields of a mutation atomically and returns one result per field.
+/// A document as the mutation block sees it: stored (`Existing`) or inserted earlier in the block.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Existing(String, u128),
+    New(usize),
+}
+
+/// The block's working view: every touched document's latest version (`None` = deleted).
+#[derive(Default)]
+struct Overlay {
+    order: Vec<Key>,
+    docs: HashMap<Key, (String, Option<DocData>)>,
+    next_new: usize,
+}
+
+impl Overlay {
+    fn set(&mut self, key: Key, coll: &str, data: Option<DocData>) {
+        if !self.docs.contains_key(&key) {
+            self.order.push(key.clone());
+        }
+        self.docs.insert(key, (coll.to_string(), data));
+    }
+
+    /// Documents of `coll` matching `filter`, seen through the changes made so far.
+    fn find(
+        &self,
+        inner: &crate::db::Inner,
+        coll: &str,
+        filter: Filter,
+        limit: Option<usize>,
+        pos: Pos,
+    ) -> Result<Vec<(Key, DocData)>> {
+        let prepared = {
+            let c = inner.collection(coll).map_err(at(pos))?;
+            let st = c.read();
+            crate::query::planner::prepare_filter(&st, filter, true).map_err(at(pos))?
+        };
+        let spec = QuerySpec { filter: prepared.clone(), ..Default::default() };
+        let mut out = Vec::new();
+        for (_, d) in inner.run_query(coll, spec, false).map_err(at(pos))? {
+            let key = Key::Existing(coll.to_string(), crate::db::parse_sid(&d._sid)?);
+            if !self.docs.contains_key(&key) {
+                out.push((key, (*d.data).clone()));
+            }
+        }
+        for key in &self.order {
+            if let Some((c, Some(data))) = self.docs.get(key) {
+                let doc = Document::new(String::new(), data.clone());
+                if c == coll && prepared.matches(&doc) {
+                    out.push((key.clone(), data.clone()));
+                }
+            }
+        }
+        if let Some(l) = limit {
+            out.truncate(l);
+        }
+        Ok(out)
+    }
+}
+
+/// Sets `path` (dotted for nested objects) in `data`, creating intermediate objects.
+pub(crate) fn set_path(data: &mut DocData, path: &str, v: Value) -> Result<()> {
+    let Some((head, rest)) = path.split_once('.') else {
+        data.insert(path.to_string(), v);
+        return Ok(());
+    };
+    let slot = data.entry(head.to_string()).or_insert_with(|| Value::Object(DocData::new()));
+    match slot {
+        Value::Object(m) => set_path(m, rest, v),
+        Value::Null => {
+            let mut m = DocData::new();
+            set_path(&mut m, rest, v)?;
+            *slot = Value::Object(m);
+            Ok(())
+        }
+        other => Err(AuroraError::invalid(format!(
+            "cannot set `{path}`: `{head}` holds {} , not an object",
+            other.type_name()
+        ))),
+    }
+}
+
+/// Expands dotted keys of written data into nested objects.
+fn nest(data: DocData) -> Result<DocData> {
+    if !data.keys().any(|k| k.contains('.')) {
+        return Ok(data);
+    }
+    let mut out = DocData::new();
+    for (k, v) in data {
+        set_path(&mut out, &k, v)?;
+    }
+    Ok(out)
+}
+
+/// Checks a mutation's selection before anything is written: fragments inline, fields exist.
+fn selection_fields(ctx: &Ctx, f: &Field, coll: &str, written: &[&DocData]) -> Result<Vec<Field>> {
+    let fields = super::fragments::expand(&f.selections, ctx.frags, coll)?;
+    let c = ctx.db.inner.collection(coll).map_err(at(f.pos))?;
+    let st = c.read();
+    if st.schema.fields.is_empty() && st.count() == 0 && written.is_empty() {
+        return Ok(fields);
+    }
+    for sel in &fields {
+        let top = sel.name.split('.').next().unwrap_or(&sel.name);
+        if sel.name == "_sid"
+            || sel.name == "id"
+            || st.knows_field(&sel.name)
+            || written.iter().any(|d| d.contains_key(top))
+        {
+            continue;
+        }
+        return Err(super::project::unknown_field(&st, &sel.name, sel.pos));
+    }
+    Ok(fields)
+}
+
+/// Runs the root fields of a mutation as one atomic commit. Operations apply in order and each
+/// sees the effect of the ones before it (GraphQL's serial execution of mutation fields).
 pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result<Vec<MutationResult>> {
     let planned = fields.iter().map(|f| plan(ctx, f)).collect::<Result<Vec<_>>>()?;
+    // Validate every selection (fragments, unknown fields) before anything is written.
+    let mut selections = Vec::with_capacity(fields.len());
+    for (p, f) in planned.iter().zip(fields) {
+        selections.push(match p {
+            Planned::Insert { coll, docs } => selection_fields(ctx, f, coll, &docs.iter().collect::<Vec<_>>())?,
+            Planned::Update { coll, changes, .. } => selection_fields(ctx, f, coll, &[changes])?,
+            Planned::Delete { coll, .. } => selection_fields(ctx, f, coll, &[])?,
+            Planned::Job { .. } => Vec::new(),
+        });
+    }
     let queue =
         if planned.iter().any(|p| matches!(p, Planned::Job { .. })) { Some(JobQueue::of(ctx.db)?) } else { None };
-    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(planned.len());
-    let mut jobs: Vec<Option<Job>> = Vec::with_capacity(planned.len());
+    // Per field: the documents it returns (key + version at that point), or its job.
+    let mut outputs: Vec<(Vec<(Key, DocData)>, Option<Job>)> = Vec::with_capacity(planned.len());
+    let mut insert_ops: HashMap<Key, usize> = HashMap::new();
     let applied = ctx
         .db
         .inner
         .commit_with(
             |inner| {
-                let mut ops = Vec::new();
+                let mut overlay = Overlay::default();
+                let mut job_ops = Vec::new();
                 for (p, f) in planned.into_iter().zip(fields) {
-                    let start = ops.len();
+                    let mut docs_out = Vec::new();
                     let mut job_out = None;
                     match p {
-                        Planned::Insert { coll, docs, .. } => {
-                            ops.extend(docs.into_iter().map(|data| WriteOp::Insert { collection: coll.clone(), data }));
+                        Planned::Insert { coll, docs } => {
+                            for data in docs {
+                                let key = Key::New(overlay.next_new);
+                                overlay.next_new += 1;
+                                let data = nest(data).map_err(at(f.pos))?;
+                                overlay.set(key.clone(), &coll, Some(data.clone()));
+                                docs_out.push((key, data));
+                            }
                         }
                         Planned::Update { coll, filter, changes, limit } => {
-                            let spec = QuerySpec { filter, limit, ..Default::default() };
-                            for (_, d) in inner.run_query(&coll, spec, true).map_err(at(f.pos))? {
-                                let mut data = (*d.data).clone();
-                                data.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
-                                ops.push(WriteOp::Replace {
-                                    collection: coll.clone(),
-                                    sid: crate::db::parse_sid(&d._sid)?,
-                                    data,
-                                });
+                            for (key, mut data) in overlay.find(inner, &coll, filter, limit, f.pos)? {
+                                for (k, v) in &changes {
+                                    set_path(&mut data, k, v.clone()).map_err(at(f.pos))?;
+                                }
+                                overlay.set(key.clone(), &coll, Some(data.clone()));
+                                docs_out.push((key, data));
                             }
                         }
                         Planned::Delete { coll, filter, limit } => {
-                            let spec = QuerySpec { filter, limit, ..Default::default() };
-                            for (_, d) in inner.run_query(&coll, spec, true).map_err(at(f.pos))? {
-                                ops.push(WriteOp::Delete {
-                                    collection: coll.clone(),
-                                    sid: crate::db::parse_sid(&d._sid)?,
-                                });
+                            for (key, data) in overlay.find(inner, &coll, filter, limit, f.pos)? {
+                                overlay.set(key.clone(), &coll, None);
+                                docs_out.push((key, data));
                             }
                         }
                         Planned::Job { job } => {
                             let q = queue.as_ref().ok_or_else(|| AuroraError::Other("job queue unavailable".into()))?;
                             let (job, op) = q.prepare(job)?;
-                            ops.push(op);
+                            job_ops.push(op);
                             job_out = Some(job);
                         }
                     }
-                    ranges.push((start, ops.len()));
-                    jobs.push(job_out);
+                    outputs.push((docs_out, job_out));
                 }
+                let mut ops = Vec::with_capacity(overlay.order.len() + job_ops.len());
+                for key in &overlay.order {
+                    let Some((coll, data)) = overlay.docs.get(key) else { continue };
+                    match (key, data) {
+                        (Key::New(_), Some(d)) => {
+                            insert_ops.insert(key.clone(), ops.len());
+                            ops.push(WriteOp::Insert { collection: coll.clone(), data: d.clone() });
+                        }
+                        (Key::New(_), None) => {}
+                        (Key::Existing(_, sid), Some(d)) => {
+                            ops.push(WriteOp::Replace { collection: coll.clone(), sid: *sid, data: d.clone() })
+                        }
+                        (Key::Existing(_, sid), None) => {
+                            ops.push(WriteOp::Delete { collection: coll.clone(), sid: *sid })
+                        }
+                    }
+                }
+                ops.extend(job_ops);
                 Ok(ops)
             },
             source,
         )
         .await?;
 
+    let op_sid: HashMap<usize, u128> = applied.iter().map(|a| (a.op, a.sid)).collect();
+    let sid_of = |key: &Key| -> String {
+        match key {
+            Key::Existing(_, sid) => crate::db::sid_string(*sid),
+            Key::New(_) => {
+                insert_ops.get(key).and_then(|i| op_sid.get(i)).map(|s| crate::db::sid_string(*s)).unwrap_or_default()
+            }
+        }
+    };
     let mut out = Vec::with_capacity(fields.len());
-    for ((f, (start, end)), job) in fields.iter().zip(ranges).zip(jobs) {
+    for ((f, (docs_out, job)), sel) in fields.iter().zip(outputs).zip(selections) {
         if let Some(job) = job {
-            let id = job.id.clone();
-            if let Some(q) = &queue {
-                q.register(job.clone());
-            }
-            let mut m = serde_json::Map::new();
-            let sels: Vec<&Field> = f
-                .selections
-                .iter()
-                .filter_map(|s| match s {
-                    super::ast::Selection::Field(x) => Some(x),
-                    _ => None,
-                })
-                .collect();
-            if sels.is_empty() {
-                m.insert("id".into(), Json::String(id.clone()));
-            }
-            for s in sels {
-                let v = match s.name.as_str() {
-                    "id" => Json::String(id.clone()),
-                    "jobType" => Json::String(job.job_type.clone()),
-                    "status" => Json::String(job.status.as_str().into()),
-                    "priority" => Json::String(job.priority.as_str().into()),
-                    "maxRetries" => Json::from(job.max_retries),
-                    other => {
-                        return Err(err(
-                            s.pos,
-                            format!("unknown job field `{other}`; expected id, jobType, status, priority, maxRetries"),
-                        ))
-                    }
-                };
-                m.insert(s.response_key().into(), v);
-            }
-            out.push(MutationResult {
-                key: f.response_key().into(),
-                operation: f.name.clone(),
-                collection: String::new(),
-                documents: Vec::new(),
-                affected: 1,
-                json: Json::Object(m),
-            });
+            out.push(job_result(f, job, queue.as_deref())?);
             continue;
         }
-        let mine: Vec<&crate::db::Applied> = applied.iter().filter(|a| a.op >= start && a.op < end).collect();
-        let fields_sel =
-            super::fragments::expand(&f.selections, ctx.frags, mine.first().map_or("", |a| a.collection.as_str()))
-                .or_else(|_| super::fragments::expand(&f.selections, ctx.frags, &coll_of(f, ctx)))?;
-        let docs: Vec<Document> = mine
-            .iter()
-            .filter_map(|a| match a.kind {
-                ChangeType::Delete => a.before.as_deref().cloned(),
-                _ => a.after.as_deref().cloned(),
+        // Show values as stored: the schema widens Int to Float, text to UUID...
+        let coll = coll_of(f, ctx);
+        let schema = ctx.db.schema(&coll).ok();
+        let docs: Vec<Document> = docs_out
+            .into_iter()
+            .map(|(k, mut d)| {
+                if let Some(schema) = &schema {
+                    let _ = crate::schema::validate(&coll, schema, &mut d);
+                }
+                Document::new(sid_of(&k), d)
             })
             .collect();
-        let projected: Vec<Json> = docs.iter().map(|d| project(d, &fields_sel, ctx.debug_audit)).collect();
+        let projected: Vec<Json> = docs.iter().map(|d| project(d, &sel, ctx.debug_audit)).collect();
         let single = matches!(f.name.as_str(), "insertInto" | "insert")
             && !matches!(
                 f.arg("data").map(|v| resolve(v, ctx.vars, f.pos)).transpose()?.as_deref(),
@@ -269,13 +386,56 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
         out.push(MutationResult {
             key: f.response_key().into(),
             operation: f.name.clone(),
-            collection: mine.first().map(|a| a.collection.clone()).unwrap_or_else(|| coll_of(f, ctx)),
+            collection: coll,
             affected: docs.len(),
             documents: docs,
             json,
         });
     }
     Ok(out)
+}
+
+fn job_result(f: &Field, job: Job, queue: Option<&JobQueue>) -> Result<MutationResult> {
+    let id = job.id.clone();
+    if let Some(q) = queue {
+        q.register(job.clone());
+    }
+    let mut m = serde_json::Map::new();
+    let sels: Vec<&Field> = f
+        .selections
+        .iter()
+        .filter_map(|s| match s {
+            super::ast::Selection::Field(x) => Some(x),
+            _ => None,
+        })
+        .collect();
+    if sels.is_empty() {
+        m.insert("id".into(), Json::String(id.clone()));
+    }
+    for s in sels {
+        let v = match s.name.as_str() {
+            "id" => Json::String(id.clone()),
+            "jobType" => Json::String(job.job_type.clone()),
+            "status" => Json::String(job.status.as_str().into()),
+            "priority" => Json::String(job.priority.as_str().into()),
+            "maxRetries" => Json::from(job.max_retries),
+            other => {
+                return Err(err(
+                    s.pos,
+                    format!("unknown job field `{other}`; expected id, jobType, status, priority, maxRetries"),
+                ))
+            }
+        };
+        m.insert(s.response_key().into(), v);
+    }
+    Ok(MutationResult {
+        key: f.response_key().into(),
+        operation: f.name.clone(),
+        collection: String::new(),
+        documents: Vec::new(),
+        affected: 1,
+        json: Json::Object(m),
+    })
 }
 
 fn coll_of(f: &Field, ctx: &Ctx) -> String {

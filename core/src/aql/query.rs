@@ -29,13 +29,7 @@ fn err(pos: Pos, msg: impl Into<String>) -> AuroraError {
 
 /// Puts the AQL position on errors raised by the planner.
 pub(crate) fn at(pos: Pos) -> impl Fn(AuroraError) -> AuroraError {
-    move |e| match e {
-        AuroraError::FieldNotFound { line: 0, collection, field, hint, .. } => {
-            AuroraError::FieldNotFound { line: pos.line, column: pos.column, collection, field, hint }
-        }
-        AuroraError::InvalidQuery { message, line: 0, .. } => AuroraError::invalid_at(message, pos.line, pos.column),
-        other => other,
-    }
+    move |e| e.at_position(pos.line, pos.column)
 }
 
 /// Arguments common to reads: filter, ordering and window.
@@ -84,13 +78,7 @@ pub(crate) fn read_args(f: &Field, vars: &Vars, allowed: &[&str]) -> Result<Read
 
 /// Runs one root field of a query.
 pub(crate) fn run_root(ctx: &Ctx, f: &Field) -> Result<QueryResult> {
-    let coll = ctx.db.inner.collection(&f.name).map_err(|e| match e {
-        AuroraError::CollectionNotFound { name, hint } => AuroraError::CollectionNotFound {
-            name: name.clone(),
-            hint: format!("{hint} (line {}, column {})", f.pos.line, f.pos.column),
-        },
-        other => other,
-    })?;
+    let coll = ctx.db.inner.collection(&f.name).map_err(at(f.pos))?;
     let args = read_args(f, ctx.vars, &["where", "orderBy", "limit", "offset", "first", "after"])?;
     let fields = expand(&f.selections, ctx.frags, &f.name)?;
     {

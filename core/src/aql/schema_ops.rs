@@ -229,7 +229,7 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                             AstValue::Enum(field) => doc.get_ref(field).cloned().unwrap_or(Value::Null),
                             other => to_value(&*super::convert::resolve(other, vars, s.pos)?),
                         };
-                        d.insert(s.field.clone(), new);
+                        super::mutation::set_path(d, &s.field, new).map_err(|e| fail(s.pos, e.to_string()))?;
                     }
                 }
             }

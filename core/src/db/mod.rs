@@ -312,6 +312,8 @@ impl Inner {
         match map.get(name) {
             Some(c) => Ok(c.clone()),
             None => Err(AuroraError::CollectionNotFound {
+                line: 0,
+                column: 0,
                 name: name.to_string(),
                 hint: hint_for(name, map.keys().map(String::as_str)),
             }),

@@ -93,10 +93,41 @@ pub fn candidates(state: &CollectionState, f: &Filter) -> Candidates {
     }
 }
 
+/// Filter operator names of AQL, for hints.
+const FILTER_OPERATORS: &[&str] = &[
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+    "nin",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "isNull",
+    "isNotNull",
+    "between",
+];
+
 /// Checks filter fields and value types against the collection, and normalises values
 /// (text to UUID for Uuid fields). Unknown fields are an error naming the closest known one.
 pub fn prepare_filter(state: &CollectionState, f: Filter, check_fields: bool) -> Result<Filter> {
     let check = |field: &str| -> Result<()> {
+        if let (true, Some((top, rest))) = (check_fields, field.split_once('.')) {
+            if let Some(def) = state.schema.fields.get(top) {
+                if !matches!(def.field_type, FieldType::Object | FieldType::Any) {
+                    return Err(AuroraError::invalid(format!(
+                        "unknown filter operator `{rest}` on field `{top}`{}: `{top}` is {} and has no sub-fields; \
+                         operators are {}",
+                        hint_for(rest, FILTER_OPERATORS.iter().copied()),
+                        def.field_type,
+                        FILTER_OPERATORS.join(", ")
+                    )));
+                }
+            }
+        }
         if !check_fields || state.knows_field(field) || state.count() == 0 && state.schema.fields.is_empty() {
             Ok(())
         } else {

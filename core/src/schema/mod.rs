@@ -41,6 +41,8 @@ pub fn validate(collection: &str, schema: &CollectionSchema, data: &mut DocData)
 /// Converts one value to the declared type in place, or explains why it cannot be.
 pub fn coerce(collection: &str, field: &str, ty: &FieldType, v: &mut Value) -> Result<()> {
     let mismatch = |v: &Value| AuroraError::TypeMismatch {
+        line: 0,
+        column: 0,
         collection: collection.to_string(),
         field: field.to_string(),
         expected: ty.to_string(),
@@ -64,6 +66,8 @@ pub fn coerce(collection: &str, field: &str, ty: &FieldType, v: &mut Value) -> R
                 Ok(())
             }
             Err(_) => Err(AuroraError::TypeMismatch {
+                line: 0,
+                column: 0,
                 collection: collection.to_string(),
                 field: field.to_string(),
                 expected: "Uuid".into(),
