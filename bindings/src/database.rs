@@ -256,7 +256,10 @@ impl Database {
     pub fn close(&self) -> Result<(), BindingError> {
         guard(|| {
             if std::process::id() != self.pid {
-                self.db.lock().take().map(std::mem::forget);
+                if let Some(inherited) = self.db.lock().take() {
+                    // Never run the parent's shutdown in a forked child: its threads are gone.
+                    std::mem::forget(inherited);
+                }
                 return Ok(());
             }
             let ws = self.workers.lock().take();

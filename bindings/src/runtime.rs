@@ -42,10 +42,31 @@ pub fn runtime() -> Result<Arc<Runtime>, BindingError> {
 
 /// Runs a future to completion from a host thread (never from a runtime thread).
 pub(crate) fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, BindingError> {
-    if tokio::runtime::Handle::try_current().is_ok() {
+    if tokio::runtime::Handle::try_current().is_ok() && !IN_HOST_CALLBACK.get() {
         return Err(BindingError::internal(
             "a blocking Aurora call was made from inside the async runtime; use the async variant",
         ));
     }
     Ok(runtime()?.block_on(f))
+}
+
+thread_local! {
+    static IN_HOST_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread, while the guard lives, as running a blocking host callback (a job
+/// handler on the runtime's blocking pool, not an async worker): the host's code may then make
+/// blocking Aurora calls, e.g. a handler that writes to the database.
+pub(crate) struct HostCallback(bool);
+
+impl HostCallback {
+    pub(crate) fn enter() -> Self {
+        HostCallback(IN_HOST_CALLBACK.replace(true))
+    }
+}
+
+impl Drop for HostCallback {
+    fn drop(&mut self) {
+        IN_HOST_CALLBACK.set(self.0);
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Mutex};
 
 enum Source {
-    Stream(AqlStream),
+    Stream(Box<AqlStream>),
     Listener(ChangeListener),
 }
 
@@ -23,7 +23,7 @@ pub struct Subscription {
 
 impl Subscription {
     pub(crate) fn from_stream(s: AqlStream) -> Self {
-        Self::new(Source::Stream(s))
+        Self::new(Source::Stream(Box::new(s)))
     }
 
     pub(crate) fn from_listener(l: ChangeListener) -> Self {

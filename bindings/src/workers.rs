@@ -41,6 +41,7 @@ impl HandlerKind {
                 Box::pin(async move {
                     let json = crate::database::job_json(&job).to_string();
                     match tokio::task::spawn_blocking(move || {
+                        let _host = crate::runtime::HostCallback::enter();
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.call(json)))
                     })
                     .await

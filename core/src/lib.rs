@@ -45,3 +45,8 @@ pub use realtime::{ChangeEvent, ChangeListener, ChangeType};
 pub use types::{CollectionSchema, DocData, Document, FieldDefinition, FieldType};
 pub use value::Value;
 pub use workers::{Job, JobPriority, JobStatus, WorkerConfig, WorkerSystem};
+
+/// The repository README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -36,7 +36,7 @@ async fn events_arrive_in_commit_order_under_concurrent_writers() {
         t.await.unwrap();
     }
     let mut last_lsn = 0;
-    let mut per_writer = vec![-1i64; 8];
+    let mut per_writer = [-1i64; 8];
     for _ in 0..800 {
         let ev = next(all.recv()).await.unwrap();
         assert!(ev.lsn > last_lsn, "events out of commit order");

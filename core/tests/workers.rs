@@ -176,10 +176,12 @@ async fn five_thousand_jobs_complete_exactly_once() {
         ids.push(db.enqueue(Job::new("noop").add_field("i", i)).await.unwrap());
     }
     wait_until(|| workers.stats().completed == 5000).await;
-    let runs = runs.lock().unwrap();
-    assert_eq!(runs.len(), 5000);
-    assert!(runs.values().all(|&n| n == 1), "a job ran twice");
-    assert!(ids.iter().all(|id| runs.contains_key(id)));
+    {
+        let runs = runs.lock().unwrap();
+        assert_eq!(runs.len(), 5000);
+        assert!(runs.values().all(|&n| n == 1), "a job ran twice");
+        assert!(ids.iter().all(|id| runs.contains_key(id)));
+    }
     workers.stop().await.unwrap();
 }
 

@@ -206,6 +206,9 @@ impl Overlay {
     }
 }
 
+/// What one mutation field produced: documents (key + version at that point), or a job.
+type FieldOutput = (Vec<(Key, DocData)>, Option<Job>);
+
 /// Sets `path` (dotted for nested objects) in `data`, creating intermediate objects.
 pub(crate) fn set_path(data: &mut DocData, path: &str, v: Value) -> Result<()> {
     let Some((head, rest)) = path.split_once('.') else {
@@ -279,7 +282,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
     let queue =
         if planned.iter().any(|p| matches!(p, Planned::Job { .. })) { Some(JobQueue::of(ctx.db)?) } else { None };
     // Per field: the documents it returns (key + version at that point), or its job.
-    let mut outputs: Vec<(Vec<(Key, DocData)>, Option<Job>)> = Vec::with_capacity(planned.len());
+    let mut outputs: Vec<FieldOutput> = Vec::with_capacity(planned.len());
     let mut insert_ops: HashMap<Key, usize> = HashMap::new();
     let applied = ctx
         .db

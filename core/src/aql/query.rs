@@ -84,7 +84,7 @@ pub(crate) fn run_root(ctx: &Ctx, f: &Field) -> Result<QueryResult> {
     {
         let st = coll.read();
         for (o, _) in &args.order {
-            if !st.knows_field(o) && !(st.schema.fields.is_empty() && st.count() == 0) {
+            if !st.accepts_field(o) {
                 return Err(unknown_field(&st, o, f.pos));
             }
         }
@@ -111,7 +111,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
@@ -318,7 +318,7 @@ fn aggregate(ctx: &Ctx, coll: &str, sels: &[super::ast::Selection], rows: &[Row]
                 let field = field_arg(a, ctx)?;
                 {
                     let st = coll_state.read();
-                    if !st.knows_field(&field) && !(st.schema.fields.is_empty() && st.count() == 0) {
+                    if !st.accepts_field(&field) {
                         return Err(unknown_field(&st, &field, a.pos));
                     }
                 }
@@ -375,7 +375,7 @@ fn group_by(ctx: &Ctx, coll: &str, sel: &Field, rows: &[Row]) -> Result<Json> {
     {
         let st = ctx.db.inner.collection(coll)?;
         let st = st.read();
-        if !st.knows_field(&field) && !(st.schema.fields.is_empty() && st.count() == 0) {
+        if !st.accepts_field(&field) {
             return Err(unknown_field(&st, &field, sel.pos));
         }
     }

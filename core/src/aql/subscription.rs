@@ -24,8 +24,7 @@ pub(crate) fn compile(ctx: &Ctx, f: &Field) -> Result<Compiled> {
     let fields = expand(&f.selections, ctx.frags, &f.name)?;
     let st = coll.read();
     check_fields(&st, &fields)?;
-    let filter = planner::prepare_filter(&st, args.filter, !(st.schema.fields.is_empty() && st.count() == 0))
-        .map_err(at(f.pos))?;
+    let filter = planner::prepare_filter(&st, args.filter, true).map_err(at(f.pos))?;
     Ok(Compiled { collection: f.name.clone(), filter, fields })
 }
 

@@ -90,6 +90,12 @@ impl CollectionState {
         self.schema.fields.contains_key(top) || self.field_census.contains_key(top) || top == "_sid"
     }
 
+    /// True when a query may name this field: it is known, or nothing at all is known yet
+    /// (an empty collection without a schema accepts any shape).
+    pub fn accepts_field(&self, field: &str) -> bool {
+        self.knows_field(field) || (self.schema.fields.is_empty() && self.count() == 0)
+    }
+
     /// All field names known from the schema and the stored documents.
     pub fn known_fields(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.schema.fields.keys().map(String::as_str).collect();
@@ -158,12 +164,12 @@ impl CollectionState {
         let wanted: Vec<String> = schema.indexed_fields().map(str::to_string).collect();
         self.indexes.retain(|f, _| wanted.contains(f));
         for f in wanted {
-            if !self.indexes.contains_key(&f) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.indexes.entry(f.clone()) {
                 let mut ix = new_index(&schema, &f);
                 for (rowid, d) in docs {
                     ix.insert(d.get(&f).unwrap_or(&Value::Null), *rowid);
                 }
-                self.indexes.insert(f, ix);
+                slot.insert(ix);
             }
         }
         self.schema = schema;

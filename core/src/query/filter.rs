@@ -5,9 +5,10 @@ use crate::value::Value;
 use std::cmp::Ordering;
 
 /// A predicate over a document's fields (dotted paths reach into nested objects).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Filter {
     /// Matches every document.
+    #[default]
     All,
     /// Field equals value (a missing field equals `Null`).
     Eq(String, Value),
@@ -41,12 +42,6 @@ pub enum Filter {
     Or(Vec<Filter>),
     /// The sub-filter does not match.
     Not(Box<Filter>),
-}
-
-impl Default for Filter {
-    fn default() -> Self {
-        Filter::All
-    }
 }
 
 impl Filter {

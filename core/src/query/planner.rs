@@ -128,7 +128,7 @@ pub fn prepare_filter(state: &CollectionState, f: Filter, check_fields: bool) ->
                 }
             }
         }
-        if !check_fields || state.knows_field(field) || state.count() == 0 && state.schema.fields.is_empty() {
+        if !check_fields || state.accepts_field(field) {
             Ok(())
         } else {
             Err(AuroraError::FieldNotFound {

@@ -131,11 +131,17 @@ struct CollectionWatchers {
     by_eq: HashMap<String, std::collections::BTreeMap<OrdValue, HashSet<u64>>>,
 }
 
+/// The (field, value) of a watcher's equality predicate, used to route changes to it.
+type RouteKey = (String, OrdValue);
+
+/// A registered watcher and its route.
+type Registered = (Arc<WatchState>, Option<RouteKey>);
+
 /// All watchers of a database and the routing indexes over them.
 #[derive(Default)]
 pub(crate) struct Registry {
     next_id: AtomicU64,
-    watchers: Mutex<HashMap<u64, (Arc<WatchState>, Option<(String, OrdValue)>)>>,
+    watchers: Mutex<HashMap<u64, Registered>>,
     routes: Mutex<HashMap<String, CollectionWatchers>>,
     dispatcher_started: AtomicBool,
 }

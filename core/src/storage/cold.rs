@@ -118,10 +118,12 @@ impl ColdStore for SledStore {
     }
 }
 
+type MemTree = BTreeMap<Vec<u8>, Vec<u8>>;
+
 /// In-memory cold store for tests and ephemeral databases.
 #[derive(Default)]
 pub struct MemStore {
-    trees: RwLock<HashMap<String, BTreeMap<Vec<u8>, Vec<u8>>>>,
+    trees: RwLock<HashMap<String, MemTree>>,
 }
 
 impl ColdStore for MemStore {
