@@ -122,9 +122,21 @@ fn json_to_ast(v: &serde_json::Value, depth: usize) -> std::result::Result<AstVa
     })
 }
 
-/// Replaces variables by their values (recursively).
+fn has_variables(v: &AstValue) -> bool {
+    match v {
+        AstValue::Variable(_) => true,
+        AstValue::List(items) => items.iter().any(has_variables),
+        AstValue::Object(fields) => fields.iter().any(|(_, x)| has_variables(x)),
+        _ => false,
+    }
+}
+
+/// Replaces variables by their values (recursively); literal values are borrowed, not copied.
 pub(crate) fn resolve<'a>(v: &'a AstValue, vars: &'a Vars, pos: Pos) -> Result<std::borrow::Cow<'a, AstValue>> {
     use std::borrow::Cow;
+    if !has_variables(v) {
+        return Ok(Cow::Borrowed(v));
+    }
     Ok(match v {
         AstValue::Variable(n) => match vars.get(n) {
             Some(x) => Cow::Borrowed(x),

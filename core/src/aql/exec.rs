@@ -196,6 +196,6 @@ impl Aurora {
 
     /// Executes AQL and returns the SPEC §4.11 JSON (what every binding returns).
     pub async fn execute_json(&self, request: impl Into<ExecuteRequest>) -> Result<serde_json::Value> {
-        Ok(self.execute(request).await?.to_json())
+        Ok(self.execute(request).await?.into_json())
     }
 }

@@ -116,6 +116,23 @@ impl ExecutionResult {
         }
     }
 
+    /// Like [`ExecutionResult::to_json`], without copying the results.
+    pub fn into_json(self) -> Json {
+        match self {
+            ExecutionResult::Query(q) => {
+                let mut out = Map::new();
+                out.insert(q.key, q.json);
+                Json::Object(out)
+            }
+            ExecutionResult::Mutation(m) => {
+                let mut out = Map::new();
+                out.insert(m.key, m.json);
+                Json::Object(out)
+            }
+            other => other.to_json(),
+        }
+    }
+
     /// Documents of a query or mutation result (all of them for a batch).
     pub fn documents(&self) -> Vec<&Document> {
         match self {
