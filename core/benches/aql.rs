@@ -113,6 +113,18 @@ fn main() {
         std::hint::black_box(serde_json::json!({ "users": list }));
         fluent_json.push(t.elapsed());
     }
+    // Point lookup by unique key with a variable: the per-call baseline for the bindings.
+    let mut point = Vec::with_capacity(iters);
+    for i in 0..iters {
+        let vars = serde_json::json!({ "e": format!("u{}@x.io", i % 20_000) });
+        let t = Instant::now();
+        let r = rt
+            .block_on(db.execute_json(("query Q($e: String) { users(where: {email: {eq: $e}}) { name age } }", vars)))
+            .expect("point");
+        point.push(t.elapsed());
+        std::hint::black_box(r);
+    }
+    println!("  AQL point lookup by unique email (JSON)  {:>10.2?}", median(point));
     let (cold, aql, fluent, fluent_json) = (median(cold), median(aql), median(fluent), median(fluent_json));
     println!("AQL on 20,000 documents (median of {iters} runs)");
     println!("  cold parse of the SPEC §4.3 query        {cold:>10.2?}   (target < 50 µs)");
