@@ -69,6 +69,16 @@ fn main() {
         rt.block_on(db.execute(QUERY)).expect("execute");
         t.elapsed()
     };
+    let fluent_query = || {
+        rt.block_on(
+            db.query("users")
+                .filter(|f| f.gt("age", 25) & f.eq("active", true))
+                .order_by("age", false)
+                .limit(10)
+                .collect(),
+        )
+        .expect("fluent")
+    };
     let mut aql = Vec::with_capacity(iters);
     let mut fluent = Vec::with_capacity(iters);
     let mut fluent_json = Vec::with_capacity(iters);
@@ -78,28 +88,12 @@ fn main() {
         aql.push(t.elapsed());
         std::hint::black_box(r.into_json());
         let t = Instant::now();
-        let docs = rt
-            .block_on(
-                db.query("users")
-                    .filter(|f| f.gt("age", 25) & f.eq("active", true))
-                    .order_by("age", false)
-                    .limit(10)
-                    .collect(),
-            )
-            .expect("fluent");
+        let docs = fluent_query();
         fluent.push(t.elapsed());
         std::hint::black_box(docs);
         // The same fluent query shaped into the same JSON the AQL call returns.
         let t = Instant::now();
-        let docs = rt
-            .block_on(
-                db.query("users")
-                    .filter(|f| f.gt("age", 25) & f.eq("active", true))
-                    .order_by("age", false)
-                    .limit(10)
-                    .collect(),
-            )
-            .expect("fluent");
+        let docs = fluent_query();
         let list: Vec<serde_json::Value> = docs
             .iter()
             .map(|d| {

@@ -165,23 +165,7 @@ pub(crate) fn to_value(v: &AstValue) -> Value {
     }
 }
 
-const OPERATORS: &[&str] = &[
-    "eq",
-    "ne",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "in",
-    "nin",
-    "notIn",
-    "contains",
-    "startsWith",
-    "endsWith",
-    "isNull",
-    "isNotNull",
-    "between",
-];
+use crate::query::planner::FILTER_OPERATORS as OPERATORS;
 
 /// Converts a `where:` object (after `resolve`) to a filter.
 pub(crate) fn to_filter(v: &AstValue, pos: Pos) -> Result<Filter> {

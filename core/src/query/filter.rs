@@ -127,21 +127,9 @@ impl Filter {
     fn collect_fields<'a>(&'a self, out: &mut Vec<&'a str>) {
         match self {
             Filter::All => {}
-            Filter::Eq(f, _)
-            | Filter::Ne(f, _)
-            | Filter::Gt(f, _)
-            | Filter::Gte(f, _)
-            | Filter::Lt(f, _)
-            | Filter::Lte(f, _)
-            | Filter::In(f, _)
-            | Filter::Contains(f, _)
-            | Filter::StartsWith(f, _)
-            | Filter::EndsWith(f, _)
-            | Filter::Between(f, _, _)
-            | Filter::IsNull(f)
-            | Filter::IsNotNull(f) => out.push(f),
             Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|f| f.collect_fields(out)),
             Filter::Not(f) => f.collect_fields(out),
+            leaf => out.extend(leaf.field()),
         }
     }
 

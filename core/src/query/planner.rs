@@ -94,7 +94,7 @@ pub fn candidates(state: &CollectionState, f: &Filter) -> Candidates {
 }
 
 /// Filter operator names of AQL, for hints.
-const FILTER_OPERATORS: &[&str] = &[
+pub(crate) const FILTER_OPERATORS: &[&str] = &[
     "eq",
     "ne",
     "gt",
@@ -103,6 +103,7 @@ const FILTER_OPERATORS: &[&str] = &[
     "lte",
     "in",
     "nin",
+    "notIn",
     "contains",
     "startsWith",
     "endsWith",
