@@ -44,7 +44,7 @@ impl SledStore {
             .mode(mode)
             .flush_every_ms(None);
         // A handle of this process that is still closing holds the lock for a moment: retry briefly.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let db = loop {
             match cfg.open() {
                 Ok(db) => break db,
