@@ -48,8 +48,11 @@ impl SledStore {
         let db = loop {
             match cfg.open() {
                 Ok(db) => break db,
+                // sled reports a held lock as `Other`, with the OS error only in the text.
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
+                    if (e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock"))
+                        && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
