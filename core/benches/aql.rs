@@ -80,13 +80,18 @@ fn main() {
         .expect("fluent")
     };
     let mut aql = Vec::with_capacity(iters);
+    let mut aql_docs = Vec::with_capacity(iters);
     let mut fluent = Vec::with_capacity(iters);
     let mut fluent_json = Vec::with_capacity(iters);
     for _ in 0..iters {
         let t = Instant::now();
         let r = rt.block_on(db.execute(QUERY)).expect("execute");
-        aql.push(t.elapsed());
+        aql_docs.push(t.elapsed());
+        std::hint::black_box(r);
+        let t = Instant::now();
+        let r = rt.block_on(db.execute(QUERY)).expect("execute");
         std::hint::black_box(r.into_json());
+        aql.push(t.elapsed());
         let t = Instant::now();
         let docs = fluent_query();
         fluent.push(t.elapsed());
@@ -120,15 +125,17 @@ fn main() {
     }
     println!("  AQL point lookup by unique email (JSON)  {:>10.2?}", median(point));
     let (cold, aql, fluent, fluent_json) = (median(cold), median(aql), median(fluent), median(fluent_json));
+    let aql_docs = median(aql_docs);
     println!("AQL on 20,000 documents (median of {iters} runs)");
     println!("  cold parse of the SPEC §4.3 query        {cold:>10.2?}   (target < 50 µs)");
     println!("  first execute (parse + validate + plan)  {first:>10.2?}");
-    println!("  cached AQL execute, result as JSON       {aql:>10.2?}");
+    println!("  cached AQL execute (ExecutionResult)     {aql_docs:>10.2?}");
     println!("  identical fluent query                   {fluent:>10.2?}");
-    println!("  fluent query + the same JSON shaping     {fluent_json:>10.2?}");
     println!(
         "  cached AQL / fluent                      {:>10.2}x   (target <= 1.10x)",
-        aql.as_secs_f64() / fluent.as_secs_f64()
+        aql_docs.as_secs_f64() / fluent.as_secs_f64()
     );
-    println!("  cached AQL / (fluent + JSON)             {:>10.2}x", aql.as_secs_f64() / fluent_json.as_secs_f64());
+    println!("  cached AQL execute + result as JSON      {aql:>10.2?}");
+    println!("  fluent query + the same JSON shaping     {fluent_json:>10.2?}");
+    println!("  (AQL + JSON) / (fluent + JSON)           {:>10.2}x", aql.as_secs_f64() / fluent_json.as_secs_f64());
 }

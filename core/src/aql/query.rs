@@ -4,7 +4,7 @@ use super::ast::{Field, Pos};
 use super::convert::{resolve, to_filter, to_order, to_usize, Vars};
 use super::fragments::{expand, Fragments};
 use super::project::{check_fields, project, unknown_field};
-use super::result::QueryResult;
+use super::result::{QueryBody, QueryResult};
 use crate::db::Aurora;
 use crate::error::{AuroraError, Result};
 use crate::query::planner::{QuerySpec, Row};
@@ -92,18 +92,19 @@ pub(crate) fn run_root(ctx: &Ctx, f: &Field) -> Result<QueryResult> {
     let names: Vec<&str> = fields.iter().map(|x| x.name.as_str()).collect();
     let paged = names.iter().any(|n| matches!(*n, "edges" | "pageInfo" | "totalCount"));
     let grouped = names.iter().any(|n| matches!(*n, "aggregate" | "groupBy"));
-    let (json, documents) = if paged {
-        page(ctx, f, &fields, args)?
+    let (body, documents) = if paged {
+        let (json, docs) = page(ctx, f, &fields, args)?;
+        (QueryBody::Json(json), docs)
     } else if grouped {
-        (aggregate_root(ctx, f, &fields, args)?, Vec::new())
+        (QueryBody::Json(aggregate_root(ctx, f, &fields, args)?), Vec::new())
     } else {
         check_fields(&coll.read(), &fields)?;
         let spec = QuerySpec { filter: args.filter, order: args.order, limit: args.limit, offset: args.offset };
         let rows = ctx.db.inner.run_query(&f.name, spec, true).map_err(at(f.pos))?;
-        let list = rows.iter().map(|(_, d)| project(d, &fields, ctx.debug_audit)).collect();
-        (Json::Array(list), rows.into_iter().map(|(_, d)| Arc::unwrap_or_clone(d)).collect())
+        let docs = rows.into_iter().map(|(_, d)| Arc::unwrap_or_clone(d)).collect();
+        (QueryBody::Projected { fields, with_sid: ctx.debug_audit }, docs)
     };
-    Ok(QueryResult { key: f.response_key().to_string(), collection: f.name.clone(), documents, json })
+    Ok(QueryResult { key: f.response_key().to_string(), collection: f.name.clone(), documents, body })
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -12,8 +12,36 @@ pub struct QueryResult {
     pub collection: String,
     /// Documents returned (the page's nodes for paginated queries; empty for aggregates).
     pub documents: Vec<Document>,
-    /// The JSON value under `key`.
-    pub json: Json,
+    pub(crate) body: QueryBody,
+}
+
+/// How a query result becomes JSON: built already, or projected from `documents` on demand
+/// (so Rust callers that only read `documents` never pay for JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum QueryBody {
+    Json(Json),
+    Projected { fields: Vec<super::ast::Field>, with_sid: bool },
+}
+
+impl QueryResult {
+    /// The JSON value under `key` (SPEC §4.11).
+    pub fn json(&self) -> Json {
+        match &self.body {
+            QueryBody::Json(j) => j.clone(),
+            QueryBody::Projected { fields, with_sid } => {
+                Json::Array(self.documents.iter().map(|d| super::project::project(d, fields, *with_sid)).collect())
+            }
+        }
+    }
+
+    fn into_json_value(self) -> Json {
+        match self.body {
+            QueryBody::Json(j) => j,
+            QueryBody::Projected { fields, with_sid } => {
+                Json::Array(self.documents.iter().map(|d| super::project::project(d, &fields, with_sid)).collect())
+            }
+        }
+    }
 }
 
 /// Result of one mutation operation.
@@ -88,7 +116,7 @@ impl ExecutionResult {
     fn fill(&self, out: &mut Map<String, Json>) {
         match self {
             ExecutionResult::Query(q) => {
-                out.insert(q.key.clone(), q.json.clone());
+                out.insert(q.key.clone(), q.json());
             }
             ExecutionResult::Mutation(m) => {
                 out.insert(m.key.clone(), m.json.clone());
@@ -121,7 +149,8 @@ impl ExecutionResult {
         match self {
             ExecutionResult::Query(q) => {
                 let mut out = Map::new();
-                out.insert(q.key, q.json);
+                let key = q.key.clone();
+                out.insert(key, q.into_json_value());
                 Json::Object(out)
             }
             ExecutionResult::Mutation(m) => {
