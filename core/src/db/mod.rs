@@ -94,6 +94,25 @@ impl Aurora {
 
         // 1. Recover: replay WAL records above the checkpoint into the cold store.
         let checkpoint = read_checkpoint(cold.as_ref())?;
+        // WAL segments are deleted only once the cold store durably holds their records, so the
+        // oldest one starts at or below checkpoint + 1. One starting above means the cold store
+        // went back in time (sled drops everything after a damaged log entry): the writes in
+        // between are gone from both, so say so instead of opening with them silently missing.
+        if let Some((first, path)) = wal::list_segments(&wal_dir)?.first() {
+            if *first > checkpoint.saturating_add(1) {
+                return Err(AuroraError::Corruption {
+                    file: config.db_path.join("data"),
+                    offset: 0,
+                    reason: format!(
+                        "the cold store is at LSN {checkpoint} but the WAL begins at LSN {first} ({}): \
+                         writes {} to {} are lost (damaged or replaced cold store)",
+                        path.display(),
+                        checkpoint + 1,
+                        first - 1
+                    ),
+                });
+            }
+        }
         let records = wal::replay(&wal_dir)?;
         let mut last_lsn = checkpoint;
         let mut replayed = 0usize;

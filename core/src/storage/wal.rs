@@ -203,42 +203,74 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 }
 
 /// Decodes one segment's bytes. Returns the records and, if the tail is torn, the offset to cut at.
+///
+/// Damage in the last segment that no intact record follows is a torn tail (a write cut short
+/// by a crash) and is cut off. Damage followed by an intact record is in the middle of the log —
+/// a damaged length field must not pass for a torn tail and silently drop the records after
+/// it — and is an error naming the file and offset, as is any damage in an earlier segment.
 pub fn decode_segment(path: &Path, bytes: &[u8], is_last: bool) -> Result<(Vec<WalRecord>, Option<u64>)> {
-    let mut out = Vec::new();
+    let mut out: Vec<WalRecord> = Vec::new();
     let mut off = 0usize;
     while off < bytes.len() {
-        let torn = |reason: &str| -> Result<(Vec<WalRecord>, Option<u64>)> {
-            Err(AuroraError::Corruption { file: path.to_path_buf(), offset: off as u64, reason: reason.to_string() })
+        let reason = match frame_at(bytes, off) {
+            Ok((record, end)) => {
+                out.push(record);
+                off = end;
+                continue;
+            }
+            Err(reason) => reason,
         };
-        if bytes.len() - off < 8 {
-            if is_last {
-                return Ok((out, Some(off as u64)));
-            }
-            return torn("truncated record header");
+        let last_lsn = out.last().map_or(0, |r| r.lsn);
+        if is_last && !intact_record_after(bytes, off, last_lsn) {
+            return Ok((out, Some(off as u64)));
         }
-        let len = u32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]]);
-        let crc = u32::from_le_bytes([bytes[off + 4], bytes[off + 5], bytes[off + 6], bytes[off + 7]]);
-        let end = off + 8 + len as usize;
-        if len > MAX_RECORD_BYTES || end > bytes.len() {
-            if is_last {
-                return Ok((out, Some(off as u64)));
-            }
-            return torn("record length runs past the end of the segment");
-        }
-        let payload = &bytes[off + 8..end];
-        if crc32fast::hash(payload) != crc {
-            if is_last && end == bytes.len() {
-                return Ok((out, Some(off as u64)));
-            }
-            return torn("checksum mismatch");
-        }
-        match postcard::from_bytes::<WalRecord>(payload) {
-            Ok(r) => out.push(r),
-            Err(e) => return torn(&format!("undecodable record: {e}")),
-        }
-        off = end;
+        return Err(AuroraError::Corruption { file: path.to_path_buf(), offset: off as u64, reason });
     }
     Ok((out, None))
+}
+
+/// The record framed at `off` and the offset after it, or why there is none.
+fn frame_at(bytes: &[u8], off: usize) -> std::result::Result<(WalRecord, usize), String> {
+    let end = frame_end(bytes, off)?;
+    postcard::from_bytes::<WalRecord>(&bytes[off + 8..end])
+        .map(|r| (r, end))
+        .map_err(|e| format!("undecodable record: {e}"))
+}
+
+/// End of the frame at `off` if its header fits, its length is plausible and its checksum matches.
+fn frame_end(bytes: &[u8], off: usize) -> std::result::Result<usize, String> {
+    if bytes.len() - off < 8 {
+        return Err("truncated record header".into());
+    }
+    let len = u32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]]);
+    let crc = u32::from_le_bytes([bytes[off + 4], bytes[off + 5], bytes[off + 6], bytes[off + 7]]);
+    let end = off + 8 + len as usize;
+    if len > MAX_RECORD_BYTES || end > bytes.len() {
+        return Err("record length runs past the end of the segment".into());
+    }
+    if crc32fast::hash(&bytes[off + 8..end]) != crc {
+        return Err("checksum mismatch".into());
+    }
+    Ok(end)
+}
+
+/// True when an intact record (checksum valid, decodable, LSN after `last_lsn`) starts
+/// anywhere after the damage at `off`. Only runs on damaged segments.
+fn intact_record_after(bytes: &[u8], off: usize, last_lsn: u64) -> bool {
+    // A record holds at least its 8-byte header and 2 payload bytes, which bounds the LSNs
+    // that can still follow; checking the LSN first keeps the scan cheap.
+    let max_lsn = last_lsn.saturating_add((bytes.len() - off) as u64);
+    (off + 1..bytes.len().saturating_sub(9)).any(|p| {
+        let len = u32::from_le_bytes([bytes[p], bytes[p + 1], bytes[p + 2], bytes[p + 3]]) as usize;
+        if len < 2 || len > bytes.len() - p - 8 {
+            return false;
+        }
+        match postcard::take_from_bytes::<u64>(&bytes[p + 8..p + 8 + len]) {
+            Ok((lsn, _)) if lsn > last_lsn && lsn <= max_lsn => {}
+            _ => return false,
+        }
+        frame_at(bytes, p).is_ok_and(|(r, _)| r.lsn > last_lsn)
+    })
 }
 
 /// Reads every record of the log in `dir`, cutting off a torn tail of the last segment.
@@ -410,5 +442,35 @@ mod tests {
             }
             other => panic!("expected corruption error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn damaged_length_in_the_middle_of_the_last_segment_is_not_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut w = Wal::create(dir.path(), 1, false).unwrap();
+            for l in 1..=5 {
+                w.append(l, &rec(l)).unwrap();
+            }
+        }
+        let seg = list_segments(dir.path()).unwrap()[0].1.clone();
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let one = bytes.len() / 5;
+        // Record 2's length now runs past the end of the file: records 3..5 follow intact.
+        bytes[one + 3] = 0x7f;
+        match decode_segment(&seg, &bytes, true) {
+            Err(AuroraError::Corruption { offset, .. }) => assert_eq!(offset, one as u64),
+            other => panic!("expected corruption error, got {other:?}"),
+        }
+        // The same damage to the last record is a torn tail.
+        let mut bytes = std::fs::read(&seg).unwrap();
+        bytes[4 * one + 3] = 0x7f;
+        let (recs, cut) = decode_segment(&seg, &bytes, true).unwrap();
+        assert_eq!((recs.len(), cut), (4, Some(4 * one as u64)));
+        // A zero-filled tail (file grown, data never written) is torn too.
+        let mut bytes = std::fs::read(&seg).unwrap();
+        bytes.extend_from_slice(&[0u8; 64]);
+        let (recs, cut) = decode_segment(&seg, &bytes, true).unwrap();
+        assert_eq!((recs.len(), cut), (5, Some(5 * one as u64)));
     }
 }
