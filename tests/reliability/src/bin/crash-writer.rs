@@ -1,13 +1,15 @@
 //! Child process of the crash tests: writes a mixed workload and prints each acknowledged
-//! write on stdout (`A seq`, `T grp`, `D seq`, `U seq`) until it is killed.
+//! write on stdout (`A seq`, `T grp`, `D seq`, `U seq`, `J seq job-id`) until it is killed.
+//! Meanwhile two workers run the enqueued jobs (see [`aurora_reliability::run_job`]).
 //!
 //! Usage: crash-writer DB_DIR MODE START   (MODE: none | wal | strict | sync)
 
+use aurora_db::workers::{Job, WorkerSystem};
 use aurora_db::{Aurora, AuroraConfig, DurabilityMode, Value};
-use aurora_reliability::{create_schema, TX_OFFSET};
+use aurora_reliability::{create_schema, job_worker_config, run_job, JOB_EVERY, TX_OFFSET};
 use std::io::Write;
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 4 {
@@ -30,6 +32,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     create_schema(&db).await?;
+    let workers = WorkerSystem::new(&db, job_worker_config())?;
+    let handler_db = db.clone();
+    workers.register_handler("crash-job", move |job: Job| run_job(handler_db.clone(), job));
+    workers.start()?;
     let out = std::io::stdout();
     let mut out = out.lock();
     writeln!(out, "READY")?;
@@ -79,6 +85,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if n == 1 {
                 writeln!(out, "D {}", seq - 3)?;
             }
+        }
+        if seq % JOB_EVERY == 0 {
+            let id = workers.enqueue(Job::new("crash-job").add_field("n", seq)).await?;
+            writeln!(out, "J {seq} {id}")?;
         }
         out.flush()?;
         i += 1;
