@@ -1,0 +1,435 @@
+//! The HTTP server on an ephemeral loopback port, driven by a real HTTP client.
+#![cfg(feature = "http")]
+
+use aurora_cli::http::{serve, Server, ServerConfig};
+use aurora_db::Aurora;
+use reqwest::StatusCode;
+use serde_json::{json, Map, Value as Json};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+struct Fixture {
+    server: Server,
+    db: Aurora,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn start(config: ServerConfig) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Aurora::open(dir.path().join("db")).await.unwrap();
+        let config = ServerConfig { bind: "127.0.0.1:0".parse().unwrap(), workers: Some(2), ..config };
+        let server = serve(db.clone(), config).await.unwrap();
+        assert!(server.local_addr().ip().is_loopback());
+        let client = reqwest::Client::builder().no_proxy().timeout(LIMIT).build().unwrap();
+        Fixture { server, db, client, _dir: dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url())
+    }
+
+    async fn aql(&self, query: &str, variables: Json) -> (StatusCode, Json) {
+        let r = self
+            .client
+            .post(self.url("/aql"))
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap())
+    }
+
+    async fn stop(self) {
+        self.server.stop().await;
+        self.db.close().await.unwrap();
+    }
+}
+
+async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(LIMIT, f).await.expect("test step timed out")
+}
+
+// --- conformance vectors over HTTP --------------------------------------------------------
+
+/// Same matchers as tests/conformance/README.md: "<any>", "<string>", "<uuid>"; Int ≠ Float.
+fn matches(expected: &Json, actual: &Json, path: &str) -> Result<(), String> {
+    match (expected, actual) {
+        (Json::String(m), _) if m == "<any>" => Ok(()),
+        (Json::String(m), Json::String(_)) if m == "<string>" => Ok(()),
+        (Json::String(m), Json::String(s)) if m == "<uuid>" => {
+            uuid::Uuid::parse_str(s).map(|_| ()).map_err(|_| format!("{path}: expected a UUID, got {s:?}"))
+        }
+        (Json::Object(e), Json::Object(a)) => {
+            if e.len() != a.len() || e.keys().any(|k| !a.contains_key(k)) {
+                return Err(format!(
+                    "{path}: keys differ: expected {:?}, got {:?}",
+                    e.keys().collect::<Vec<_>>(),
+                    a.keys().collect::<Vec<_>>()
+                ));
+            }
+            e.iter().try_for_each(|(k, v)| matches(v, &a[k], &format!("{path}/{k}")))
+        }
+        (Json::Array(e), Json::Array(a)) => {
+            if e.len() != a.len() {
+                return Err(format!("{path}: expected {} items, got {}: {actual}", e.len(), a.len()));
+            }
+            e.iter().zip(a).enumerate().try_for_each(|(i, (x, y))| matches(x, y, &format!("{path}/{i}")))
+        }
+        (Json::Number(e), Json::Number(a)) => {
+            if e.is_f64() != a.is_f64() || e.as_f64() != a.as_f64() {
+                Err(format!("{path}: expected {e}, got {a}"))
+            } else {
+                Ok(())
+            }
+        }
+        _ if expected == actual => Ok(()),
+        _ => Err(format!("{path}: expected {expected}, got {actual}")),
+    }
+}
+
+fn expected_status(code: &str) -> StatusCode {
+    match code {
+        "SYNTAX" | "VALIDATION" | "TYPE_ERROR" => StatusCode::BAD_REQUEST,
+        "NOT_FOUND" => StatusCode::NOT_FOUND,
+        "UNIQUE_VIOLATION" => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+async fn run_case(case: &Json) -> Result<(), String> {
+    let fx = Fixture::start(ServerConfig::default()).await;
+    let mut captured = Map::new();
+    let steps = case["steps"].as_array().ok_or("case without steps")?;
+    for (i, step) in steps.iter().enumerate() {
+        let mut vars = captured.clone();
+        if let Some(v) = step.get("variables").and_then(Json::as_object) {
+            vars.extend(v.clone());
+        }
+        let mut body = json!({"query": step["aql"], "variables": vars});
+        if let Some(o) = step.get("options") {
+            body["options"] = o.clone();
+        }
+        let r = fx.client.post(fx.url("/aql")).json(&body).send().await.map_err(|e| e.to_string())?;
+        let status = r.status();
+        let got: Json = r.json().await.map_err(|e| format!("step {i}: body is not JSON: {e}"))?;
+        match step.get("expect_error") {
+            None if status != StatusCode::OK => return Err(format!("step {i}: HTTP {status}: {got}")),
+            None => {
+                if let Some(c) = step.get("capture").and_then(Json::as_object) {
+                    for (name, ptr) in c {
+                        let v = got
+                            .pointer(ptr.as_str().unwrap_or(""))
+                            .ok_or(format!("step {i}: nothing at {ptr} in {got}"))?;
+                        captured.insert(name.clone(), v.clone());
+                    }
+                }
+                if let Some(exp) = step.get("expect") {
+                    matches(exp, &got, "").map_err(|e| format!("step {i}: {e}\n  got: {got}"))?;
+                }
+            }
+            Some(exp) => {
+                if status == StatusCode::OK {
+                    return Err(format!("step {i}: expected error {exp}, got {got}"));
+                }
+                let code = got["code"].as_str().unwrap_or_default();
+                if exp.get("code").and_then(Json::as_str).is_some_and(|c| c != code) {
+                    return Err(format!("step {i}: expected {exp}, got {got}"));
+                }
+                if status != expected_status(code) {
+                    return Err(format!("step {i}: code {code} came with HTTP {status}"));
+                }
+                for k in ["line", "column"] {
+                    if let Some(n) = exp.get(k) {
+                        if &got[k] != n {
+                            return Err(format!("step {i}: expected {k} {n}, got {got}"));
+                        }
+                    }
+                }
+                if let Some(m) = exp.get("message_contains").and_then(Json::as_str) {
+                    if !got["message"].as_str().unwrap_or_default().contains(m) {
+                        return Err(format!("step {i}: message lacks {m:?}: {got}"));
+                    }
+                }
+            }
+        }
+    }
+    fx.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_vectors_round_trip_over_http() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance");
+    let mut total = 0;
+    let mut failures = Vec::new();
+    for file in ["01_basics.json", "03_pagination.json", "06_mutations.json", "09_errors.json"] {
+        let doc: Json = serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+        for case in doc["cases"].as_array().unwrap() {
+            total += 1;
+            if let Err(e) = bounded(run_case(case)).await {
+                failures.push(format!("{file} :: {}: {e}", case["name"]));
+            }
+        }
+    }
+    assert!(total >= 50, "only {total} cases");
+    assert!(failures.is_empty(), "{} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+// --- protocol ------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_token_is_required_when_set() {
+    let fx = Fixture::start(ServerConfig { token: Some("s3cret-token".into()), ..Default::default() }).await;
+    let body = json!({"query": "schema { define collection t { a: Int } }"});
+    bounded(async {
+        for (path, post) in
+            [("/aql", true), ("/health", false), ("/jobs", true), ("/nope", false), ("/subscribe?query=x", false)]
+        {
+            for auth in [None, Some("Bearer wrong"), Some("Basic s3cret-token"), Some("Bearer s3cret-token-longer")] {
+                let mut rq = if post { fx.client.post(fx.url(path)).json(&body) } else { fx.client.get(fx.url(path)) };
+                if let Some(a) = auth {
+                    rq = rq.header("Authorization", a);
+                }
+                let r = rq.send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path} with {auth:?}");
+                assert_eq!(r.headers().get("www-authenticate").map(|v| v.to_str().unwrap_or("")), Some("Bearer"));
+                let j: Json = r.json().await.unwrap();
+                assert_eq!(j["code"], "UNAUTHORIZED");
+            }
+        }
+        let r = fx.client.post(fx.url("/aql")).bearer_auth("s3cret-token").json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.json::<Json>().await.unwrap(), json!({"schema": [{"collection": "t", "status": "created"}]}));
+        let r = fx.client.get(fx.url("/health")).header("Authorization", "bearer s3cret-token").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    })
+    .await;
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors() {
+    let fx = Fixture::start(ServerConfig { max_body_bytes: 1024 * 1024, ..Default::default() }).await;
+    bounded(async {
+        // Oversized body: 413, whether announced by Content-Length or not.
+        let big = format!("{{\"query\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+        let r = fx.client.post(fx.url("/aql")).body(big.clone()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.json::<Json>().await.unwrap()["code"], "PAYLOAD_TOO_LARGE");
+        // The same body chunked, without Content-Length.
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            big.as_bytes().chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+        let chunks = futures_util::stream::iter(chunks);
+        let r = fx.client.post(fx.url("/aql")).body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // Malformed JSON: 400 naming the problem.
+        let r = fx.client.post(fx.url("/aql")).body("{\"query\": ").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let j: Json = r.json().await.unwrap();
+        assert_eq!(j["code"], "BAD_REQUEST");
+        assert!(j["message"].as_str().unwrap_or("").contains("not valid JSON"), "{j}");
+        for (body, needle) in [
+            ("[1]", "must be a JSON object"),
+            ("", "empty"),
+            ("{}", "missing `query`"),
+            ("{\"query\": 5}", "must be a string"),
+            ("{\"query\": \"query { a { b } }\", \"variables\": [1]}", "`variables` must be a JSON object"),
+        ] {
+            let r = fx.client.post(fx.url("/aql")).body(body).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+            let j: Json = r.json().await.unwrap();
+            assert!(j["message"].as_str().unwrap_or("").contains(needle), "{body}: {j}");
+        }
+        // AQL errors carry line and column.
+        let (s, j) = fx.aql("query {\n  nope { a }\n}", Json::Null).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(
+            (j["code"].as_str(), j["line"].as_u64(), j["column"].as_u64()),
+            (Some("NOT_FOUND"), Some(2), Some(3))
+        );
+        let (s, j) = fx.aql("query { x(", Json::Null).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(j["code"], "SYNTAX");
+        assert_eq!(
+            j.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+            Some(vec!["code".into(), "message".into(), "line".into(), "column".into()])
+        );
+        // Unknown route and wrong method.
+        assert_eq!(fx.client.get(fx.url("/nope")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+        assert_eq!(fx.client.get(fx.url("/aql")).send().await.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED);
+        let h: Json = fx.client.get(fx.url("/health")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(h["status"], "ok");
+    })
+    .await;
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_over_sse_sees_inserts_from_another_request() {
+    let fx = Fixture::start(ServerConfig::default()).await;
+    bounded(async {
+        fx.aql("schema { define collection orders { item: String  qty: Int } }", Json::Null).await;
+        let query = "subscription S($min: Int) { orders(where: { qty: { gte: $min } }) { item qty } }";
+        let mut sse = fx
+            .client
+            .get(fx.url("/subscribe"))
+            .query(&[("query", query), ("variables", "{\"min\": 2}")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sse.status(), StatusCode::OK);
+        assert_eq!(sse.headers()["content-type"], "text/event-stream");
+        let mut text = String::new();
+        while !text.contains("event: subscribed") {
+            let chunk = sse.chunk().await.unwrap().expect("stream open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        let insert = "mutation($i: String!, $q: Int!) { insertInto(collection: \"orders\", data: { item: $i, qty: $q }) { item } }";
+        let (s, _) = fx.aql(insert, json!({"i": "pen", "q": 1})).await; // filtered out
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = fx.aql(insert, json!({"i": "ink", "q": 5})).await;
+        assert_eq!(s, StatusCode::OK);
+        let mut events = Vec::new();
+        let mut buf = String::new();
+        while events.is_empty() {
+            let chunk = sse.chunk().await.unwrap().expect("stream open");
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                if let Some(data) = frame.strip_prefix("data: ") {
+                    events.push(serde_json::from_str::<Json>(data.trim()).unwrap());
+                }
+            }
+        }
+        assert_eq!(events[0]["operation"], "insert");
+        assert_eq!(events[0]["data"], json!({"item": "ink", "qty": 5}));
+        assert!(uuid::Uuid::parse_str(events[0]["_sid"].as_str().unwrap_or("")).is_ok());
+
+        // A query that is not a subscription, or does not parse: 400 before any stream.
+        let r = fx.client.get(fx.url("/subscribe")).query(&[("query", "query { orders { item } }")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let r = fx.client.get(fx.url("/subscribe")).query(&[("query", "subscription { nope { a } }")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        drop(sse);
+    })
+    .await;
+    // Stopping ends open subscriptions instead of waiting for them.
+    bounded(fx.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_clients() {
+    let fx = Fixture::start(ServerConfig::default()).await;
+    fx.aql("schema { define collection hits { client: Int @indexed  n: Int  key: String @unique } }", Json::Null).await;
+    const CLIENTS: usize = 50;
+    const PER_CLIENT: usize = 20;
+    let base = fx.server.url();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder().no_proxy().timeout(LIMIT).build().unwrap();
+                let mut ok = 0;
+                for n in 0..PER_CLIENT {
+                    let (query, vars) = if n % 2 == 0 {
+                        (
+                            "mutation($c: Int!, $n: Int!, $k: String!) { insertInto(collection: \"hits\", data: { client: $c, n: $n, key: $k }) { n } }",
+                            json!({"c": c, "n": n, "k": format!("{c}-{n}")}),
+                        )
+                    } else {
+                        ("query($c: Int!) { hits(where: { client: { eq: $c } }) { n } }", json!({"c": c}))
+                    };
+                    let r = client.post(format!("{base}/aql")).json(&json!({"query": query, "variables": vars})).send().await.unwrap();
+                    assert_eq!(r.status(), StatusCode::OK);
+                    let j: Json = r.json().await.unwrap();
+                    if n % 2 == 1 {
+                        // Every insert this client made before is visible to its next read.
+                        assert_eq!(j["hits"].as_array().map(Vec::len), Some(n / 2 + 1), "{j}");
+                    }
+                    ok += 1;
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += bounded(t).await.unwrap();
+    }
+    assert_eq!(total, CLIENTS * PER_CLIENT);
+    let (_, j) = fx.aql("query { hits { aggregate { count } } }", Json::Null).await;
+    assert_eq!(j, json!({"hits": {"aggregate": {"count": CLIENTS * PER_CLIENT / 2}}}));
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_enqueued_and_readable() {
+    let fx = Fixture::start(ServerConfig::default()).await;
+    bounded(async {
+        let r = fx
+            .client
+            .post(fx.url("/jobs"))
+            .json(&json!({"jobType": "send_email", "payload": {"to": "a@x.io"}, "priority": "HIGH", "maxRetries": 5}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = r.json::<Json>().await.unwrap()["id"].as_str().unwrap_or_default().to_string();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+        let j: Json = fx.client.get(fx.url(&format!("/jobs/{id}"))).send().await.unwrap().json().await.unwrap();
+        assert_eq!(
+            (j["jobType"].as_str(), j["status"].as_str(), j["priority"].as_str(), j["maxRetries"].as_u64()),
+            (Some("send_email"), Some("PENDING"), Some("HIGH"), Some(5))
+        );
+        assert_eq!(j["payload"], json!({"to": "a@x.io"}));
+        for bad in [
+            json!({}),
+            json!({"jobType": "x", "priority": "URGENT"}),
+            json!({"jobType": "x", "maxRetries": -1}),
+            json!({"jobType": "x", "payload": 3}),
+        ] {
+            let r = fx.client.post(fx.url("/jobs")).json(&bad).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(r.json::<Json>().await.unwrap()["code"], "VALIDATION");
+        }
+        assert_eq!(fx.client.get(fx.url("/jobs/nope")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    })
+    .await;
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_time_out_and_closed_databases_reveal_nothing() {
+    let fx = Fixture::start(ServerConfig { request_timeout: Duration::from_millis(1), ..Default::default() }).await;
+    bounded(async {
+        let docs: Vec<aurora_db::DocData> = (0..30_000)
+            .map(|i| {
+                [
+                    ("n".to_string(), aurora_db::Value::Int(i)),
+                    ("s".to_string(), aurora_db::Value::String(format!("v{i}"))),
+                ]
+                .into_iter()
+                .collect()
+            })
+            .collect();
+        fx.db.create_collection("big", aurora_db::CollectionSchema::default()).await.unwrap();
+        fx.db.batch_insert("big", docs).await.unwrap();
+        let (s, j) =
+            fx.aql("query { big(where: { s: { endsWith: \"zz\" } }, orderBy: { s: DESC }) { n } }", Json::Null).await;
+        assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{j}");
+        assert_eq!(j["code"], "TIMEOUT");
+    })
+    .await;
+    fx.db.close().await.unwrap();
+    let (s, j) = bounded(fx.aql("query { big { n } }", Json::Null)).await;
+    // Either the deadline or the closed database answers; neither leaks paths or internals.
+    assert!(s == StatusCode::SERVICE_UNAVAILABLE || s == StatusCode::GATEWAY_TIMEOUT, "{s} {j}");
+    let text = j.to_string();
+    assert!(!text.contains("/tmp") && !text.contains(".rs") && !text.contains("panicked"), "{text}");
+    fx.server.stop().await;
+}

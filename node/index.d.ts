@@ -1,0 +1,206 @@
+// Type definitions of aurora-db (the runtime is index.js / index.mjs; both export the same API).
+
+/** A value as stored in and returned by Aurora. Integers beyond ±(2^53 − 1) are `bigint`s. */
+export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** A document (or any JSON object) as returned by Aurora. */
+export type Document = { [field: string]: JsonValue };
+
+/** Stable error codes, the same in every Aurora binding. */
+export type ErrorCode =
+  | 'SYNTAX'
+  | 'VALIDATION'
+  | 'NOT_FOUND'
+  | 'UNIQUE_VIOLATION'
+  | 'TYPE_ERROR'
+  | 'CLOSED'
+  | 'IO'
+  | 'HANDLER'
+  | 'INTERNAL';
+
+/** Job priority; any letter case is accepted (`'high'`, `'High'`). */
+export type JobPriority =
+  | 'LOW'
+  | 'NORMAL'
+  | 'HIGH'
+  | 'CRITICAL'
+  | 'low'
+  | 'normal'
+  | 'high'
+  | 'critical'
+  | (string & {});
+
+export type JobStatusName = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'DEAD_LETTER';
+
+/** Database settings (`AuroraConfig`); camelCase or snake_case keys, unknown keys are rejected. */
+export interface AuroraConfig {
+  /** LRU memory budget for hot documents (default 256). */
+  hotCacheSizeMb?: number;
+  evictionPolicy?: 'LRU' | 'lru';
+  /** sled page cache (default 1024). */
+  coldCacheCapacityMb?: number;
+  coldMode?: 'HighThroughput' | 'LowSpace' | (string & {});
+  /** Start the job workers on open (default false). */
+  workersEnabled?: boolean;
+  /** Default worker concurrency (default 4). */
+  workerThreads?: number;
+  enableWriteBuffering?: boolean;
+  writeBufferSize?: number;
+  writeBufferFlushIntervalMs?: number;
+  enableWal?: boolean;
+  /** `none`, `wal` (default), `strict` or `synchronous`, any case. */
+  durabilityMode?: 'None' | 'WAL' | 'Strict' | 'Synchronous' | 'none' | 'wal' | 'strict' | 'synchronous' | (string & {});
+  checkpointIntervalMs?: number;
+  autoCompact?: boolean;
+  compactIntervalMins?: number;
+  /** When set, every mutation is appended to this file as one JSON line. */
+  auditLogPath?: string | null;
+  hot_cache_size_mb?: number;
+  eviction_policy?: 'LRU' | 'lru';
+  cold_cache_capacity_mb?: number;
+  cold_mode?: 'HighThroughput' | 'LowSpace' | (string & {});
+  workers_enabled?: boolean;
+  worker_threads?: number;
+  enable_write_buffering?: boolean;
+  write_buffer_size?: number;
+  write_buffer_flush_interval_ms?: number;
+  enable_wal?: boolean;
+  durability_mode?: 'None' | 'WAL' | 'Strict' | 'Synchronous' | 'none' | 'wal' | 'strict' | 'synchronous' | (string & {});
+  checkpoint_interval_ms?: number;
+  auto_compact?: boolean;
+  compact_interval_mins?: number;
+  audit_log_path?: string | null;
+}
+
+/** Options of `execute`. */
+export interface ExecuteOptions {
+  /** Every returned document carries its `_sid`. */
+  debugAudit?: boolean;
+  debug_audit?: boolean;
+  /** Run only the operation with this name of a document holding several. */
+  operationName?: string | null;
+  operation_name?: string | null;
+}
+
+/** Options of `enqueue`. */
+export interface EnqueueOptions {
+  /** Default `'NORMAL'`. */
+  priority?: JobPriority;
+  /** Default 3. */
+  maxRetries?: number;
+  max_retries?: number;
+}
+
+/** A job as handlers, `jobStatus` and `deadLetters` see it. */
+export interface Job {
+  id: string;
+  jobType: string;
+  status: JobStatusName;
+  priority: 'LOW' | 'NORMAL' | 'HIGH' | 'CRITICAL';
+  attempts: number;
+  maxRetries: number;
+  lastError: string | null;
+  payload: Document;
+}
+
+/** An event of an AQL subscription (`db.stream`): the projected document. */
+export interface StreamEvent {
+  operation: 'insert' | 'update' | 'delete';
+  collection: string;
+  _sid: string;
+  data: Document | null;
+  /** True when an update made the document stop matching the filter (reported as a delete). */
+  leftFilter: boolean;
+}
+
+/** A change event of a listener (`db.listen`). */
+export interface ChangeEvent {
+  operation: 'insert' | 'update' | 'delete';
+  collection: string;
+  _sid: string;
+  lsn: number;
+  /** The document after the change (null for a delete). */
+  data: Document | null;
+  /** The document before an update or delete, when known. */
+  before: Document | null;
+}
+
+/** Sent instead of events a slow subscriber missed; the subscription continues. */
+export interface LaggedEvent {
+  operation: 'lagged';
+  missed: number;
+}
+
+/** An engine error. AQL errors carry the 1-based `line` and `column`. */
+export declare class AuroraError extends Error {
+  constructor(message: string, code?: ErrorCode, line?: number | null, column?: number | null);
+  readonly name: 'AuroraError';
+  code: ErrorCode;
+  line: number | null;
+  column: number | null;
+  static readonly CODES: readonly ErrorCode[];
+}
+
+/**
+ * A live subscription, returned synchronously by `db.stream()` and `db.listen()`. Iterate it
+ * with `for await`; `break` closes it, as does `close()`.
+ */
+export declare class Subscription<E = StreamEvent | ChangeEvent | LaggedEvent> implements AsyncIterableIterator<E> {
+  private constructor();
+  /** The next event, or `null` when `timeoutMs` passes first; rejects with `CLOSED` once closed. */
+  recv(timeoutMs?: number | null): Promise<E | null>;
+  /** Async-iterator protocol: the next event, `{ done: true }` once closed. */
+  next(): Promise<IteratorResult<E, undefined>>;
+  /** Closes the subscription (called by `break`). */
+  return(): Promise<IteratorResult<E, undefined>>;
+  /** Closes the subscription and rethrows `error`. */
+  throw(error?: unknown): Promise<IteratorResult<E, undefined>>;
+  [Symbol.asyncIterator](): this;
+  /** Closes the subscription; a pending `next()` ends. Idempotent. */
+  close(): void;
+  readonly closed: boolean;
+}
+
+/** An open database. */
+export declare class Aurora {
+  private constructor();
+  /** Opens (or creates) the database in directory `path`. */
+  static open(path: string, config?: AuroraConfig | null): Promise<Aurora>;
+  /** The directory the database was opened at. */
+  readonly path: string;
+  /** True once `close()` ran. */
+  readonly closed: boolean;
+  /**
+   * Executes AQL. Pass values as `variables` (never by building AQL text) to be safe from
+   * injection. Resolves to plain JS data keyed by root field (SPEC §4.11).
+   */
+  execute<T = any>(aql: string, variables?: Record<string, unknown> | null, options?: ExecuteOptions | null): Promise<T>;
+  /** Opens an AQL subscription (`subscription { coll(where: ...) { fields } }`). */
+  stream(aql: string, variables?: Record<string, unknown> | null): Subscription<StreamEvent | LaggedEvent>;
+  /** Listens to every change of `collection` (`'*'`: all collections). */
+  listen(collection: string): Subscription<ChangeEvent | LaggedEvent>;
+  /**
+   * Registers the handler of `jobType`. It may be sync or async; a throw or a rejected Promise
+   * fails the attempt (retried with backoff, then dead-lettered).
+   */
+  registerHandler(jobType: string, handler: (job: Job) => unknown): void;
+  /** Enqueues a job; resolves to its id. */
+  enqueue(jobType: string, payload?: Record<string, unknown> | null, options?: EnqueueOptions | null): Promise<string>;
+  /** Starts the worker pool (`concurrency` defaults to the config's `workerThreads`). */
+  startWorkers(concurrency?: number | null): Promise<void>;
+  /** Stops the worker pool; running jobs finish or return to Pending. */
+  stopWorkers(): Promise<void>;
+  /** The job with this id, or null. */
+  jobStatus(id: string): Promise<Job | null>;
+  /** Jobs that ran out of retries. */
+  deadLetters(): Promise<Job[]>;
+  /** Closes the database (stops workers, ends subscriptions). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Same as `Aurora.open(path, config)`. */
+export declare function open(path: string, config?: AuroraConfig | null): Promise<Aurora>;
+
+/** The job priorities, lowest first. */
+export declare const PRIORITIES: readonly ['LOW', 'NORMAL', 'HIGH', 'CRITICAL'];
+

@@ -1,0 +1,323 @@
+'use strict';
+// Aurora DB for Node.js. A thin layer over the native addon (aurora.node, built from the Rust
+// crate in this package): it builds `AuroraError`s, implements the async-iterator protocol of
+// subscriptions, and wraps job handlers so that a throw or a rejection fails the job instead
+// of reaching the native side. Every behaviour lives in the Rust engine.
+
+const path = require('node:path');
+
+function loadNative() {
+  const file = path.join(__dirname, 'aurora.node');
+  try {
+    return require(file);
+  } catch (e) {
+    const err = new Error(
+      `aurora-db: cannot load the native addon ${file} (${e && e.message}). ` +
+        'It is built when the package is installed (`npm install` runs `napi build --release`; ' +
+        'Rust and cargo must be available); run `npm run build` inside the package to rebuild it.',
+    );
+    err.cause = e;
+    throw err;
+  }
+}
+
+const native = loadNative();
+
+const ERROR_MARK = 'AURORA_ERROR:';
+const CODES = Object.freeze([
+  'SYNTAX',
+  'VALIDATION',
+  'NOT_FOUND',
+  'UNIQUE_VIOLATION',
+  'TYPE_ERROR',
+  'CLOSED',
+  'IO',
+  'HANDLER',
+  'INTERNAL',
+]);
+const PRIORITIES = Object.freeze(['LOW', 'NORMAL', 'HIGH', 'CRITICAL']);
+
+/** An engine error: `code` is one of `AuroraError.CODES`; AQL errors carry `line`/`column`. */
+class AuroraError extends Error {
+  constructor(message, code = 'INTERNAL', line = null, column = null) {
+    super(message);
+    this.name = 'AuroraError';
+    this.code = code;
+    this.line = line;
+    this.column = column;
+  }
+}
+Object.defineProperty(AuroraError, 'CODES', { value: CODES, enumerable: true });
+// Promises settled by the engine (execute, enqueue, subscription next) reject with AuroraError.
+native.setErrorClass(AuroraError);
+
+/** Turns whatever the native side threw into an AuroraError (argument errors become VALIDATION). */
+function toAuroraError(e) {
+  if (e instanceof AuroraError) return e;
+  const msg = e && typeof e.message === 'string' ? e.message : String(e);
+  const at = msg.indexOf(ERROR_MARK);
+  if (at >= 0) {
+    try {
+      const j = JSON.parse(msg.slice(at + ERROR_MARK.length));
+      return new AuroraError(j.message, j.code, j.line ?? null, j.column ?? null);
+    } catch {
+      // fall through
+    }
+  }
+  const code = e && (e.code === 'InvalidArg' || e.code === 'NumberExpected' || e.code === 'StringExpected' ||
+    e.code === 'ObjectExpected' || e.code === 'FunctionExpected' || e.code === 'BooleanExpected')
+    ? 'VALIDATION'
+    : 'INTERNAL';
+  const err = new AuroraError(msg, code);
+  err.cause = e;
+  return err;
+}
+
+/** Runs a native call that returns a Promise; every failure becomes a rejected AuroraError. */
+function call(fn) {
+  try {
+    return fn().catch((e) => {
+      throw toAuroraError(e);
+    });
+  } catch (e) {
+    return Promise.reject(toAuroraError(e));
+  }
+}
+
+/**
+ * Like `call`, for native calls whose Promise already rejects with AuroraError (the hot paths:
+ * no extra Promise per call); only a synchronous throw (argument conversion) is converted.
+ */
+function callDirect(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    return Promise.reject(toAuroraError(e));
+  }
+}
+
+function checkString(value, what) {
+  if (typeof value !== 'string') throw new AuroraError(`${what} must be a string, got ${typeof value}`, 'VALIDATION');
+}
+
+function checkTimeout(timeoutMs) {
+  if (timeoutMs === undefined || timeoutMs === null) return null;
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new AuroraError('timeoutMs must be a non-negative number', 'VALIDATION');
+  }
+  return timeoutMs;
+}
+
+const DONE = Object.freeze({ value: undefined, done: true });
+
+/**
+ * A live subscription: an AQL stream (`db.stream`) or a change listener (`db.listen`).
+ * Use it with `for await`; `break` (or `close()`) ends it.
+ */
+class Subscription {
+  #native;
+
+  constructor(nativeSubscription) {
+    if (!(nativeSubscription instanceof native.NativeSubscription)) {
+      throw new TypeError('Subscription objects are created by db.stream() and db.listen()');
+    }
+    this.#native = nativeSubscription;
+  }
+
+  /**
+   * Resolves to the next event, or `null` when `timeoutMs` passes first (no timeout: waits).
+   * Rejects with an AuroraError `CLOSED` once the subscription or its database is closed.
+   */
+  recv(timeoutMs) {
+    return callDirect(() => this.#native.next(checkTimeout(timeoutMs)));
+  }
+
+  /** Async-iterator protocol: the next event, or `{ done: true }` once closed. */
+  async next() {
+    try {
+      const value = await this.#native.next(null);
+      return { value, done: false };
+    } catch (e) {
+      const err = toAuroraError(e);
+      if (err.code === 'CLOSED') {
+        this.#native.close();
+        return DONE;
+      }
+      throw err;
+    }
+  }
+
+  /** Called by `break` / `return` in `for await`: closes the subscription. */
+  async return() {
+    this.#native.close();
+    return DONE;
+  }
+
+  /** Called when the loop body throws: closes the subscription. */
+  async throw(error) {
+    this.#native.close();
+    throw error;
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  /** Closes the subscription; a pending `next()`/`recv()` ends (done / CLOSED). Idempotent. */
+  close() {
+    this.#native.close();
+  }
+
+  /** True once closed (explicitly, or by `break` out of a `for await`). */
+  get closed() {
+    return this.#native.closed;
+  }
+}
+
+function errorMessage(e) {
+  if (e instanceof Error) return e.message || e.name || 'handler failed';
+  if (typeof e === 'string') return e;
+  try {
+    return JSON.stringify(e) ?? String(e);
+  } catch {
+    return String(e);
+  }
+}
+
+/** An open Aurora database. Create it with `await Aurora.open(path, config)`. */
+class Aurora {
+  #native;
+  #path;
+
+  constructor(nativeDatabase, path) {
+    if (!(nativeDatabase instanceof native.NativeDatabase)) {
+      throw new TypeError('use `await Aurora.open(path, config)` to open a database');
+    }
+    this.#native = nativeDatabase;
+    this.#path = path;
+  }
+
+  /** Opens (or creates) the database in directory `path`. */
+  static open(path, config) {
+    return call(() => {
+      checkString(path, 'path');
+      return native.open(path, config ?? null).then((n) => new Aurora(n, path));
+    });
+  }
+
+  /** The directory this database was opened at. */
+  get path() {
+    return this.#path;
+  }
+
+  /** True once `close()` ran. */
+  get closed() {
+    return this.#native.closed;
+  }
+
+  /** Executes AQL with optional variables; resolves to plain JS data (SPEC §4.11 shapes). */
+  execute(aql, variables, options) {
+    return callDirect(() => {
+      checkString(aql, 'aql');
+      const debugAudit = options?.debugAudit ?? options?.debug_audit ?? false;
+      const operationName = options?.operationName ?? options?.operation_name ?? null;
+      return this.#native.execute(aql, variables ?? null, Boolean(debugAudit), operationName);
+    });
+  }
+
+  /** Opens an AQL subscription; returns (synchronously) an async-iterable Subscription. */
+  stream(aql, variables) {
+    try {
+      checkString(aql, 'aql');
+      return new Subscription(this.#native.stream(aql, variables ?? null));
+    } catch (e) {
+      throw toAuroraError(e);
+    }
+  }
+
+  /** Listens to every change of `collection` (`'*'` for all); returns an async-iterable Subscription. */
+  listen(collection) {
+    try {
+      checkString(collection, 'collection');
+      return new Subscription(this.#native.listen(collection));
+    } catch (e) {
+      throw toAuroraError(e);
+    }
+  }
+
+  /**
+   * Registers the handler of a job type. `handler(job)` may be sync or async; a throw or a
+   * rejected Promise fails the attempt (the job is retried, then dead-lettered).
+   */
+  registerHandler(jobType, handler) {
+    checkString(jobType, 'jobType');
+    if (typeof handler !== 'function') throw new AuroraError('handler must be a function', 'VALIDATION');
+    const wrapped = async (job) => {
+      try {
+        await handler(job);
+        return null;
+      } catch (e) {
+        return errorMessage(e);
+      }
+    };
+    try {
+      this.#native.registerHandler(jobType, wrapped);
+    } catch (e) {
+      throw toAuroraError(e);
+    }
+  }
+
+  /** Enqueues a job; resolves to its id. */
+  enqueue(jobType, payload, options) {
+    return callDirect(() => {
+      checkString(jobType, 'jobType');
+      const priority = options?.priority ?? 'NORMAL';
+      checkString(priority, 'priority');
+      const maxRetries = options?.maxRetries ?? options?.max_retries ?? null;
+      if (maxRetries !== null && !(Number.isInteger(maxRetries) && maxRetries >= 0)) {
+        throw new AuroraError('maxRetries must be a non-negative integer', 'VALIDATION');
+      }
+      return this.#native.enqueue(jobType, payload ?? null, priority, maxRetries);
+    });
+  }
+
+  /** Starts the worker pool (`concurrency` defaults to the config's `workerThreads`). */
+  startWorkers(concurrency) {
+    return call(async () => {
+      if (concurrency !== undefined && concurrency !== null && !(Number.isInteger(concurrency) && concurrency > 0)) {
+        throw new AuroraError('concurrency must be a positive integer', 'VALIDATION');
+      }
+      this.#native.startWorkers(concurrency ?? null);
+    });
+  }
+
+  /** Stops the worker pool; running jobs finish or return to Pending. */
+  stopWorkers() {
+    return call(() => this.#native.stopWorkers());
+  }
+
+  /** The job with this id (`{id, jobType, status, priority, attempts, maxRetries, lastError, payload}`), or null. */
+  jobStatus(id) {
+    return call(() => {
+      checkString(id, 'id');
+      return this.#native.jobStatus(id);
+    });
+  }
+
+  /** Jobs that ran out of retries. */
+  deadLetters() {
+    return call(() => this.#native.deadLetters());
+  }
+
+  /** Closes the database (stops the workers, ends subscriptions). Idempotent. */
+  close() {
+    return call(() => this.#native.close());
+  }
+}
+
+/** Same as `Aurora.open(path, config)`. */
+function open(path, config) {
+  return Aurora.open(path, config);
+}
+
+module.exports = { Aurora, AuroraError, Subscription, open, PRIORITIES };

@@ -1,0 +1,244 @@
+//! JS values <-> JSON.
+//!
+//! Into the engine (`JsonIn`): a JS number that is an integer within ±(2^53 − 1) becomes an Int,
+//! any other finite number a Float; a BigInt becomes an Int when it fits in 64 bits (else an
+//! error); `undefined` object properties are skipped and `undefined` array items become null
+//! (as `JSON.stringify` does); `NaN`, `Infinity`, functions and symbols are rejected.
+//!
+//! Out of the engine (`JsonOut`): an Int within ±(2^53 − 1) becomes a number, a larger one a
+//! BigInt; a Float is always a number. The JSON is serialized to text off the JS thread and
+//! parsed there with `JSON.parse` (much cheaper for V8 than building objects through N-API one
+//! property at a time); only a value holding an Int beyond ±(2^53 − 1) is built through N-API,
+//! so that it can carry a BigInt.
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use serde_json::{Map, Number, Value};
+use std::ptr;
+
+const MAX_DEPTH: u32 = 128;
+const MAX_SAFE_INT: f64 = 9_007_199_254_740_991.0;
+
+/// A JS value converted to JSON on the way into the engine.
+pub struct JsonIn(pub Value);
+
+/// JSON from the engine converted to plain JS values.
+pub enum JsonOut {
+    /// JSON text, parsed with `JSON.parse` on the JS thread.
+    Text(String),
+    /// A value holding an Int beyond ±(2^53 − 1): built through N-API, with BigInts.
+    Tree(Value),
+}
+
+impl JsonOut {
+    /// Prepares `v` for the JS thread (call it on the thread that produced the value).
+    pub fn new(v: Value) -> JsonOut {
+        if has_unsafe_int(&v) {
+            JsonOut::Tree(v)
+        } else {
+            match serde_json::to_string(&v) {
+                Ok(text) => JsonOut::Text(text),
+                Err(_) => JsonOut::Tree(v),
+            }
+        }
+    }
+}
+
+fn has_unsafe_int(v: &Value) -> bool {
+    const MAX: i64 = 9_007_199_254_740_991;
+    match v {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => !(-MAX..=MAX).contains(&i),
+            None => n.as_u64().is_some(),
+        },
+        Value::Array(a) => a.iter().any(has_unsafe_int),
+        Value::Object(m) => m.values().any(has_unsafe_int),
+        _ => false,
+    }
+}
+
+thread_local! {
+    /// `JSON.parse` of the JS environment of this thread.
+    static JSON_PARSE: std::cell::Cell<(sys::napi_env, sys::napi_ref)> =
+        const { std::cell::Cell::new((ptr::null_mut(), ptr::null_mut())) };
+}
+
+unsafe fn json_parse_fn(env: sys::napi_env) -> Result<sys::napi_value> {
+    let (cached_env, cached) = JSON_PARSE.with(|c| c.get());
+    let mut f = ptr::null_mut();
+    if cached_env == env && !cached.is_null() {
+        check(unsafe { sys::napi_get_reference_value(env, cached, &mut f) }, "JSON.parse")?;
+        if !f.is_null() {
+            return Ok(f);
+        }
+    }
+    let mut global = ptr::null_mut();
+    let mut json = ptr::null_mut();
+    check(unsafe { sys::napi_get_global(env, &mut global) }, "global")?;
+    check(unsafe { sys::napi_get_named_property(env, global, c"JSON".as_ptr(), &mut json) }, "JSON")?;
+    check(unsafe { sys::napi_get_named_property(env, json, c"parse".as_ptr(), &mut f) }, "JSON.parse")?;
+    let mut r = ptr::null_mut();
+    check(unsafe { sys::napi_create_reference(env, f, 1, &mut r) }, "reference")?;
+    JSON_PARSE.with(|c| c.set((env, r)));
+    Ok(f)
+}
+impl TypeName for JsonIn {
+    fn type_name() -> &'static str {
+        "any"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl TypeName for JsonOut {
+    fn type_name() -> &'static str {
+        "any"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl ToNapiValue for JsonOut {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        match val {
+            JsonOut::Tree(v) => unsafe { Value::to_napi_value(env, v) },
+            JsonOut::Text(text) => unsafe {
+                let parse = json_parse_fn(env)?;
+                let mut arg = ptr::null_mut();
+                check(
+                    sys::napi_create_string_utf8(env, text.as_ptr().cast(), text.len() as isize, &mut arg),
+                    "string",
+                )?;
+                let mut undefined = ptr::null_mut();
+                check(sys::napi_get_undefined(env, &mut undefined), "undefined")?;
+                let mut out = ptr::null_mut();
+                check(sys::napi_call_function(env, undefined, parse, 1, &arg, &mut out), "JSON.parse call")?;
+                Ok(out)
+            },
+        }
+    }
+}
+
+impl FromNapiValue for JsonIn {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> Result<Self> {
+        unsafe { to_json(env, v, MAX_DEPTH) }.map(JsonIn)
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    let e = aurora_bindings::BindingError::validation(msg.into());
+    Error::new(Status::InvalidArg, format!("{}{}", crate::ERROR_MARK, e.to_json()))
+}
+
+fn check(status: sys::napi_status, what: &str) -> Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(Error::new(Status::from(status), format!("cannot read the JS value ({what})")))
+    }
+}
+
+unsafe fn type_of(env: sys::napi_env, v: sys::napi_value) -> Result<sys::napi_valuetype> {
+    let mut t = 0;
+    check(unsafe { sys::napi_typeof(env, v, &mut t) }, "typeof")?;
+    Ok(t)
+}
+
+unsafe fn to_json(env: sys::napi_env, v: sys::napi_value, depth: u32) -> Result<Value> {
+    if depth == 0 {
+        return Err(invalid("value nested too deeply (or cyclic) to convert to JSON"));
+    }
+    Ok(match unsafe { type_of(env, v)? } {
+        sys::ValueType::napi_undefined | sys::ValueType::napi_null => Value::Null,
+        sys::ValueType::napi_boolean => {
+            let mut b = false;
+            check(unsafe { sys::napi_get_value_bool(env, v, &mut b) }, "bool")?;
+            Value::Bool(b)
+        }
+        sys::ValueType::napi_number => {
+            let mut n = 0f64;
+            check(unsafe { sys::napi_get_value_double(env, v, &mut n) }, "number")?;
+            number(n)?
+        }
+        sys::ValueType::napi_string => Value::String(unsafe { String::from_napi_value(env, v)? }),
+        sys::ValueType::napi_bigint => {
+            let mut n = 0i64;
+            let mut lossless = false;
+            check(unsafe { sys::napi_get_value_bigint_int64(env, v, &mut n, &mut lossless) }, "bigint")?;
+            if !lossless {
+                return Err(invalid("a BigInt does not fit in a 64-bit signed integer"));
+            }
+            Value::Number(n.into())
+        }
+        sys::ValueType::napi_object => unsafe { object(env, v, depth)? },
+        sys::ValueType::napi_function => return Err(invalid("a function cannot be stored")),
+        sys::ValueType::napi_symbol => return Err(invalid("a symbol cannot be stored")),
+        _ => return Err(invalid("this JS value cannot be stored")),
+    })
+}
+
+fn number(n: f64) -> Result<Value> {
+    if !n.is_finite() {
+        return Err(invalid(format!("{n} cannot be stored (only finite numbers)")));
+    }
+    if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INT {
+        return Ok(Value::Number((n as i64).into()));
+    }
+    Ok(Value::Number(Number::from_f64(n).expect("finite")))
+}
+
+unsafe fn object(env: sys::napi_env, v: sys::napi_value, depth: u32) -> Result<Value> {
+    let mut is_array = false;
+    check(unsafe { sys::napi_is_array(env, v, &mut is_array) }, "isArray")?;
+    if is_array {
+        let mut len = 0u32;
+        check(unsafe { sys::napi_get_array_length(env, v, &mut len) }, "length")?;
+        let mut out = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            let mut item = ptr::null_mut();
+            check(unsafe { sys::napi_get_element(env, v, i, &mut item) }, "element")?;
+            out.push(match unsafe { type_of(env, item)? } {
+                sys::ValueType::napi_function | sys::ValueType::napi_symbol => Value::Null,
+                _ => unsafe { to_json(env, item, depth - 1)? },
+            });
+        }
+        return Ok(Value::Array(out));
+    }
+    let mut is_date = false;
+    check(unsafe { sys::napi_is_date(env, v, &mut is_date) }, "isDate")?;
+    if is_date {
+        return Err(invalid("a Date cannot be stored directly; pass date.toISOString() or date.getTime()"));
+    }
+    let mut keys = ptr::null_mut();
+    check(
+        unsafe {
+            sys::napi_get_all_property_names(
+                env,
+                v,
+                sys::KeyCollectionMode::own_only,
+                sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
+                sys::KeyConversion::numbers_to_strings,
+                &mut keys,
+            )
+        },
+        "keys",
+    )?;
+    let mut len = 0u32;
+    check(unsafe { sys::napi_get_array_length(env, keys, &mut len) }, "keys length")?;
+    let mut out = Map::new();
+    for i in 0..len {
+        let mut key = ptr::null_mut();
+        check(unsafe { sys::napi_get_element(env, keys, i, &mut key) }, "key")?;
+        let mut item = ptr::null_mut();
+        check(unsafe { sys::napi_get_property(env, v, key, &mut item) }, "property")?;
+        match unsafe { type_of(env, item)? } {
+            sys::ValueType::napi_undefined | sys::ValueType::napi_function | sys::ValueType::napi_symbol => continue,
+            _ => {}
+        }
+        let key = unsafe { String::from_napi_value(env, key)? };
+        out.insert(key, unsafe { to_json(env, item, depth - 1)? });
+    }
+    Ok(Value::Object(out))
+}

@@ -1,0 +1,233 @@
+//! Node.js bindings of Aurora DB (npm package `aurora-db`).
+//!
+//! A thin layer over `aurora-bindings`: it converts between JS values and JSON (`convert`),
+//! runs the hot async calls (`execute`, `enqueue`, subscription `next`) on the facade's runtime
+//! and settles their Promises in batches (`hub`), runs the rare blocking facade calls (`open`,
+//! `close`, `stopWorkers`, job queries) on libuv's thread pool (`AsyncTask`) so the event loop
+//! never waits, and calls JS job handlers through a weak threadsafe function. All behaviour
+//! lives in the facade. The JS layer (`index.js`) builds `AuroraError`s and implements the
+//! async-iterator protocol.
+
+#![deny(clippy::all)]
+
+mod convert;
+mod hub;
+
+use aurora_bindings::{AsyncForeignHandler, BindingError, BoxFuture, Database, Subscription};
+use convert::{JsonIn, JsonOut};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunction;
+use napi_derive::napi;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Prefix of the message of every error raised by the engine; `index.js` parses the JSON that
+/// follows (`{"code", "message", "line", "column"}`) into an `AuroraError`.
+const ERROR_MARK: &str = "AURORA_ERROR:";
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn to_js_error(e: BindingError) -> Error {
+    Error::new(Status::GenericFailure, format!("{ERROR_MARK}{}", e.to_json()))
+}
+
+/// A blocking facade call, run on libuv's thread pool; the Promise settles on the JS thread.
+pub struct Blocking<T: Send + 'static> {
+    work: Option<Box<dyn FnOnce() -> std::result::Result<T, BindingError> + Send>>,
+}
+
+fn blocking<T: Send + ToNapiValue + TypeName + 'static>(
+    f: impl FnOnce() -> std::result::Result<T, BindingError> + Send + 'static,
+) -> AsyncTask<Blocking<T>> {
+    AsyncTask::new(Blocking { work: Some(Box::new(f)) })
+}
+
+impl<T: Send + ToNapiValue + TypeName + 'static> Task for Blocking<T> {
+    type Output = T;
+    type JsValue = T;
+
+    fn compute(&mut self) -> Result<T> {
+        let work = self.work.take().ok_or_else(|| Error::from_reason("task already ran"))?;
+        work().map_err(to_js_error)
+    }
+
+    fn resolve(&mut self, _env: Env, output: T) -> Result<T> {
+        Ok(output)
+    }
+}
+
+/// Opens (or creates) the database at `path`. `config` holds `AuroraConfig` settings
+/// (camelCase or snake_case keys).
+#[napi(ts_return_type = "Promise<NativeDatabase>")]
+pub fn open(path: String, config: Option<JsonIn>) -> AsyncTask<Blocking<NativeDatabase>> {
+    let config = config.map(|c| c.0).unwrap_or(Value::Null);
+    blocking(move || Database::open(&path, &config).map(|db| NativeDatabase { db }))
+}
+
+/// Registers the JS `AuroraError` class: Promises of `execute`, `enqueue` and subscription
+/// `next` reject with `new AuroraError(message, code, line, column)`.
+#[napi(
+    ts_args_type = "errorClass: new (message: string, code: string, line: number | null, column: number | null) => Error"
+)]
+pub fn set_error_class(env: Env, error_class: Unknown) -> Result<()> {
+    hub::set_error_class(env.raw(), error_class.raw())
+}
+
+/// The native database handle behind the JS `Aurora` class.
+#[napi]
+pub struct NativeDatabase {
+    db: Database,
+}
+
+#[napi]
+impl NativeDatabase {
+    /// Executes AQL; resolves to the SPEC §4.11 JSON result as plain JS values.
+    #[napi(ts_return_type = "Promise<any>")]
+    pub fn execute<'env>(
+        &self,
+        env: &'env Env,
+        aql: String,
+        variables: Option<JsonIn>,
+        debug_audit: Option<bool>,
+        operation_name: Option<String>,
+    ) -> Result<PromiseRaw<'env, JsonOut>> {
+        let db = self.db.clone();
+        let vars = variables.map(|v| v.0).unwrap_or(Value::Null);
+        hub::spawn(env, async move {
+            db.execute_named_async(aql, vars, debug_audit.unwrap_or(false), operation_name).await.map(JsonOut::new)
+        })
+    }
+
+    /// Opens an AQL subscription (`subscription { coll(where: ...) { fields } }`).
+    #[napi]
+    pub fn stream(&self, aql: String, variables: Option<JsonIn>) -> Result<NativeSubscription> {
+        let vars = variables.map(|v| v.0).unwrap_or(Value::Null);
+        let sub = self.db.stream(&aql, vars).map_err(to_js_error)?;
+        Ok(NativeSubscription { sub })
+    }
+
+    /// Subscribes to every change of a collection (`"*"` for all collections).
+    #[napi]
+    pub fn listen(&self, collection: String) -> Result<NativeSubscription> {
+        let sub = self.db.listen(&collection).map_err(to_js_error)?;
+        Ok(NativeSubscription { sub })
+    }
+
+    /// Registers a job handler. `handler(job)` must return a Promise that resolves to `null`
+    /// (success) or to the failure message (`index.js` wraps user functions this way).
+    #[napi(ts_args_type = "jobType: string, handler: (job: any) => Promise<string | null>")]
+    pub fn register_handler(&self, job_type: String, handler: HandlerFn) -> Result<()> {
+        self.db.register_async_handler(&job_type, Arc::new(JsHandler(Arc::new(handler)))).map_err(to_js_error)
+    }
+
+    /// Enqueues a job; resolves to its id.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn enqueue<'env>(
+        &self,
+        env: &'env Env,
+        job_type: String,
+        payload: Option<JsonIn>,
+        priority: Option<String>,
+        max_retries: Option<u32>,
+    ) -> Result<PromiseRaw<'env, String>> {
+        let db = self.db.clone();
+        let payload = payload.map(|v| v.0).unwrap_or(Value::Null);
+        let priority = priority.unwrap_or_else(|| "NORMAL".into());
+        hub::spawn(env, async move { db.enqueue_async(job_type, payload, priority, max_retries).await })
+    }
+
+    /// Starts the worker pool (`concurrency` defaults to the config's `worker_threads`).
+    #[napi]
+    pub fn start_workers(&self, concurrency: Option<u32>) -> Result<()> {
+        self.db.start_workers(concurrency.map(|n| n as usize)).map_err(to_js_error)
+    }
+
+    /// Stops the worker pool; running jobs finish or return to Pending.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn stop_workers(&self) -> AsyncTask<Blocking<()>> {
+        let db = self.db.clone();
+        blocking(move || db.stop_workers())
+    }
+
+    /// A job as JSON, or null when unknown.
+    #[napi(ts_return_type = "Promise<any>")]
+    pub fn job_status(&self, id: String) -> AsyncTask<Blocking<JsonOut>> {
+        let db = self.db.clone();
+        blocking(move || db.job_status(&id).map(JsonOut::new))
+    }
+
+    /// Jobs that ran out of retries.
+    #[napi(ts_return_type = "Promise<any[]>")]
+    pub fn dead_letters(&self) -> AsyncTask<Blocking<JsonOut>> {
+        let db = self.db.clone();
+        blocking(move || db.dead_letters().map(JsonOut::new))
+    }
+
+    /// Closes the database (stops the workers first). Idempotent.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close(&self) -> AsyncTask<Blocking<()>> {
+        let db = self.db.clone();
+        blocking(move || db.close())
+    }
+
+    /// True once closed.
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.db.is_closed()
+    }
+}
+
+/// A live subscription (AQL stream or change listener).
+#[napi]
+pub struct NativeSubscription {
+    sub: Subscription,
+}
+
+#[napi]
+impl NativeSubscription {
+    /// Resolves to the next event, or to `null` when `timeoutMs` passes first; rejects with
+    /// `CLOSED` once the subscription or the database is closed.
+    #[napi(ts_return_type = "Promise<any | null>")]
+    pub fn next<'env>(&self, env: &'env Env, timeout_ms: Option<f64>) -> Result<PromiseRaw<'env, Option<JsonOut>>> {
+        let sub = self.sub.clone();
+        let timeout = timeout_ms.filter(|t| t.is_finite()).map(|t| Duration::from_secs_f64(t.max(0.0) / 1000.0));
+        hub::spawn(env, async move { sub.next(timeout).await.map(|v| v.map(JsonOut::new)) })
+    }
+
+    /// Closes the subscription, ending a pending `next`. Idempotent.
+    #[napi]
+    pub fn close(&self) {
+        self.sub.close();
+    }
+
+    /// True once closed.
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.sub.is_closed()
+    }
+}
+
+/// The JS handler as the worker threads call it. Weak: it never keeps the event loop alive.
+type HandlerFn = ThreadsafeFunction<JsonOut, Promise<Option<String>>, JsonOut, Status, false, true>;
+
+struct JsHandler(Arc<HandlerFn>);
+
+impl AsyncForeignHandler for JsHandler {
+    fn call(&self, job_json: String) -> BoxFuture<std::result::Result<(), String>> {
+        let f = self.0.clone();
+        Box::pin(async move {
+            let job: Value = serde_json::from_str(&job_json).map_err(|e| e.to_string())?;
+            let promise = f
+                .call_async_catch(JsonOut::new(job))
+                .await
+                .map_err(|e| format!("the JS handler could not be called: {}", e.reason))?;
+            match promise.await {
+                Ok(None) => Ok(()),
+                Ok(Some(message)) => Err(message),
+                Err(e) => Err(e.reason),
+            }
+        })
+    }
+}
