@@ -52,9 +52,15 @@ pub struct AuroraConfig {
     pub workers_enabled: bool,
     /// Number of concurrent job workers.
     pub worker_threads: usize,
+    /// How long a completed job is kept (memory and storage) before background maintenance
+    /// deletes it, in ms; `None` keeps completed jobs forever. Dead letters are never deleted
+    /// automatically. Default 24 h.
+    pub completed_job_retention_ms: Option<u64>,
     /// Batch writes into the cold store.
     pub enable_write_buffering: bool,
-    /// Entries buffered before a flush into the cold store.
+    /// Entries buffered before a flush into the cold store. The buffer is also bounded: past
+    /// `max(4 × write_buffer_size, 1024)` entries a write first flushes it itself, and is
+    /// refused (not committed) if the cold store fails.
     pub write_buffer_size: usize,
     /// Longest time a write waits in the buffer, in ms.
     pub write_buffer_flush_interval_ms: u64,
@@ -82,6 +88,7 @@ impl Default for AuroraConfig {
             cold_mode: ColdStoreMode::HighThroughput,
             workers_enabled: false,
             worker_threads: 4,
+            completed_job_retention_ms: Some(24 * 60 * 60 * 1000),
             enable_write_buffering: true,
             write_buffer_size: 10_000,
             write_buffer_flush_interval_ms: 1_000,
@@ -99,6 +106,11 @@ impl AuroraConfig {
     /// Default configuration for a database directory.
     pub fn new(db_path: impl Into<PathBuf>) -> Self {
         AuroraConfig { db_path: db_path.into(), ..Default::default() }
+    }
+
+    /// Entries the write buffer may hold before a write must flush it first.
+    pub(crate) fn write_buffer_limit(&self) -> usize {
+        self.write_buffer_size.saturating_mul(4).max(1024)
     }
 
     /// The durability actually in force: without a WAL only `None` or `Synchronous` make sense.

@@ -1,4 +1,5 @@
-//! Background maintenance: buffer flushes, checkpoints (WAL truncation) and compaction.
+//! Background maintenance: buffer flushes, checkpoints (WAL truncation), compaction and the
+//! retention of completed jobs.
 
 use super::{write_checkpoint, Inner};
 use crate::error::{AuroraError, Result};
@@ -17,6 +18,10 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
     let flush_every = Duration::from_millis(cfg.write_buffer_flush_interval_ms.max(10));
     let checkpoint_every = Duration::from_millis(cfg.checkpoint_interval_ms.max(10));
     let compact_every = Duration::from_secs(cfg.compact_interval_mins.max(1) * 60);
+    // Completed jobs past their retention are deleted every half retention (100 ms to 1 min).
+    let purge_after = cfg.completed_job_retention_ms.map(Duration::from_millis);
+    let purge_every = Duration::from_millis(cfg.completed_job_retention_ms.unwrap_or(0) / 2)
+        .clamp(Duration::from_millis(100), Duration::from_secs(60));
     let signal = inner.shutdown.clone();
     std::thread::Builder::new()
         .name("aurora-maintenance".into())
@@ -24,6 +29,7 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
             let mut last_flush = Instant::now();
             let mut last_checkpoint = Instant::now();
             let mut last_compact = Instant::now();
+            let mut last_purge = Instant::now();
             loop {
                 // Wait without holding a strong handle, so dropping the last user handle closes now.
                 {
@@ -51,7 +57,16 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
                         || (now.duration_since(last_flush) >= flush_every && !inner.buffer.is_empty())
                     {
                         last_flush = now;
-                        inner.buffer.flush_into(&*inner.cold()?)?;
+                        if let Err(e) = inner.cold().and_then(|cold| inner.buffer.flush_into(&*cold)) {
+                            inner.note_cold_error(&e);
+                            return Err(e);
+                        }
+                    }
+                    if let Some(retention) = purge_after {
+                        if now.duration_since(last_purge) >= purge_every {
+                            last_purge = now;
+                            crate::workers::queue::purge_expired(&inner, retention)?;
+                        }
                     }
                     if cfg.auto_compact && now.duration_since(last_compact) >= compact_every {
                         last_compact = now;
@@ -89,9 +104,15 @@ impl Inner {
             };
             (lsn, seg)
         };
-        self.buffer.flush_into(&*self.cold()?)?;
-        write_checkpoint(&*self.cold()?, lsn)?;
-        self.cold()?.flush()?;
+        let stored = self.cold().and_then(|cold| {
+            self.buffer.flush_into(&*cold)?;
+            write_checkpoint(&*cold, lsn)?;
+            cold.flush()
+        });
+        if let Err(e) = stored {
+            return Err(self.cold_store_error("checkpoint failed (the WAL is kept)", e));
+        }
+        self.note_cold_ok();
         {
             let mut f = self.sync_flushed.lock();
             *f = (*f).max(lsn);

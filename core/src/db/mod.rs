@@ -1,6 +1,7 @@
 //! The database handle: opening, recovery, collections, and the background maintenance.
 
 mod audit;
+mod health;
 mod maintenance;
 mod read;
 mod txn;
@@ -67,6 +68,8 @@ pub(crate) struct Inner {
     pub extensions: RwLock<HashMap<&'static str, Arc<dyn std::any::Any + Send + Sync>>>,
     pub self_weak: RwLock<std::sync::Weak<Inner>>,
     pub audit_log: Option<Mutex<std::fs::File>>,
+    /// Consecutive cold-store failures, for errors that say how long it has been failing.
+    pub cold_health: Mutex<health::ColdHealth>,
 }
 
 impl Aurora {
@@ -173,6 +176,7 @@ impl Aurora {
             extensions: RwLock::new(HashMap::new()),
             self_weak: RwLock::new(std::sync::Weak::new()),
             audit_log,
+            cold_health: Mutex::new(health::ColdHealth::default()),
             config,
         });
         *inner.self_weak.write() = Arc::downgrade(&inner);

@@ -135,15 +135,63 @@ impl Inner {
     }
 
     /// Synchronous mode: make sure the cold store durably holds everything up to `lsn`.
+    ///
+    /// With the WAL on, the record is already fsynced when this runs, so the write survives a
+    /// process kill and a power loss whatever the cold store does: a failed flush is logged and
+    /// left to the next checkpoint, and the call succeeds (an error would claim the write failed
+    /// when it is committed, and a retry would duplicate it). Without a WAL the cold flush is the
+    /// only durability, so its failure is an error saying the write is applied but not durable.
+    /// See docs/DESIGN-NOTES.md.
     fn flush_to_cold(&self, lsn: u64) -> Result<()> {
         let mut flushed = self.sync_flushed.lock();
         if *flushed >= lsn {
             return Ok(());
         }
-        let upto = self.buffer.flush_into(&*self.cold()?)?;
-        self.cold()?.flush()?;
-        *flushed = (*flushed).max(upto).max(lsn);
-        Ok(())
+        let result = self.cold().and_then(|cold| {
+            let upto = self.buffer.flush_into(&*cold)?;
+            cold.flush()?;
+            Ok(upto)
+        });
+        match result {
+            Ok(upto) => {
+                *flushed = (*flushed).max(upto).max(lsn);
+                drop(flushed);
+                self.note_cold_ok();
+                Ok(())
+            }
+            Err(e) if self.wal_shared.is_some() && !matches!(e, AuroraError::Closed) => {
+                self.note_cold_error(&e);
+                tracing::warn!(
+                    "write {lsn} is committed and fsynced in the WAL; its cold-store flush failed and is left to \
+                     the next checkpoint: {e}"
+                );
+                Ok(())
+            }
+            Err(AuroraError::Closed) => Err(AuroraError::Closed),
+            Err(e) => Err(self.cold_store_error(
+                "the write is applied and visible but not durable (no WAL; it is lost if the process stops before \
+                 a later flush succeeds)",
+                e,
+            )),
+        }
+    }
+
+    /// Back-pressure on the write buffer: past its limit the writer flushes it first, and if
+    /// the cold store refuses, the write is refused before anything is written.
+    fn bound_buffer(&self) -> Result<()> {
+        let limit = self.config.write_buffer_limit();
+        if self.buffer.len() < limit {
+            return Ok(());
+        }
+        self.cold().and_then(|cold| self.buffer.flush_into(&*cold)).map(|_| ()).map_err(|e| {
+            self.cold_store_error(
+                &format!(
+                    "write refused, not committed: {} writes are waiting for the cold store (limit {limit})",
+                    self.buffer.len()
+                ),
+                e,
+            )
+        })
     }
 
     /// The critical section: returns the commit's LSN (0 when nothing was written).
@@ -153,6 +201,7 @@ impl Inner {
     {
         let mut cs = self.commit.lock();
         self.check_open()?;
+        self.bound_buffer()?;
         let ops = build(self)?;
         let staged = self.stage(&mut cs, ops)?;
         if staged.is_empty() {

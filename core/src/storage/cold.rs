@@ -48,20 +48,10 @@ impl SledStore {
         let db = loop {
             match cfg.open() {
                 Ok(db) => break db,
-                // sled reports a held lock as `Other`, with the OS error only in the text.
-                Err(sled::Error::Io(e))
-                    if (e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.to_string().contains("could not acquire lock"))
-                        && std::time::Instant::now() < deadline =>
-                {
+                Err(e) if is_lock_error(&e) && std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                Err(e) => {
-                    return Err(AuroraError::Storage(format!(
-                        "cannot open cold store at {} (is the database open in another process?): {e}",
-                        path.display()
-                    )))
-                }
+                Err(e) => return Err(open_error(&path, &e)),
             }
         };
         Ok(SledStore { db, trees: RwLock::new(HashMap::new()) })
@@ -75,6 +65,24 @@ impl SledStore {
         self.trees.write().insert(name.to_string(), t.clone());
         Ok(t)
     }
+}
+
+/// True when sled could not open because another handle holds the directory's lock. sled
+/// reports a held lock as `Other`, with the OS error only in the text.
+fn is_lock_error(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
+    }
+}
+
+/// The error for a failed open: only a held lock gets the hint about another process; damage
+/// (sled's "Read corrupted data") and other I/O errors are reported as they are.
+fn open_error(path: &std::path::Path, e: &sled::Error) -> AuroraError {
+    let hint = if is_lock_error(e) { " (is the database open in another process?)" } else { "" };
+    AuroraError::Storage(format!("cannot open cold store at {}{hint}: {e}", path.display()))
 }
 
 impl ColdStore for SledStore {
@@ -166,5 +174,28 @@ impl ColdStore for MemStore {
 
     fn flush(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_held_lock_gets_the_other_process_hint() {
+        let path = std::path::Path::new("/x/data");
+        let lock = sled::Error::Io(std::io::Error::other("could not acquire lock on \"/x/data/db\": EWOULDBLOCK"));
+        assert!(open_error(path, &lock).to_string().contains("another process"));
+        let would_block = sled::Error::Io(std::io::Error::from(std::io::ErrorKind::WouldBlock));
+        assert!(open_error(path, &would_block).to_string().contains("another process"));
+        for other in [
+            sled::Error::Corruption { at: None, bt: () },
+            sled::Error::Io(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+            sled::Error::Unsupported("x".into()),
+        ] {
+            let msg = open_error(path, &other).to_string();
+            assert!(!msg.contains("another process"), "{msg}");
+            assert!(msg.contains("/x/data"), "{msg}");
+        }
     }
 }

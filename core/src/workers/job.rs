@@ -95,6 +95,10 @@ pub struct Job {
     pub last_error: Option<String>,
     /// Enqueue order, for FIFO within a priority.
     pub seq: u64,
+    /// When the job became `Completed` or `DeadLetter`, ms since the Unix epoch (drives the
+    /// retention of completed jobs; absent in records written before it existed).
+    #[serde(default)]
+    pub finished_at_ms: Option<u64>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -119,6 +123,7 @@ impl Job {
             timeout_ms: None,
             last_error: None,
             seq: 0,
+            finished_at_ms: None,
         }
     }
 

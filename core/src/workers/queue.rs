@@ -1,5 +1,11 @@
 //! The durable queue: jobs live in the database's `jobs` tree (written through the WAL like
 //! any data) and in an in-memory index by (priority, enqueue order) and run time.
+//!
+//! Memory follows storage: a state change is applied in memory only once its record is
+//! committed, except a claim, which reserves the job in memory first (so two workers cannot take
+//! it) and restores it exactly if the commit fails. When the outcome of a running job cannot be
+//! recorded, the job is made `Pending` in memory with its attempt counted: that is what a reopen
+//! makes of the `Running` record still on disk, so memory never promises more than storage.
 
 use super::job::{now_ms, Job, JobPriority, JobStatus};
 use crate::db::{Aurora, Inner, WriteOp};
@@ -8,6 +14,7 @@ use parking_lot::Mutex;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Cold-store tree holding the jobs.
 pub const JOBS_TREE: &str = "jobs";
@@ -19,8 +26,13 @@ struct State {
     jobs: HashMap<String, Job>,
     ready: BTreeSet<ReadyKey>,
     delayed: BTreeSet<(u64, String)>,
+    /// Completed jobs by the time they finished, for retention.
+    completed: BTreeSet<(u64, String)>,
     next_seq: u64,
 }
+
+/// Completed jobs deleted per commit by a purge.
+const PURGE_BATCH: usize = 1_000;
 
 impl State {
     fn index(&mut self, job: &Job) {
@@ -31,6 +43,9 @@ impl State {
             JobStatus::Pending | JobStatus::Failed => {
                 self.ready.insert((Reverse(job.priority), job.seq, job.id.clone()));
             }
+            JobStatus::Completed => {
+                self.completed.insert((job.finished_at_ms.unwrap_or(0), job.id.clone()));
+            }
             _ => {}
         }
     }
@@ -38,6 +53,16 @@ impl State {
     fn unindex(&mut self, job: &Job) {
         self.ready.remove(&(Reverse(job.priority), job.seq, job.id.clone()));
         self.delayed.remove(&(job.run_at_ms, job.id.clone()));
+        self.completed.remove(&(job.finished_at_ms.unwrap_or(0), job.id.clone()));
+    }
+
+    /// Replaces the in-memory job (and its index entries) with `job`.
+    fn put(&mut self, job: Job) {
+        if let Some(old) = self.jobs.get(&job.id).cloned() {
+            self.unindex(&old);
+        }
+        self.index(&job);
+        self.jobs.insert(job.id.clone(), job);
     }
 
     fn promote_due(&mut self) {
@@ -100,9 +125,12 @@ impl JobQueue {
         if st.next_seq > 0 {
             return Ok(());
         }
-        st.next_seq = 1;
+        // Load into a fresh state and install it only when complete, so a failed load (a cold
+        // store that fails) is retried by the next call instead of leaving an empty queue.
+        let mut fresh = State { next_seq: 1, ..State::default() };
         let cold = inner.cold()?;
         inner.buffer.flush_into(&*cold)?;
+        let loaded_at = now_ms();
         let mut recovered = Vec::new();
         for (_, bytes) in cold.scan(JOBS_TREE)? {
             let mut job: Job = serde_json::from_slice(&bytes).map_err(|e| AuroraError::Corruption {
@@ -115,10 +143,15 @@ impl JobQueue {
                 job.run_at_ms = now_ms();
                 recovered.push(job.clone());
             }
-            st.next_seq = st.next_seq.max(job.seq + 1);
-            st.index(&job);
-            st.jobs.insert(job.id.clone(), job);
+            if job.status == JobStatus::Completed && job.finished_at_ms.is_none() {
+                // Written before completion times were recorded: keep it one full retention.
+                job.finished_at_ms = Some(loaded_at);
+            }
+            fresh.next_seq = fresh.next_seq.max(job.seq + 1);
+            fresh.index(&job);
+            fresh.jobs.insert(job.id.clone(), job);
         }
+        *st = fresh;
         drop(st);
         if !recovered.is_empty() {
             tracing::info!("{} jobs interrupted by a crash are pending again", recovered.len());
@@ -127,11 +160,12 @@ impl JobQueue {
         Ok(())
     }
 
+    fn key(id: &str) -> Vec<u8> {
+        uuid::Uuid::parse_str(id).map(|u| u.as_bytes().to_vec()).unwrap_or_else(|_| id.as_bytes().to_vec())
+    }
+
     fn write_op(job: &Job) -> Result<WriteOp> {
-        let key = uuid::Uuid::parse_str(&job.id)
-            .map(|u| u.as_bytes().to_vec())
-            .unwrap_or_else(|_| job.id.clone().into_bytes());
-        Ok(WriteOp::Raw { tree: JOBS_TREE.into(), key, value: Some(serde_json::to_vec(job)?) })
+        Ok(WriteOp::Raw { tree: JOBS_TREE.into(), key: Self::key(&job.id), value: Some(serde_json::to_vec(job)?) })
     }
 
     fn persist_blocking(&self, jobs: &[Job]) -> Result<()> {
@@ -175,19 +209,16 @@ impl JobQueue {
 
     /// Makes a committed job runnable.
     pub(crate) fn register(&self, job: Job) {
-        {
-            let mut st = self.state.lock();
-            st.index(&job);
-            st.jobs.insert(job.id.clone(), job);
-        }
+        self.state.lock().put(job);
         self.notify.notify_waiters();
         self.notify.notify_one();
     }
 
     /// Takes the highest-priority due job (FIFO within a priority) and marks it Running.
-    /// Only jobs whose type satisfies `can_run` (has a handler) are considered.
+    /// Only jobs whose type satisfies `can_run` (has a handler) are considered. If the claim
+    /// cannot be committed the job gets back exactly its previous state and stays runnable.
     pub(crate) async fn claim(&self, can_run: impl Fn(&str) -> bool) -> Result<Option<Job>> {
-        let job = {
+        let (before, job) = {
             let mut st = self.state.lock();
             st.promote_due();
             let key = st.ready.iter().find(|k| st.jobs.get(&k.2).is_some_and(|j| can_run(&j.job_type))).cloned();
@@ -196,11 +227,21 @@ impl JobQueue {
             let Some(job) = st.jobs.get_mut(&key.2) else {
                 return Ok(None);
             };
+            let before = job.clone();
             job.status = JobStatus::Running;
             job.attempts += 1;
-            job.clone()
+            (before, job.clone())
         };
-        self.persist(&job).await?;
+        if let Err(e) = self.persist(&job).await {
+            {
+                let mut st = self.state.lock();
+                if st.jobs.get(&job.id).is_some_and(|j| j.status == JobStatus::Running && j.attempts == job.attempts) {
+                    st.put(before);
+                }
+            }
+            self.notify.notify_one();
+            return Err(e);
+        }
         Ok(Some(job))
     }
 
@@ -210,7 +251,21 @@ impl JobQueue {
         st.delayed.first().map(|(at, _)| std::time::Duration::from_millis(at.saturating_sub(now_ms())))
     }
 
+    /// Makes a Running job whose new state could not be committed `Pending` again in memory,
+    /// attempt kept: exactly what a reopen makes of the `Running` record left on disk.
+    fn requeue_uncommitted(&self, id: &str) {
+        {
+            let mut st = self.state.lock();
+            if let Some(cur) = st.jobs.get(id).filter(|j| j.status == JobStatus::Running).cloned() {
+                st.put(Job { status: JobStatus::Pending, run_at_ms: now_ms(), ..cur });
+            }
+        }
+        self.notify.notify_one();
+    }
+
     /// Records the outcome of an attempt: Completed, a retry with backoff, or DeadLetter.
+    /// Memory changes only once the outcome is committed; if it cannot be, the job is
+    /// `Pending` again (it will run again: jobs run at least once) and the error is returned.
     pub(crate) async fn finish(
         &self,
         id: &str,
@@ -218,54 +273,75 @@ impl JobQueue {
         base_backoff_ms: u64,
     ) -> Result<JobStatus> {
         let job = {
-            let mut st = self.state.lock();
-            let Some(job) = st.jobs.get(id).cloned() else {
+            let st = self.state.lock();
+            let Some(job) = st.jobs.get(id) else {
                 return Err(AuroraError::NotFound(format!("job `{id}`")));
             };
-            st.unindex(&job);
-            let mut job = job;
+            if job.status != JobStatus::Running {
+                return Err(AuroraError::invalid(format!("job `{id}` is {}, not running", job.status.as_str())));
+            }
+            let mut job = job.clone();
             match outcome {
                 Ok(()) => {
                     job.status = JobStatus::Completed;
                     job.last_error = None;
+                    job.finished_at_ms = Some(now_ms());
                 }
                 Err(e) => {
                     job.last_error = Some(e);
                     if job.attempts > job.max_retries {
                         job.status = JobStatus::DeadLetter;
+                        job.finished_at_ms = Some(now_ms());
                     } else {
                         job.status = JobStatus::Failed;
                         job.run_at_ms = now_ms() + backoff_ms(base_backoff_ms, job.attempts, &job.id);
                     }
                 }
             }
-            st.index(&job);
-            st.jobs.insert(id.to_string(), job.clone());
             job
         };
-        self.persist(&job).await?;
+        if let Err(e) = self.persist(&job).await {
+            self.requeue_uncommitted(id);
+            return Err(e);
+        }
+        {
+            let mut st = self.state.lock();
+            if st.jobs.get(id).is_some_and(|j| j.status == JobStatus::Running) {
+                st.put(job.clone());
+            }
+        }
         self.notify.notify_one();
         Ok(job.status)
     }
 
     /// Puts a Running job back to Pending without counting the attempt (used by `stop`).
+    /// If that cannot be committed the job is still made runnable, attempt counted (as a
+    /// reopen would), and the error is returned.
     pub(crate) async fn release(&self, id: &str) -> Result<()> {
         let job = {
-            let mut st = self.state.lock();
-            let Some(job) = st.jobs.get_mut(id) else {
+            let st = self.state.lock();
+            let Some(job) = st.jobs.get(id).filter(|j| j.status == JobStatus::Running) else {
                 return Ok(());
             };
-            if job.status != JobStatus::Running {
-                return Ok(());
+            Job {
+                status: JobStatus::Pending,
+                attempts: job.attempts.saturating_sub(1),
+                run_at_ms: now_ms(),
+                ..job.clone()
             }
-            job.status = JobStatus::Pending;
-            job.attempts = job.attempts.saturating_sub(1);
-            job.run_at_ms = now_ms();
-            let j = job.clone();
-            st.index(&j);
-            j
         };
-        self.persist(&job).await
+        if let Err(e) = self.persist(&job).await {
+            self.requeue_uncommitted(id);
+            return Err(e);
+        }
+        {
+            let mut st = self.state.lock();
+            if st.jobs.get(id).is_some_and(|j| j.status == JobStatus::Running) {
+                st.put(job);
+            }
+        }
+        self.notify.notify_one();
+        Ok(())
     }
 
     /// A job by id.
@@ -281,26 +357,85 @@ impl JobQueue {
         v
     }
 
-    /// Gives a dead letter a fresh set of retries.
+    /// Gives a dead letter a fresh set of retries. Memory changes only once that is committed.
     pub async fn retry_dead_letter(&self, id: &str) -> Result<()> {
         let job = {
-            let mut st = self.state.lock();
-            let Some(job) = st.jobs.get_mut(id) else {
+            let st = self.state.lock();
+            let Some(job) = st.jobs.get(id) else {
                 return Err(AuroraError::NotFound(format!("job `{id}`")));
             };
             if job.status != JobStatus::DeadLetter {
                 return Err(AuroraError::invalid(format!("job `{id}` is {}, not a dead letter", job.status.as_str())));
             }
-            job.status = JobStatus::Pending;
-            job.attempts = 0;
-            job.run_at_ms = now_ms();
-            let j = job.clone();
-            st.index(&j);
-            j
+            Job { status: JobStatus::Pending, attempts: 0, run_at_ms: now_ms(), finished_at_ms: None, ..job.clone() }
         };
         self.persist(&job).await?;
+        {
+            let mut st = self.state.lock();
+            if st.jobs.get(id).is_some_and(|j| j.status == JobStatus::DeadLetter) {
+                st.put(job);
+            }
+        }
         self.notify.notify_one();
         Ok(())
+    }
+
+    /// Up to [`PURGE_BATCH`] completed jobs (finish time, id) that finished at or before `cutoff_ms`.
+    fn purgeable(&self, cutoff_ms: u64) -> Vec<(u64, String)> {
+        let st = self.state.lock();
+        st.completed.iter().take_while(|(at, _)| *at <= cutoff_ms).take(PURGE_BATCH).cloned().collect()
+    }
+
+    fn delete_ops(batch: &[(u64, String)]) -> Vec<WriteOp> {
+        batch.iter().map(|(_, id)| WriteOp::Raw { tree: JOBS_TREE.into(), key: Self::key(id), value: None }).collect()
+    }
+
+    /// Drops committed deletions from memory (each index entry goes, so a purge always progresses).
+    fn forget(&self, batch: &[(u64, String)]) {
+        let mut st = self.state.lock();
+        for entry in batch {
+            st.completed.remove(entry);
+            if st.jobs.get(&entry.1).is_some_and(|j| j.status == JobStatus::Completed) {
+                st.jobs.remove(&entry.1);
+            }
+        }
+    }
+
+    fn cutoff(older_than: Duration) -> u64 {
+        now_ms().saturating_sub(u64::try_from(older_than.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Deletes, from memory and storage, the completed jobs that finished at least
+    /// `older_than` ago; returns how many. Other jobs, dead letters included, are never
+    /// touched. A job is forgotten in memory only once its deletion is committed.
+    pub async fn purge_completed(&self, older_than: Duration) -> Result<usize> {
+        let cutoff = Self::cutoff(older_than);
+        let mut purged = 0;
+        loop {
+            let batch = self.purgeable(cutoff);
+            if batch.is_empty() {
+                return Ok(purged);
+            }
+            self.inner()?.commit(Self::delete_ops(&batch), "purge_jobs").await?;
+            self.forget(&batch);
+            purged += batch.len();
+        }
+    }
+
+    /// Blocking form of [`JobQueue::purge_completed`] (for the maintenance thread).
+    pub(crate) fn purge_completed_blocking(&self, older_than: Duration) -> Result<usize> {
+        let cutoff = Self::cutoff(older_than);
+        let mut purged = 0;
+        loop {
+            let batch = self.purgeable(cutoff);
+            if batch.is_empty() {
+                return Ok(purged);
+            }
+            let ops = Self::delete_ops(&batch);
+            self.inner()?.commit_blocking(|_| Ok(ops), "purge_jobs")?;
+            self.forget(&batch);
+            purged += batch.len();
+        }
     }
 
     /// Counts per status.
@@ -316,6 +451,16 @@ impl JobQueue {
             }
         }
         s
+    }
+}
+
+/// Applies `AuroraConfig::completed_job_retention_ms` to the queue of `inner`, if it was loaded
+/// (a database that never used its queue has nothing in memory to purge); returns the count.
+pub(crate) fn purge_expired(inner: &Inner, retention: Duration) -> Result<usize> {
+    let queue = inner.extensions.read().get("job_queue").cloned().and_then(|e| e.downcast::<JobQueue>().ok());
+    match queue {
+        Some(q) => q.purge_completed_blocking(retention),
+        None => Ok(0),
     }
 }
 

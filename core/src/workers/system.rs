@@ -119,6 +119,13 @@ impl WorkerSystem {
         self.queue.retry_dead_letter(id).await
     }
 
+    /// Deletes completed jobs that finished at least `older_than` ago (memory and storage);
+    /// returns how many. Dead letters are kept. See `AuroraConfig::completed_job_retention_ms`
+    /// for the automatic purge.
+    pub async fn purge_completed(&self, older_than: Duration) -> Result<usize> {
+        self.queue.purge_completed(older_than).await
+    }
+
     /// The same system (handlers, queue, running state) with another pool size for `start`.
     pub fn with_concurrency(&self, n: usize) -> WorkerSystem {
         let mut w = self.clone();
@@ -171,10 +178,14 @@ impl WorkerSystem {
             t.abort();
         }
         let left: Vec<String> = r.in_flight.lock().keys().cloned().collect();
+        let mut first_error = None;
         for id in left {
-            self.queue.release(&id).await?;
+            // A release that cannot be committed still makes the job runnable in memory.
+            if let Err(e) = self.queue.release(&id).await {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     async fn worker_loop(self, stop: Arc<AtomicBool>, in_flight: Arc<Mutex<HashMap<String, ()>>>) {
@@ -208,10 +219,12 @@ impl WorkerSystem {
                 },
                 None => flatten(fut.await),
             };
-            in_flight.lock().remove(&id);
+            // Still in flight while the outcome is recorded: if `stop` aborts this task in the
+            // middle, it returns the job to Pending instead of leaving it Running.
             if let Err(e) = self.queue.finish(&id, outcome, self.config.retry_base_ms).await {
-                tracing::error!("could not record the outcome of job {id}: {e}");
+                tracing::error!("could not record the outcome of job {id} (it will run again): {e}");
             }
+            in_flight.lock().remove(&id);
         }
     }
 
