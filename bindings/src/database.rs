@@ -1,6 +1,7 @@
 //! An open database as the hosts hold it: blocking and async calls, JSON in and out.
 
 use crate::config::config_from_json;
+use crate::eager::{Eager, Execution};
 use crate::error::{BindingError, ErrorCode};
 use crate::runtime::{block_on, runtime};
 use crate::subscription::Subscription;
@@ -18,6 +19,7 @@ pub struct Database {
     db: Arc<Mutex<Option<Aurora>>>,
     pid: u32,
     workers: Arc<Mutex<Option<WorkerSystem>>>,
+    eager: Arc<Eager>,
 }
 
 impl Database {
@@ -32,14 +34,20 @@ impl Database {
                      start worker processes with the 'spawn' method, or fork before opening any database",
                 ));
             }
-            let cfg = config_from_json(path, config)?;
+            let (config, eager_budget) = crate::eager::take_budget(config)?;
+            let cfg = config_from_json(path, &config)?;
             let rt = runtime()?;
             let db = block_on(async move {
                 let _enter = rt.enter();
                 Aurora::with_config(cfg).await
             })??;
             let workers_enabled = db.config().workers_enabled;
-            let me = Database { db: Arc::new(Mutex::new(Some(db))), pid: std::process::id(), workers: Arc::default() };
+            let me = Database {
+                db: Arc::new(Mutex::new(Some(db))),
+                pid: std::process::id(),
+                workers: Arc::default(),
+                eager: Arc::new(Eager::new(eager_budget)),
+            };
             if workers_enabled {
                 me.start_workers(None)?;
             }
@@ -129,6 +137,25 @@ impl Database {
             Err(e) if e.is_panic() => Err(BindingError::internal("internal error: a panic in the engine was caught")),
             Err(e) => Err(BindingError::internal(e.to_string())),
         }
+    }
+
+    /// Executes AQL for an async host: a text whose recent runs were cheap finishes on the
+    /// calling thread (no round trip through the runtime), anything else runs on the runtime.
+    pub fn execute_eager(
+        &self,
+        aql: String,
+        variables: Value,
+        debug_audit: bool,
+        operation_name: Option<String>,
+    ) -> Execution<Value> {
+        let prepared = guard(|| Ok((self.aurora()?, runtime()?)));
+        let (db, rt) = match prepared {
+            Ok(x) => x,
+            Err(e) => return Execution::Ready(Err(e)),
+        };
+        let k = crate::eager::key(&aql);
+        let req = ExecuteRequest { aql, variables, options: ExecuteOptions { debug_audit, operation_name } };
+        self.eager.run(&rt, k, async move { Ok(db.execute_json(req).await?) })
     }
 
     /// Opens an AQL subscription (`subscription { coll(where: ...) { fields } }`).

@@ -4,6 +4,7 @@
 
 mod config;
 mod database;
+mod eager;
 mod error;
 mod runtime;
 mod subscription;
@@ -11,6 +12,7 @@ mod workers;
 
 pub use config::config_from_json;
 pub use database::Database;
+pub use eager::Execution;
 pub use error::{BindingError, ErrorCode};
 pub use runtime::runtime;
 pub use subscription::Subscription;

@@ -165,6 +165,31 @@ where
     Ok(PromiseRaw::new(raw_env, promise))
 }
 
+/// A Promise already settled with `outcome` (a call that finished on the JS thread).
+pub fn settled<'env, T>(env: &'env Env, outcome: std::result::Result<T, BindingError>) -> Result<PromiseRaw<'env, T>>
+where
+    T: ToNapiValue,
+{
+    let raw_env = env.raw();
+    let mut deferred = ptr::null_mut();
+    let mut promise = ptr::null_mut();
+    check(unsafe { sys::napi_create_promise(raw_env, &mut deferred, &mut promise) }, "create promise")?;
+    let status = unsafe {
+        match outcome {
+            Ok(v) => match T::to_napi_value(raw_env, v) {
+                Ok(js) => sys::napi_resolve_deferred(raw_env, deferred, js),
+                Err(e) => {
+                    let e = BindingError::internal(format!("cannot convert the result: {}", e.reason));
+                    sys::napi_reject_deferred(raw_env, deferred, error_value(raw_env, &e))
+                }
+            },
+            Err(e) => sys::napi_reject_deferred(raw_env, deferred, error_value(raw_env, &e)),
+        }
+    };
+    check(status, "settle promise")?;
+    Ok(PromiseRaw::new(raw_env, promise))
+}
+
 thread_local! {
     /// The JS `AuroraError` class of this thread's environment (registered by index.js).
     static ERROR_CLASS: std::cell::Cell<(sys::napi_env, sys::napi_ref)> =

@@ -13,7 +13,7 @@
 mod convert;
 mod hub;
 
-use aurora_bindings::{AsyncForeignHandler, BindingError, BoxFuture, Database, Subscription};
+use aurora_bindings::{AsyncForeignHandler, BindingError, BoxFuture, Database, Execution, Subscription};
 use convert::{JsonIn, JsonOut};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -93,11 +93,11 @@ impl NativeDatabase {
         debug_audit: Option<bool>,
         operation_name: Option<String>,
     ) -> Result<PromiseRaw<'env, JsonOut>> {
-        let db = self.db.clone();
         let vars = variables.map(|v| v.0).unwrap_or(Value::Null);
-        hub::spawn(env, async move {
-            db.execute_named_async(aql, vars, debug_audit.unwrap_or(false), operation_name).await.map(JsonOut::new)
-        })
+        match self.db.execute_eager(aql, vars, debug_audit.unwrap_or(false), operation_name) {
+            Execution::Ready(outcome) => hub::settled(env, outcome.map(JsonOut::new)),
+            Execution::Pending(work) => hub::spawn(env, async move { work.await.map(JsonOut::new) }),
+        }
     }
 
     /// Opens an AQL subscription (`subscription { coll(where: ...) { fields } }`).

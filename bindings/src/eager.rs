@@ -1,0 +1,166 @@
+//! Eager execution: a call that is known to be cheap finishes on the caller's thread.
+//!
+//! An async host call (a Node Promise) normally hops to the runtime and back; for a point lookup
+//! that round trip costs ten times the lookup. So the facade remembers how long each AQL text
+//! took recently, and when its last runs were cheap and nothing else of this handle is in
+//! flight, polls the execution once on the calling thread. If it completes (every read, and
+//! every write that needs no fsync), the host gets a settled result; if it would wait (a group
+//! commit, a lock held by a long call), the rest runs on the runtime as before. A text seen for
+//! the first time, or one whose recent runs were slow, always runs on the runtime, so a large
+//! scan or a Strict write never blocks the host's event loop twice in a row.
+
+use crate::error::BindingError;
+use crate::workers::BoxFuture;
+use parking_lot::Mutex;
+use serde_json::Value;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// A call cheaper than this (moving average of its recent runs) may run on the caller's thread,
+/// unless the host's config sets `eager_budget_us` (0 turns eager execution off).
+const DEFAULT_BUDGET: Duration = Duration::from_micros(200);
+
+/// The config key (snake_case; camelCase `eagerBudgetUs` is accepted too) of the budget.
+const BUDGET_KEY: &str = "eager_budget_us";
+
+/// Texts whose cost is remembered; the table is cleared when it grows past this.
+const MAX_TRACKED: usize = 4096;
+
+/// The outcome of an eager call: finished here, or still running on the runtime.
+pub enum Execution<T> {
+    /// Completed on the calling thread.
+    Ready(Result<T, BindingError>),
+    /// Completes on the runtime; await it from any executor.
+    Pending(BoxFuture<Result<T, BindingError>>),
+}
+
+/// Per-handle cost memory and in-flight count.
+pub(crate) struct Eager {
+    budget_ns: u64,
+    /// Moving average cost in nanoseconds, keyed by a hash of the AQL text (a collision only
+    /// mispredicts a cost; it cannot change a result).
+    costs: Mutex<HashMap<u64, u64>>,
+    in_flight: AtomicUsize,
+}
+
+/// The cost-table key of an AQL text.
+pub(crate) fn key(text: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+/// Removes the eager budget from a host's config object (it is the facade's, not the
+/// engine's) and returns the rest with the budget.
+pub(crate) fn take_budget(config: &Value) -> Result<(Value, Duration), BindingError> {
+    let Value::Object(map) = config else { return Ok((config.clone(), DEFAULT_BUDGET)) };
+    let mut rest = map.clone();
+    let mut budget = DEFAULT_BUDGET;
+    for k in [BUDGET_KEY, "eagerBudgetUs"] {
+        if let Some(v) = rest.remove(k) {
+            let us = v.as_u64().filter(|us| *us <= 1_000_000).ok_or_else(|| {
+                BindingError::validation(format!(
+                    "config option `{k}` takes whole microseconds from 0 (never run on the caller's thread) \
+                     to 1000000, got {v}"
+                ))
+            })?;
+            budget = Duration::from_micros(us);
+        }
+    }
+    Ok((Value::Object(rest), budget))
+}
+
+impl Eager {
+    /// Cost memory for one handle, with calls under `budget` allowed on the caller's thread.
+    pub(crate) fn new(budget: Duration) -> Self {
+        Eager {
+            budget_ns: budget.as_nanos().min(u64::MAX as u128) as u64,
+            costs: Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn is_cheap(&self, key: u64) -> bool {
+        self.budget_ns > 0
+            && self.in_flight.load(Ordering::Acquire) == 0
+            && self.costs.lock().get(&key).is_some_and(|&ns| ns < self.budget_ns)
+    }
+
+    fn record(&self, key: u64, took: Duration) {
+        let ns = took.as_nanos().min(u64::MAX as u128) as u64;
+        let mut costs = self.costs.lock();
+        if costs.len() >= MAX_TRACKED && !costs.contains_key(&key) {
+            costs.clear();
+        }
+        let slot = costs.entry(key).or_insert(ns);
+        // A moving average rides out a preempted run; one run far over budget (an fsync, a big
+        // scan) moves the text off the caller's thread at once. It comes back after cheap runs.
+        *slot = if ns > self.budget_ns.saturating_mul(10) { ns } else { (*slot * 3 + ns) / 4 };
+    }
+
+    /// Runs `work` eagerly when the text keyed `k` is known to be cheap, otherwise on `rt`.
+    pub(crate) fn run<T, F>(self: &Arc<Self>, rt: &tokio::runtime::Runtime, k: u64, work: F) -> Execution<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, BindingError>> + Send + 'static,
+    {
+        let me = self.clone();
+        let mut fut: BoxFuture<Result<T, BindingError>> = Box::pin(async move {
+            let start = Instant::now();
+            let out = work.await;
+            me.record(k, start.elapsed());
+            out
+        });
+        if self.is_cheap(k) {
+            let _enter = rt.enter();
+            let mut cx = Context::from_waker(Waker::noop());
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+                Ok(Poll::Ready(out)) => return Execution::Ready(out),
+                Ok(Poll::Pending) => {} // it has to wait: the runtime finishes it
+                Err(_) => {
+                    return Execution::Ready(Err(BindingError::internal(
+                        "internal error: a panic in the engine was caught",
+                    )))
+                }
+            }
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let flight = InFlight(self.clone());
+        let task = rt.spawn(fut);
+        Execution::Pending(Box::pin(async move {
+            let _flight = flight;
+            match task.await {
+                Ok(r) => r,
+                Err(e) if e.is_panic() => {
+                    Err(BindingError::internal("internal error: a panic in the engine was caught"))
+                }
+                Err(e) => Err(BindingError::internal(e.to_string())),
+            }
+        }))
+    }
+}
+
+/// Counts a call on the runtime until its result is taken (or abandoned).
+struct InFlight(Arc<Eager>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl<T> Execution<T> {
+    /// Waits for the outcome (immediately when it is ready).
+    pub async fn finish(self) -> Result<T, BindingError> {
+        match self {
+            Execution::Ready(r) => r,
+            Execution::Pending(f) => f.await,
+        }
+    }
+}

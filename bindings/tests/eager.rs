@@ -1,0 +1,108 @@
+//! Eager execution: cheap repeated calls finish on the caller's thread, everything else on the
+//! runtime, with identical results and errors either way.
+
+use aurora_bindings::{Database, ErrorCode, Execution};
+use serde_json::{json, Value};
+
+fn open(config: Value) -> (tempfile::TempDir, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path().join("db").to_str().unwrap(), &config).unwrap();
+    db.execute("schema { define collection users { email: String! @unique  age: Int @indexed } }", json!(null))
+        .unwrap();
+    (dir, db)
+}
+
+const INSERT: &str =
+    "mutation ($e: String!, $a: Int) { insertInto(collection: \"users\", data: { email: $e, age: $a }) { email age } }";
+const LOOKUP: &str = "query ($e: String) { users(where: { email: { eq: $e } }) { email age } }";
+
+/// Runs one eager call to completion; tells whether it finished on this thread.
+fn run(db: &Database, aql: &str, vars: Value) -> (bool, Result<Value, aurora_bindings::BindingError>) {
+    match db.execute_eager(aql.to_string(), vars, false, None) {
+        Execution::Ready(r) => (true, r),
+        Execution::Pending(f) => (false, futures_lite(f)),
+    }
+}
+
+fn futures_lite<T>(f: aurora_bindings::BoxFuture<T>) -> T {
+    // A host thread (not a runtime thread) may block on the facade's runtime.
+    aurora_bindings::runtime().unwrap().block_on(f)
+}
+
+#[test]
+fn repeated_cheap_calls_finish_on_the_calling_thread_with_the_same_results() {
+    // A generous budget: this test is about what runs where, not about this build's speed.
+    let (_d, db) = open(json!({ "durabilityMode": "wal", "eagerBudgetUs": 100_000 }));
+    let mut eager_writes = 0;
+    for i in 0..200 {
+        let (here, r) = run(&db, INSERT, json!({ "e": format!("u{i}@x.io"), "a": i }));
+        assert_eq!(r.unwrap(), json!({ "insertInto": { "email": format!("u{i}@x.io"), "age": i } }));
+        eager_writes += here as usize;
+    }
+    // The first call of a text always goes to the runtime (its cost is unknown).
+    let (first, _) = run(&db, "query ($e: String) { users(where: { email: { eq: $e } }) { age } }", json!({"e": "x"}));
+    assert!(!first, "a text seen for the first time must not run on the caller's thread");
+    let mut eager_reads = 0;
+    for i in 0..200 {
+        let (here, r) = run(&db, LOOKUP, json!({ "e": format!("u{i}@x.io") }));
+        assert_eq!(r.unwrap(), json!({ "users": [{ "email": format!("u{i}@x.io"), "age": i }] }));
+        eager_reads += here as usize;
+    }
+    // On a loaded machine a preempted run can push a text back to the runtime for a while.
+    assert!(eager_reads >= 100, "only {eager_reads} of 200 lookups finished eagerly");
+    assert!(eager_writes >= 100, "only {eager_writes} of 200 WAL-mode inserts finished eagerly");
+}
+
+#[test]
+fn errors_are_identical_eager_or_not() {
+    let (_d, db) = open(json!({ "durabilityMode": "wal", "eagerBudgetUs": 100_000 }));
+    run(&db, INSERT, json!({ "e": "a@x.io", "a": 1 })).1.unwrap();
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        let (_, r) = run(&db, INSERT, json!({ "e": "a@x.io", "a": 2 }));
+        codes.push(r.unwrap_err().code);
+    }
+    assert!(codes.iter().all(|c| *c == ErrorCode::UniqueViolation), "{codes:?}");
+    for _ in 0..20 {
+        let e = run(&db, "query { users { nope } }", json!(null)).1.unwrap_err();
+        assert_eq!(e.code, ErrorCode::NotFound);
+    }
+    for _ in 0..5 {
+        let e = run(&db, "query { users { ", json!(null)).1.unwrap_err();
+        assert_eq!((e.code, e.line), (ErrorCode::Syntax, Some(1)));
+    }
+    db.close().unwrap();
+    let (here, r) = run(&db, LOOKUP, json!({ "e": "a@x.io" }));
+    assert!(here);
+    assert_eq!(r.unwrap_err().code, ErrorCode::Closed);
+}
+
+#[test]
+fn a_zero_budget_never_runs_on_the_calling_thread_and_bad_budgets_are_refused() {
+    let (_d, db) = open(json!({ "eager_budget_us": 0 }));
+    for i in 0..50 {
+        let (here, r) = run(&db, INSERT, json!({ "e": format!("z{i}@x.io"), "a": i }));
+        r.unwrap();
+        assert!(!here, "call {i} ran on the calling thread with a zero budget");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    for bad in [json!({ "eagerBudgetUs": -1 }), json!({ "eagerBudgetUs": "fast" }), json!({ "eagerBudgetUs": 2e9 })] {
+        let e = Database::open(path.to_str().unwrap(), &bad).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Validation, "{bad}");
+        assert!(e.message.contains("eagerBudgetUs"), "{}", e.message);
+    }
+}
+
+#[test]
+fn a_slow_text_moves_to_the_runtime() {
+    let (_d, db) = open(json!({ "eagerBudgetUs": 1 }));
+    run(&db, INSERT, json!({ "e": "a@x.io", "a": 1 })).1.unwrap();
+    // Nothing in this engine runs under a microsecond through AQL: with a 1 µs budget no call
+    // is ever eager.
+    for _ in 0..20 {
+        let (here, r) = run(&db, LOOKUP, json!({ "e": "a@x.io" }));
+        assert_eq!(r.unwrap(), json!({ "users": [{ "email": "a@x.io", "age": 1 }] }));
+        assert!(!here);
+    }
+}
