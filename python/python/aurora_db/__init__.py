@@ -20,8 +20,10 @@ are typed and checked, which keeps queries safe from injection.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import inspect
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, Callable, TypeVar, Union, overload
 
@@ -147,6 +149,29 @@ async def _await(aw: Awaitable[None]) -> None:
     await aw
 
 
+# Every database not yet garbage collected, for the exit hook below.
+_open_databases: weakref.WeakSet[Aurora] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_workers_at_exit() -> None:
+    """Stops the job workers of every database still open when the interpreter exits.
+
+    A worker thread running a Python handler must take the GIL again when the handler returns
+    or sleeps; once the interpreter is finalizing, CPython (before 3.14) ends such a thread
+    with ``pthread_exit``, which aborts the process inside the Rust frames. Stopping the
+    workers here, while the interpreter is still whole, lets running handlers finish first.
+    Subscriptions are left alone: waking a thread blocked in ``next`` now would race with
+    finalization the same way.
+    """
+    for db in list(_open_databases):
+        try:
+            if not db.closed:
+                db.stop_workers()
+        except AuroraError:
+            pass
+
+
 class Aurora:
     """An open database. ``Aurora(path, **config)``; see the README for config options
     (``durability_mode="strict"``, ``hot_cache_size_mb=64``, ``workers_enabled=True``...).
@@ -154,6 +179,7 @@ class Aurora:
 
     def __init__(self, path: str, **config: Any) -> None:
         self._native = NativeDatabase(str(path), config or None)
+        _open_databases.add(self)
 
     def execute(
         self,
