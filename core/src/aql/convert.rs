@@ -122,7 +122,8 @@ fn json_to_ast(v: &serde_json::Value, depth: usize) -> std::result::Result<AstVa
     })
 }
 
-fn has_variables(v: &AstValue) -> bool {
+/// True when the value contains a `$variable` anywhere.
+pub(crate) fn has_variables(v: &AstValue) -> bool {
     match v {
         AstValue::Variable(_) => true,
         AstValue::List(items) => items.iter().any(has_variables),

@@ -1,16 +1,18 @@
 //! `Aurora::execute`: parse (cached) → validate → run each operation on the shared engine.
 
-use super::ast::{AqlDocument, Field, OperationBody, OperationKind, Selection};
+use super::ast::{AqlDocument, Field, Operation, OperationBody, OperationKind, Selection};
 use super::convert::resolve_variables;
 use super::fragments::{self, Fragments};
+use super::plan::Plan;
 use super::query::Ctx;
 use super::result::{ExecutionResult, SubscriptionResult};
-use crate::db::Aurora;
+use crate::db::{Aurora, Inner};
 use crate::error::{AuroraError, Result};
 use lru::LruCache;
 use parking_lot::Mutex;
+use std::cell::RefCell;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// Options of one execution.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,9 +80,9 @@ impl<S: Into<String>> From<(S, serde_json::Value, ExecuteOptions)> for ExecuteRe
     }
 }
 
-/// Parsed and fragment-checked documents keyed by their exact text (no hash-only keys).
+/// Parsed, fragment-checked and compiled documents keyed by their exact text (no hash-only keys).
 pub(crate) struct PlanCache {
-    map: Mutex<LruCache<String, Arc<AqlDocument>>>,
+    map: Mutex<LruCache<String, Arc<Plan>>>,
 }
 
 const PLAN_CACHE_ENTRIES: usize = 512;
@@ -91,15 +93,36 @@ impl PlanCache {
     }
 }
 
-/// Parses AQL text into a checked document, using the database's plan cache.
-pub(crate) fn parse_cached(db: &Aurora, text: &str) -> Result<Arc<AqlDocument>> {
-    let cache = db.extension("aql_plan_cache", PlanCache::new);
-    if let Some(d) = cache.map.lock().get(text) {
-        return Ok(d.clone());
+thread_local! {
+    /// The plan this thread ran last and its database. Executing the same text again (the
+    /// common case) then costs one string comparison instead of a hash, a lock and an LRU
+    /// update. The `Weak` keeps the database's allocation, so its address is never reused.
+    static LAST_PLAN: RefCell<Option<(Weak<Inner>, Arc<Plan>)>> = const { RefCell::new(None) };
+}
+
+/// Parses AQL text into a checked, compiled document, using the database's plan cache.
+pub(crate) fn parse_cached(db: &Aurora, text: &str) -> Result<Arc<Plan>> {
+    let last = LAST_PLAN.with(|l| match &*l.borrow() {
+        Some((owner, plan)) if std::ptr::eq(owner.as_ptr(), Arc::as_ptr(&db.inner)) && plan.text == text => {
+            Some(plan.clone())
+        }
+        _ => None,
+    });
+    if let Some(plan) = last {
+        return Ok(plan);
     }
-    let doc = Arc::new(parse(text)?);
-    cache.map.lock().put(text.to_string(), doc.clone());
-    Ok(doc)
+    let cache = db.extension("aql_plan_cache", PlanCache::new);
+    let cached = cache.map.lock().get(text).cloned();
+    let plan = match cached {
+        Some(p) => p,
+        None => {
+            let plan = Arc::new(Plan::new(text, parse(text)?));
+            cache.map.lock().put(text.to_string(), plan.clone());
+            plan
+        }
+    };
+    LAST_PLAN.with(|l| *l.borrow_mut() = Some((Arc::downgrade(&db.inner), plan.clone())));
+    Ok(plan)
 }
 
 /// Parses and checks the schema-independent rules (fragment names and cycles).
@@ -131,39 +154,108 @@ fn root_fields<'a>(sels: &'a [Selection], frags: &Fragments) -> Result<Vec<&'a F
     Ok(out)
 }
 
+/// Results collected in order; one result stands alone, several make a batch.
+#[derive(Default)]
+struct Results(Option<ExecutionResult>, Vec<ExecutionResult>);
+
+impl Results {
+    fn push(&mut self, r: ExecutionResult) {
+        match self.0.take() {
+            None if self.1.is_empty() => self.0 = Some(r),
+            None => self.1.push(r),
+            Some(first) => self.1.extend([first, r]),
+        }
+    }
+
+    fn finish(self) -> ExecutionResult {
+        match self.0 {
+            Some(one) => one,
+            None => ExecutionResult::Batch(self.1),
+        }
+    }
+}
+
+/// Runs the root fields of one query operation, compiled ones from the plan.
+fn run_query_op(ctx: &Ctx, plan: &Plan, index: usize, sels: &[Selection], out: &mut Results) -> Result<()> {
+    match plan.queries.get(index) {
+        Some(Some(roots)) => {
+            let fields = sels.iter().filter_map(|s| match s {
+                Selection::Field(f) => Some(f),
+                Selection::FragmentSpread { .. } => None,
+            });
+            for (f, root) in fields.zip(roots) {
+                out.push(ExecutionResult::Query(match root {
+                    Some(root) => super::query::run_planned(ctx, f, root)?,
+                    None => super::query::run_root(ctx, f)?,
+                }));
+            }
+        }
+        _ => {
+            for f in root_fields(sels, ctx.frags)? {
+                out.push(ExecutionResult::Query(super::query::run_root(ctx, f)?));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Aurora {
     /// Executes AQL: `execute("query { users { email } }")`,
     /// `execute((aql, json!({"min": 3})))` or with [`ExecuteOptions`].
     pub async fn execute(&self, request: impl Into<ExecuteRequest>) -> Result<ExecutionResult> {
         let req = request.into();
         self.inner.check_open()?;
-        let doc = parse_cached(self, &req.aql)?;
+        let plan = parse_cached(self, &req.aql)?;
+        let doc = &plan.doc;
         if !doc.fragments.is_empty() {
-            fragments::check_type_conditions(&doc, &self.collection_names())?;
+            fragments::check_type_conditions(doc, &self.collection_names())?;
         }
-        let frags: Fragments = doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
-        let ops: Vec<_> = match &req.options.operation_name {
-            Some(n) => {
-                let found: Vec<_> = doc.operations.iter().filter(|o| o.name.as_deref() == Some(n.as_str())).collect();
-                if found.is_empty() {
-                    return Err(AuroraError::invalid(format!("no operation named `{n}` in the document")));
-                }
-                found
+        let wanted = req.options.operation_name.as_deref();
+        let selected = |o: &&Operation| wanted.is_none_or(|n| o.name.as_deref() == Some(n));
+        if !doc.operations.iter().any(|o| selected(&o)) {
+            return Err(match wanted {
+                Some(n) => AuroraError::invalid(format!("no operation named `{n}` in the document")),
+                None => AuroraError::invalid("the document has fragments but no operation"),
+            });
+        }
+        if doc.operations.iter().filter(selected).all(|o| o.kind == OperationKind::Query) {
+            // Reads only: no await point, so the future stays small.
+            return self.run_queries(&plan, &req);
+        }
+        Box::pin(self.execute_operations(&plan, &req)).await
+    }
+
+    fn run_queries(&self, plan: &Plan, req: &ExecuteRequest) -> Result<ExecutionResult> {
+        let frags: Fragments = plan.doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
+        let wanted = req.options.operation_name.as_deref();
+        let mut results = Results::default();
+        for (i, op) in plan.doc.operations.iter().enumerate() {
+            if wanted.is_some_and(|n| op.name.as_deref() != Some(n)) {
+                continue;
             }
-            None => doc.operations.iter().collect(),
-        };
-        if ops.is_empty() {
-            return Err(AuroraError::invalid("the document has fragments but no operation"));
+            let vars = resolve_variables(&op.variables, &req.variables)?;
+            let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit };
+            match &op.body {
+                OperationBody::Selections(sels) => run_query_op(&ctx, plan, i, sels, &mut results)?,
+                _ => return Err(AuroraError::invalid("operation kind and body do not match")),
+            }
         }
-        let mut results = Vec::new();
-        for op in ops {
+        Ok(results.finish())
+    }
+
+    async fn execute_operations(&self, plan: &Plan, req: &ExecuteRequest) -> Result<ExecutionResult> {
+        let frags: Fragments = plan.doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
+        let wanted = req.options.operation_name.as_deref();
+        let mut results = Results::default();
+        for (i, op) in plan.doc.operations.iter().enumerate() {
+            if wanted.is_some_and(|n| op.name.as_deref() != Some(n)) {
+                continue;
+            }
             let vars = resolve_variables(&op.variables, &req.variables)?;
             let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit };
             match (&op.kind, &op.body) {
                 (OperationKind::Query, OperationBody::Selections(sels)) => {
-                    for f in root_fields(sels, &frags)? {
-                        results.push(ExecutionResult::Query(super::query::run_root(&ctx, f)?));
-                    }
+                    run_query_op(&ctx, plan, i, sels, &mut results)?;
                 }
                 (OperationKind::Mutation, OperationBody::Selections(sels)) => {
                     let fields: Vec<Field> = root_fields(sels, &frags)?.into_iter().cloned().collect();
@@ -191,7 +283,7 @@ impl Aurora {
                 _ => return Err(AuroraError::invalid("operation kind and body do not match")),
             }
         }
-        Ok(if results.len() == 1 { results.remove(0) } else { ExecutionResult::Batch(results) })
+        Ok(results.finish())
     }
 
     /// Executes AQL and returns the SPEC §4.11 JSON (what every binding returns).

@@ -9,6 +9,7 @@ mod exec;
 mod fragments;
 mod mutation;
 pub mod parser;
+mod plan;
 mod project;
 mod query;
 pub mod result;

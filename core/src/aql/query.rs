@@ -3,16 +3,20 @@
 use super::ast::{Field, Pos};
 use super::convert::{resolve, to_filter, to_order, to_usize, Vars};
 use super::fragments::{expand, Fragments};
+use super::plan::RootPlan;
 use super::project::{check_fields, project, unknown_field};
 use super::result::{QueryBody, QueryResult};
 use crate::db::Aurora;
 use crate::error::{AuroraError, Result};
+use crate::index::CollectionState;
 use crate::query::planner::{QuerySpec, Row};
 use crate::query::Filter;
 use crate::types::Document;
 use crate::value::Value;
+use parking_lot::RwLock;
 use serde_json::{json, Map, Value as Json};
 use std::cmp::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 /// What a query execution needs besides the field itself.
@@ -33,6 +37,7 @@ pub(crate) fn at(pos: Pos) -> impl Fn(AuroraError) -> AuroraError {
 }
 
 /// Arguments common to reads: filter, ordering and window.
+#[derive(Clone)]
 pub(crate) struct ReadArgs {
     pub filter: Filter,
     pub order: Vec<(String, bool)>,
@@ -41,6 +46,9 @@ pub(crate) struct ReadArgs {
     pub first: Option<usize>,
     pub after: Option<String>,
 }
+
+/// Arguments a query root field accepts.
+pub(crate) const QUERY_ARGS: &[&str] = &["where", "orderBy", "limit", "offset", "first", "after"];
 
 pub(crate) fn read_args(f: &Field, vars: &Vars, allowed: &[&str]) -> Result<ReadArgs> {
     let mut a = ReadArgs { filter: Filter::All, order: Vec::new(), limit: None, offset: 0, first: None, after: None };
@@ -76,33 +84,99 @@ pub(crate) fn read_args(f: &Field, vars: &Vars, allowed: &[&str]) -> Result<Read
     Ok(a)
 }
 
+/// What a root field's selection asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A list of projected documents.
+    List,
+    /// A cursor page (`edges`, `pageInfo`, `totalCount`).
+    Paged,
+    /// Aggregates or groups (`aggregate`, `groupBy`).
+    Grouped,
+}
+
+impl Mode {
+    /// The mode of an expanded selection.
+    pub(crate) fn of(fields: &[Field]) -> Mode {
+        let any = |names: &[&str]| fields.iter().any(|x| names.contains(&x.name.as_str()));
+        if any(&["edges", "pageInfo", "totalCount"]) {
+            Mode::Paged
+        } else if any(&["aggregate", "groupBy"]) {
+            Mode::Grouped
+        } else {
+            Mode::List
+        }
+    }
+}
+
 /// Runs one root field of a query.
 pub(crate) fn run_root(ctx: &Ctx, f: &Field) -> Result<QueryResult> {
     let coll = ctx.db.inner.collection(&f.name).map_err(at(f.pos))?;
-    let args = read_args(f, ctx.vars, &["where", "orderBy", "limit", "offset", "first", "after"])?;
-    let fields = expand(&f.selections, ctx.frags, &f.name)?;
-    {
-        let st = coll.read();
-        for (o, _) in &args.order {
-            if !st.accepts_field(o) {
-                return Err(unknown_field(&st, o, f.pos));
-            }
+    let args = read_args(f, ctx.vars, QUERY_ARGS)?;
+    let fields: Arc<[Field]> = expand(&f.selections, ctx.frags, &f.name)?.into();
+    let mode = Mode::of(&fields);
+    run_with(ctx, f, &coll, args, fields, mode, None)
+}
+
+/// Runs one root field compiled in the plan cache: the same steps and checks as [`run_root`]
+/// without converting arguments or inlining fragments again.
+pub(crate) fn run_planned(ctx: &Ctx, f: &Field, plan: &RootPlan) -> Result<QueryResult> {
+    let coll = ctx.db.inner.collection(&f.name).map_err(at(f.pos))?;
+    let (args, checked_at) = match &plan.args {
+        Some(a) => (a.clone(), Some(&plan.checked_at)),
+        None => (read_args(f, ctx.vars, QUERY_ARGS)?, None),
+    };
+    run_with(ctx, f, &coll, args, plan.fields.clone(), plan.mode, checked_at)
+}
+
+fn check_order(st: &CollectionState, order: &[(String, bool)], pos: Pos) -> Result<()> {
+    for (o, _) in order {
+        if !st.accepts_field(o) {
+            return Err(unknown_field(st, o, pos));
         }
     }
-    let names: Vec<&str> = fields.iter().map(|x| x.name.as_str()).collect();
-    let paged = names.iter().any(|n| matches!(*n, "edges" | "pageInfo" | "totalCount"));
-    let grouped = names.iter().any(|n| matches!(*n, "aggregate" | "groupBy"));
-    let (body, documents) = if paged {
-        let (json, docs) = page(ctx, f, &fields, args)?;
-        (QueryBody::Json(json), docs)
-    } else if grouped {
-        (QueryBody::Json(aggregate_root(ctx, f, &fields, args)?), Vec::new())
-    } else {
-        check_fields(&coll.read(), &fields)?;
-        let spec = QuerySpec { filter: args.filter, order: args.order, limit: args.limit, offset: args.offset };
-        let rows = ctx.db.inner.run_query(&f.name, spec, true).map_err(at(f.pos))?;
-        let docs = rows.into_iter().map(|(_, d)| Arc::unwrap_or_clone(d)).collect();
-        (QueryBody::Projected { fields, with_sid: ctx.debug_audit }, docs)
+    Ok(())
+}
+
+fn run_with(
+    ctx: &Ctx,
+    f: &Field,
+    coll: &RwLock<CollectionState>,
+    args: ReadArgs,
+    fields: Arc<[Field]>,
+    mode: Mode,
+    checked_at: Option<&AtomicU64>,
+) -> Result<QueryResult> {
+    let (body, documents) = match mode {
+        Mode::List => {
+            // Checks and query under one read lock. With static arguments, checks that passed
+            // at the current shape epoch pass again (they read nothing else), so they are
+            // skipped; filter fields are then known and the planner need not check them.
+            let st = coll.read();
+            let epoch = st.shape_epoch();
+            let passed = checked_at.is_some_and(|c| c.load(AtomicOrdering::Relaxed) == epoch);
+            if !passed {
+                check_order(&st, &args.order, f.pos)?;
+                check_fields(&st, &fields)?;
+            }
+            let spec = QuerySpec { filter: args.filter, order: args.order, limit: args.limit, offset: args.offset };
+            let rows = ctx.db.inner.run_query_in(&st, spec, !passed).map_err(at(f.pos))?;
+            if let (false, Some(c)) = (passed, checked_at) {
+                c.store(epoch, AtomicOrdering::Relaxed);
+            }
+            drop(st);
+            let docs = rows.into_iter().map(|(_, d)| Arc::unwrap_or_clone(d)).collect();
+            (QueryBody::Projected { fields, with_sid: ctx.debug_audit }, docs)
+        }
+        Mode::Paged => {
+            check_order(&coll.read(), &args.order, f.pos)?;
+            let (json, docs) = page(ctx, f, &fields, args)?;
+            (QueryBody::Json(json), docs)
+        }
+        Mode::Grouped => {
+            check_order(&coll.read(), &args.order, f.pos)?;
+            (QueryBody::Json(aggregate_root(ctx, f, &fields, args)?), Vec::new())
+        }
     };
     Ok(QueryResult { key: f.response_key().to_string(), collection: f.name.clone(), documents, body })
 }

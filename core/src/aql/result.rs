@@ -20,7 +20,7 @@ pub struct QueryResult {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum QueryBody {
     Json(Json),
-    Projected { fields: Vec<super::ast::Field>, with_sid: bool },
+    Projected { fields: std::sync::Arc<[super::ast::Field]>, with_sid: bool },
 }
 
 impl QueryResult {

@@ -152,7 +152,8 @@ impl Aurora {
     /// Synchronous form of [`Aurora::stream`] (no await point inside).
     pub fn stream_now(&self, req: super::ExecuteRequest) -> Result<AqlStream> {
         self.inner.check_open()?;
-        let doc = super::exec::parse_cached(self, &req.aql)?;
+        let plan = super::exec::parse_cached(self, &req.aql)?;
+        let doc = &plan.doc;
         let op = doc
             .operations
             .iter()

@@ -37,8 +37,13 @@ impl Inner {
     pub(crate) fn run_query(&self, collection: &str, spec: QuerySpec, check_fields: bool) -> Result<Vec<Row>> {
         let coll = self.collection(collection)?;
         let st = coll.read();
-        let spec = QuerySpec { filter: planner::prepare_filter(&st, spec.filter, check_fields)?, ..spec };
-        planner::run(&st, &spec, &|_, sid| self.fetch(&st, sid))
+        self.run_query_in(&st, spec, check_fields)
+    }
+
+    /// Runs a query on a collection whose read lock the caller holds.
+    pub(crate) fn run_query_in(&self, st: &CollectionState, spec: QuerySpec, check_fields: bool) -> Result<Vec<Row>> {
+        let spec = QuerySpec { filter: planner::prepare_filter(st, spec.filter, check_fields)?, ..spec };
+        planner::run(st, &spec, &|_, sid| self.fetch(st, sid))
     }
 
     /// Counts matches of a filter.

@@ -5,6 +5,14 @@ use crate::types::{CollectionSchema, DocData};
 use crate::value::Value;
 use roaring::RoaringBitmap;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Source of shape epochs: unique across every collection state of the process.
+static SHAPE_EPOCHS: AtomicU64 = AtomicU64::new(1);
+
+fn next_shape_epoch() -> u64 {
+    SHAPE_EPOCHS.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Everything the planner needs about a collection without reading documents.
 #[derive(Debug)]
@@ -22,6 +30,7 @@ pub struct CollectionState {
     live: RoaringBitmap,
     indexes: HashMap<String, FieldIndex>,
     field_census: HashMap<String, usize>,
+    shape_epoch: u64,
 }
 
 fn new_index(schema: &CollectionSchema, field: &str) -> FieldIndex {
@@ -51,7 +60,15 @@ impl CollectionState {
             live: RoaringBitmap::new(),
             indexes,
             field_census: HashMap::new(),
+            shape_epoch: next_shape_epoch(),
         }
+    }
+
+    /// Changes (to a value no state ever had) whenever what [`CollectionState::knows_field`],
+    /// [`CollectionState::accepts_field`] or the schema answer may have changed: lets callers
+    /// cache field validation.
+    pub fn shape_epoch(&self) -> u64 {
+        self.shape_epoch
     }
 
     /// Number of live documents (O(1)).
@@ -114,6 +131,9 @@ impl CollectionState {
 
     /// Adds a new document, allocating the next dense row id.
     pub fn insert(&mut self, sid: u128, data: &DocData) -> u32 {
+        if self.live.is_empty() {
+            self.shape_epoch = next_shape_epoch();
+        }
         let rowid = self.sids.len() as u32;
         self.sids.push(sid);
         self.rowids.insert(sid, rowid);
@@ -136,6 +156,9 @@ impl CollectionState {
             *s = 0;
         }
         self.live.remove(rowid);
+        if self.live.is_empty() {
+            self.shape_epoch = next_shape_epoch();
+        }
     }
 
     fn index_doc(&mut self, rowid: u32, data: &DocData, add: bool) {
@@ -147,15 +170,22 @@ impl CollectionState {
                 ix.remove(v, rowid)
             }
         }
+        let mut reshaped = false;
         for k in data.keys() {
             if add {
-                *self.field_census.entry(k.clone()).or_default() += 1;
+                let c = self.field_census.entry(k.clone()).or_default();
+                reshaped |= *c == 0;
+                *c += 1;
             } else if let Some(c) = self.field_census.get_mut(k) {
                 *c -= 1;
                 if *c == 0 {
                     self.field_census.remove(k);
+                    reshaped = true;
                 }
             }
+        }
+        if reshaped {
+            self.shape_epoch = next_shape_epoch();
         }
     }
 
@@ -173,6 +203,7 @@ impl CollectionState {
             }
         }
         self.schema = schema;
+        self.shape_epoch = next_shape_epoch();
     }
 
     /// Fraction of row ids that are holes left by deletes.
