@@ -96,6 +96,34 @@ function callDirect(fn) {
   }
 }
 
+// True when `JSON.stringify(v)` means exactly what the native conversion (src/convert.rs) would
+// make of `v`: strings, booleans, null, finite numbers (integers only within ±(2^53 − 1), which
+// become Ints either way) in plain objects and arrays. Anything else — BigInt, NaN, undefined,
+// class instances, deep nesting — takes the native path, which applies its rules and errors.
+function plainData(v, depth) {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(v) && (!Number.isInteger(v) || Math.abs(v) <= Number.MAX_SAFE_INTEGER);
+    case 'object': {
+      if (v === null) return true;
+      if (depth >= 32) return false;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!plainData(v[i], depth + 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const k in v) if (!Object.hasOwn(v, k) || !plainData(v[k], depth + 1)) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 function checkString(value, what) {
   if (typeof value !== 'string') throw new AuroraError(`${what} must be a string, got ${typeof value}`, 'VALIDATION');
 }
@@ -221,6 +249,9 @@ class Aurora {
       checkString(aql, 'aql');
       const debugAudit = options?.debugAudit ?? options?.debug_audit ?? false;
       const operationName = options?.operationName ?? options?.operation_name ?? null;
+      if (variables !== null && typeof variables === 'object' && plainData(variables, 0)) {
+        return this.#native.executeText(aql, JSON.stringify(variables), Boolean(debugAudit), operationName);
+      }
       return this.#native.execute(aql, variables ?? null, Boolean(debugAudit), operationName);
     });
   }

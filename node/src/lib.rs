@@ -94,9 +94,23 @@ impl NativeDatabase {
         operation_name: Option<String>,
     ) -> Result<PromiseRaw<'env, JsonOut>> {
         let vars = variables.map(|v| v.0).unwrap_or(Value::Null);
-        match self.db.execute_eager(aql, vars, debug_audit.unwrap_or(false), operation_name) {
-            Execution::Ready(outcome) => hub::settled(env, outcome.map(JsonOut::new)),
-            Execution::Pending(work) => hub::spawn(env, async move { work.await.map(JsonOut::new) }),
+        self.run(env, aql, vars, debug_audit, operation_name)
+    }
+
+    /// `execute` with the variables already serialized by `JSON.stringify` (index.js does so
+    /// for plain data, which is much cheaper than reading the object through N-API).
+    #[napi(ts_return_type = "Promise<any>")]
+    pub fn execute_text<'env>(
+        &self,
+        env: &'env Env,
+        aql: String,
+        variables_json: String,
+        debug_audit: Option<bool>,
+        operation_name: Option<String>,
+    ) -> Result<PromiseRaw<'env, JsonOut>> {
+        match serde_json::from_str::<Value>(&variables_json) {
+            Ok(vars) => self.run(env, aql, vars, debug_audit, operation_name),
+            Err(e) => hub::settled(env, Err(BindingError::validation(format!("variables are not valid JSON: {e}")))),
         }
     }
 
@@ -229,5 +243,23 @@ impl AsyncForeignHandler for JsHandler {
                 Err(e) => Err(e.reason),
             }
         })
+    }
+}
+
+impl NativeDatabase {
+    /// Runs `execute` eagerly when its text is known to be cheap (an already-settled Promise),
+    /// otherwise on the facade's runtime.
+    fn run<'env>(
+        &self,
+        env: &'env Env,
+        aql: String,
+        vars: Value,
+        debug_audit: Option<bool>,
+        operation_name: Option<String>,
+    ) -> Result<PromiseRaw<'env, JsonOut>> {
+        match self.db.execute_eager(aql, vars, debug_audit.unwrap_or(false), operation_name) {
+            Execution::Ready(outcome) => hub::settled(env, outcome.map(JsonOut::new)),
+            Execution::Pending(work) => hub::spawn(env, async move { work.await.map(JsonOut::new) }),
+        }
     }
 }

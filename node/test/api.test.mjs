@@ -70,6 +70,27 @@ test('64-bit integers: safe ints are numbers, larger ones are BigInt both ways',
   });
 });
 
+test('plain variables (sent as JSON text) and other variables (read through N-API) mean the same', async () => {
+  await withDb(async (db) => {
+    await db.execute('schema { define collection c { k: String! @unique  v: Any } }');
+    const values = [0, -0, 1, -7, 2.5, 0.1, 1e-7, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1e21, 2 ** 60, 'ü ✓', '', true, false, null,
+      [1, 2.25, 'x', null], { deep: { list: [1, { a: 1.5 }] } }, Object.assign(Object.create(null), { n: 3 })];
+    const kinds = [];
+    for (const [i, v] of values.entries()) {
+      // The first goes the JSON path; the undefined property forces the N-API path.
+      const plain = await db.execute('mutation ($d: Object) { insertInto(collection: "c", data: $d) { v } }', { d: { k: `p${i}`, v } });
+      const other = await db.execute('mutation ($d: Object) { insertInto(collection: "c", data: $d) { v } }', { d: { k: `n${i}`, v, skip: undefined } });
+      assert.deepEqual(plain, other, `value #${i}`);
+      assert.equal(Object.is(plain.insertInto.v, other.insertInto.v) || typeof v === 'object', true, `value #${i}`);
+      kinds.push(await db.execute('query ($k: String) { c(where: { k: { eq: $k } }) { v } }', { k: `p${i}` }));
+    }
+    // Integers stay Ints, fractions Floats, and an integral number beyond 2^53 a Float, on both paths.
+    const typed = await db.execute('query { c(where: { v: { eq: 2.5 } }) { k } }');
+    assert.deepEqual(typed.c.map((d) => d.k).sort(), ['n4', 'p4']);
+    assert.equal(kinds[7].c[0].v, Number.MAX_SAFE_INTEGER);
+  });
+});
+
 test('undefined properties are skipped, NaN and functions are rejected', async () => {
   await withDb(async (db) => {
     const r = await db.execute(INSERT, { d: { email: 'u', age: undefined, tags: ['a', undefined] } });
