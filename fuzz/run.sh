@@ -2,7 +2,7 @@
 # Runs every cargo-fuzz target for a bounded time and fails on any crash.
 #
 #   bash fuzz/run.sh            # 60 s per target
-#   bash fuzz/run.sh 30         # CI (scripts/test-all.sh)
+#   bash fuzz/run.sh 20         # CI (scripts/test-all.sh)
 #   bash fuzz/run.sh 3600 aql   # a long run of one target
 #   AURORA_FUZZ_SANITIZER=none bash fuzz/run.sh   # without AddressSanitizer (faster)
 #

@@ -35,8 +35,8 @@ bash node/test.sh
 step "kotlin, swift header, c: uniffi + C ABI"
 bash ffi/test.sh
 
-step "fuzz: cargo-fuzz targets aql, wal_decode, c_abi_strings (30 s each, AddressSanitizer)"
-bash fuzz/run.sh 30
+step "fuzz: cargo-fuzz targets aql, wal_decode, c_abi_strings (20 s each, AddressSanitizer)"
+bash fuzz/run.sh 20
 
 step "rust: benchmark smoke run"
 AURORA_BENCH_QUICK=1 cargo bench -p aurora-db --bench engine --quiet
