@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test suite of every language. CI runs exactly this.
 # It installs what it needs: a Python venv (maturin, pytest, mypy, ruff), npm packages,
-# Debian's libjna-java and npm's kotlin-compiler (via node/test.sh and ffi/test.sh).
+# Debian's libjna-java and npm's kotlin-compiler (via node/test.sh and ffi/test.sh), cargo-fuzz
+# (via fuzz/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
