@@ -180,13 +180,11 @@ unsafe fn to_json(env: sys::napi_env, v: sys::napi_value, depth: u32) -> Result<
 }
 
 fn number(n: f64) -> Result<Value> {
-    if !n.is_finite() {
-        return Err(invalid(format!("{n} cannot be stored (only finite numbers)")));
-    }
+    // NaN and ±Infinity fail both tests below: `from_f64` refuses them.
     if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INT {
         return Ok(Value::Number((n as i64).into()));
     }
-    Ok(Value::Number(Number::from_f64(n).expect("finite")))
+    Number::from_f64(n).map(Value::Number).ok_or_else(|| invalid(format!("{n} cannot be stored (only finite numbers)")))
 }
 
 unsafe fn object(env: sys::napi_env, v: sys::napi_value, depth: u32) -> Result<Value> {
