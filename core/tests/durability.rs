@@ -184,3 +184,30 @@ async fn compaction_renumbers_rows_after_mass_deletes() {
     );
     db.verify().await.unwrap();
 }
+
+/// Dropping the last handle while the maintenance thread is between wake-ups must close the
+/// database (and free its directory lock) at once: a later open of the same path succeeds and
+/// sees every write. Busy maintenance (unbuffered writes, 10 ms flushes) widens the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_handles_without_close_always_releases_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = AuroraConfig { enable_write_buffering: false, write_buffer_flush_interval_ms: 10, ..config(dir.path()) };
+    let cycles = 300;
+    for i in 0..cycles {
+        let started = std::time::Instant::now();
+        let db = Aurora::with_config(cfg.clone()).await.unwrap_or_else(|e| panic!("open #{i}: {e}"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "open #{i} waited for the lock");
+        if i == 0 {
+            users(&db).await;
+        }
+        db.insert_into("users", vec![("email", s(&format!("{i}@x.io")))]).await.unwrap();
+        std::thread::sleep(std::time::Duration::from_micros((i as u64 * 137) % 12_000));
+        if i % 2 == 0 {
+            drop(db);
+        } else {
+            std::thread::spawn(move || drop(db)).join().unwrap();
+        }
+    }
+    let db = Aurora::with_config(cfg).await.unwrap();
+    assert_eq!(db.query("users").count().await.unwrap(), cycles);
+}

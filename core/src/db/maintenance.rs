@@ -32,13 +32,15 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
             let mut last_purge = Instant::now();
             loop {
                 // Wait without holding a strong handle, so dropping the last user handle closes now.
+                // The flag is read before taking the signal lock: if the user drops the last handle
+                // meanwhile, this thread's temporary handle runs the shutdown, which takes that lock.
+                let wanted = weak.upgrade().is_some_and(|i| i.flush_wanted.load(Ordering::Acquire));
                 {
                     let (lock, cv) = &*signal;
                     let mut stop = lock.lock();
                     if *stop {
                         return;
                     }
-                    let wanted = weak.upgrade().is_some_and(|i| i.flush_wanted.load(Ordering::Acquire));
                     if !wanted {
                         cv.wait_for(&mut stop, flush_every.min(Duration::from_millis(200)));
                     }
