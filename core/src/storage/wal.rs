@@ -9,7 +9,7 @@ use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -18,6 +18,10 @@ use tokio::sync::watch;
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// A record larger than this is treated as damage, not as data.
 const MAX_RECORD_BYTES: u32 = 1 << 30;
+/// In fsync modes a segment grows in zero-filled steps of this size ahead of the records:
+/// overwriting allocated blocks lets `fdatasync` skip the file-size metadata update that an
+/// append needs, which is most of a small commit's fsync cost.
+const PREALLOCATE_BYTES: u64 = 1024 * 1024;
 
 /// One key write inside a record: `value: None` deletes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,7 +174,12 @@ pub struct Wal {
     dir: PathBuf,
     file: Arc<File>,
     path: PathBuf,
+    /// Bytes of records in the current segment; the next record is written here.
     size: u64,
+    /// Length of the segment file: `size` plus zero-filled space ahead of it.
+    allocated: u64,
+    /// Zero-fill ahead of the records (fsync modes, until growing the file once fails).
+    preallocate: bool,
     seg_start: u64,
     last_lsn: u64,
     fsync_on_rotate: bool,
@@ -283,7 +292,11 @@ pub fn replay(dir: &Path) -> Result<Vec<WalRecord>> {
         File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| AuroraError::io(path, e))?;
         let (recs, cut) = decode_segment(path, &bytes, is_last)?;
         if let Some(cut) = cut {
-            tracing::warn!("discarding torn WAL tail of {} at offset {cut}", path.display());
+            if bytes[cut as usize..].iter().all(|&b| b == 0) {
+                tracing::debug!("dropping the preallocated tail of {} at offset {cut}", path.display());
+            } else {
+                tracing::warn!("discarding torn WAL tail of {} at offset {cut}", path.display());
+            }
             let f = OpenOptions::new().write(true).open(path).map_err(|e| AuroraError::io(path, e))?;
             f.set_len(cut).map_err(|e| AuroraError::io(path, e))?;
             f.sync_all().map_err(|e| AuroraError::io(path, e))?;
@@ -315,6 +328,8 @@ impl Wal {
             file,
             path,
             size,
+            allocated: size,
+            preallocate: fsync,
             seg_start: next_lsn,
             last_lsn: last,
             fsync_on_rotate: fsync,
@@ -343,13 +358,19 @@ impl Wal {
         let crc = crc32fast::hash(&self.buf[8..]);
         self.buf[0..4].copy_from_slice(&len.to_le_bytes());
         self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
-        if let Err(e) = (&*self.file).write_all(&self.buf) {
+        let end = self.size + self.buf.len() as u64;
+        if self.preallocate && end > self.allocated {
+            self.grow(end);
+        }
+        if let Err(e) = write_at(&self.file, &self.buf, self.size) {
             if let Err(e2) = self.file.set_len(self.size) {
                 self.poisoned = Some(format!("{e}; truncating back failed: {e2}"));
             }
+            self.allocated = self.size;
             return Err(AuroraError::io(&self.path, e));
         }
-        self.size += self.buf.len() as u64;
+        self.size = end;
+        self.allocated = self.allocated.max(end);
         self.last_lsn = lsn;
         self.shared.current.lock().1 = lsn;
         if self.size >= SEGMENT_BYTES {
@@ -364,6 +385,11 @@ impl Wal {
         if self.size == 0 {
             return Ok(self.seg_start);
         }
+        // Only the last segment may end in zero-filled space: cut it before the next one exists.
+        if self.allocated > self.size {
+            self.file.set_len(self.size).map_err(|e| AuroraError::io(&self.path, e))?;
+            self.allocated = self.size;
+        }
         if self.fsync_on_rotate {
             self.file.sync_data().map_err(|e| AuroraError::io(&self.path, e))?;
         }
@@ -373,6 +399,8 @@ impl Wal {
         self.file = file.clone();
         self.path = path;
         self.size = 0;
+        self.allocated = 0;
+        self.preallocate = self.fsync_on_rotate;
         self.seg_start = next;
         *self.shared.current.lock() = (file, self.last_lsn);
         Ok(next)
@@ -394,10 +422,54 @@ impl Wal {
     pub fn sync(&self) -> Result<()> {
         self.file.sync_data().map_err(|e| AuroraError::io(&self.path, e))
     }
+
+    /// Zero-fills the segment to at least `end` plus one step. Best effort: on a full disk the
+    /// space written so far is given back and records are appended as they come.
+    fn grow(&mut self, end: u64) {
+        let target = end.div_ceil(PREALLOCATE_BYTES).saturating_add(1).saturating_mul(PREALLOCATE_BYTES);
+        let zeros = vec![0u8; 64 * 1024];
+        let mut at = self.allocated.max(self.size);
+        while at < target {
+            let n = (target - at).min(zeros.len() as u64) as usize;
+            if let Err(e) = write_at(&self.file, &zeros[..n], at) {
+                tracing::debug!("WAL preallocation stopped ({e}); appending without it");
+                let _ = self.file.set_len(self.size);
+                self.allocated = self.size;
+                self.preallocate = false;
+                return;
+            }
+            at += n as u64;
+        }
+        self.allocated = target;
+    }
+}
+
+impl Drop for Wal {
+    /// A clean close gives back the zero-filled space (recovery would cut it anyway).
+    fn drop(&mut self) {
+        if self.allocated > self.size {
+            let _ = self.file.set_len(self.size);
+        }
+    }
+}
+
+/// Writes all of `buf` at `offset`.
+#[cfg(unix)]
+fn write_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+/// Writes all of `buf` at `offset`.
+#[cfg(not(unix))]
+fn write_at(mut file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Seek, Write};
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    file.write_all(buf)
 }
 
 fn open_segment(path: &Path) -> Result<File> {
-    let f = OpenOptions::new().create(true).append(true).open(path).map_err(|e| AuroraError::io(path, e))?;
+    let f =
+        OpenOptions::new().create(true).write(true).truncate(false).open(path).map_err(|e| AuroraError::io(path, e))?;
     if let Some(dir) = path.parent() {
         // Make the new file's directory entry durable.
         if let Ok(d) = File::open(dir) {
@@ -472,5 +544,62 @@ mod tests {
         bytes.extend_from_slice(&[0u8; 64]);
         let (recs, cut) = decode_segment(&seg, &bytes, true).unwrap();
         assert_eq!((recs.len(), cut), (5, Some(5 * one as u64)));
+    }
+    #[test]
+    fn fsync_segments_are_preallocated_and_never_leave_zeros_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg_len = |start: u64| std::fs::metadata(dir.path().join(segment_name(start))).unwrap().len();
+        let mut w = Wal::create(dir.path(), 1, true).unwrap();
+        for l in 1..=5 {
+            w.append(l, &rec(l)).unwrap();
+        }
+        let data = w.size;
+        assert!(seg_len(1) >= PREALLOCATE_BYTES && data < 200, "zero-filled ahead: {} bytes", seg_len(1));
+        // A crash (no drop): recovery keeps every record and cuts the zero-filled space.
+        let mut crashed = std::mem::ManuallyDrop::new(w);
+        let recs = replay(dir.path()).unwrap();
+        assert_eq!(recs.iter().map(|r| r.lsn).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(seg_len(1), data);
+        // SAFETY: dropped once, after the simulated crash was inspected.
+        unsafe { std::mem::ManuallyDrop::drop(&mut crashed) };
+
+        // Rotation cuts the old segment to its records, so only the last one ends in zeros.
+        let mut w = Wal::create(dir.path(), 6, true).unwrap();
+        w.append(6, &rec(6)).unwrap();
+        let next = w.rotate().unwrap();
+        assert_eq!(next, 7);
+        w.append(7, &rec(7)).unwrap();
+        let segs = list_segments(dir.path()).unwrap();
+        assert_eq!(segs.len(), 3);
+        let bytes = std::fs::read(&segs[1].1).unwrap();
+        assert_eq!(decode_segment(&segs[1].1, &bytes, false).unwrap().1, None, "no zero tail before the last segment");
+        // A clean close gives the space back.
+        let last = w.size;
+        drop(w);
+        assert_eq!(seg_len(7), last);
+        let recs = replay(dir.path()).unwrap();
+        assert_eq!(recs.iter().map(|r| r.lsn).collect::<Vec<_>>(), (1..=7).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn records_written_into_preallocated_space_survive_a_torn_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = {
+            let mut w = Wal::create(dir.path(), 1, true).unwrap();
+            for l in 1..=3 {
+                w.append(l, &rec(l)).unwrap();
+            }
+            std::mem::ManuallyDrop::new(w)
+        };
+        // Half of a fourth record reached the disk, inside the zero-filled space.
+        let seg = dir.path().join(segment_name(1));
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let at = w.size as usize;
+        bytes[at..at + 6].copy_from_slice(&[40, 0, 0, 0, 0xAB, 0xCD]);
+        std::fs::write(&seg, &bytes).unwrap();
+        let recs = replay(dir.path()).unwrap();
+        assert_eq!(recs.len(), 3);
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), w.size);
+        drop(std::mem::ManuallyDrop::into_inner(w));
     }
 }
