@@ -44,7 +44,7 @@ impl Database {
             let workers_enabled = db.config().workers_enabled;
             let me = Database {
                 db: Arc::new(Mutex::new(Some(db))),
-                pid: std::process::id(),
+                pid: crate::runtime::pid(),
                 workers: Arc::default(),
                 eager: Arc::new(Eager::new(eager_budget)),
             };
@@ -57,7 +57,7 @@ impl Database {
 
     /// The engine handle, or `CLOSED`; refuses handles inherited through `fork()`.
     pub fn aurora(&self) -> Result<Aurora, BindingError> {
-        if std::process::id() != self.pid {
+        if crate::runtime::pid() != self.pid {
             return Err(BindingError::new(
                 ErrorCode::Closed,
                 "this database handle was opened in the parent process before fork(); open the database again in the child",
@@ -282,7 +282,7 @@ impl Database {
     /// Closes the database for every clone of this handle (idempotent).
     pub fn close(&self) -> Result<(), BindingError> {
         guard(|| {
-            if std::process::id() != self.pid {
+            if crate::runtime::pid() != self.pid {
                 if let Some(inherited) = self.db.lock().take() {
                     // Never run the parent's shutdown in a forked child: its threads are gone.
                     std::mem::forget(inherited);

@@ -13,10 +13,8 @@ use crate::error::BindingError;
 use crate::workers::BoxFuture;
 use parking_lot::Mutex;
 use serde_json::Value;
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -45,15 +43,13 @@ pub(crate) struct Eager {
     budget_ns: u64,
     /// Moving average cost in nanoseconds, keyed by a hash of the AQL text (a collision only
     /// mispredicts a cost; it cannot change a result).
-    costs: Mutex<HashMap<u64, u64>>,
+    costs: Mutex<foldhash::HashMap<u64, u64>>,
     in_flight: AtomicUsize,
 }
 
 /// The cost-table key of an AQL text.
 pub(crate) fn key(text: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    text.hash(&mut h);
-    h.finish()
+    foldhash::fast::FixedState::default().hash_one(text)
 }
 
 /// Removes the eager budget from a host's config object (it is the facade's, not the

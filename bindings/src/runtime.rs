@@ -6,19 +6,51 @@
 
 use crate::error::BindingError;
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use tokio::runtime::Runtime;
 
 static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
 
+/// This process's id, cached (0 = not known): `getpid` is a system call, and every host call
+/// checks it. A fork handler clears it in the child, which then reads its own id.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// The id of this process, as `std::process::id()`, without a system call per use.
+pub(crate) fn pid() -> u32 {
+    #[cfg(unix)]
+    {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        extern "C" fn forget_pid_in_child() {
+            PID.store(0, Ordering::Relaxed);
+        }
+        // SAFETY: registers a handler that only stores to an atomic (async-signal-safe).
+        HOOK.call_once(|| unsafe {
+            libc::pthread_atfork(None, None, Some(forget_pid_in_child));
+        });
+        match PID.load(Ordering::Relaxed) {
+            0 => {
+                let p = std::process::id();
+                PID.store(p, Ordering::Relaxed);
+                p
+            }
+            p => p,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        std::process::id()
+    }
+}
+
 /// True in a process forked from one that had already used Aurora.
 pub fn is_forked_child() -> bool {
-    RUNTIME.lock().as_ref().is_some_and(|(owner, _)| *owner != std::process::id())
+    RUNTIME.lock().as_ref().is_some_and(|(owner, _)| *owner != pid())
 }
 
 /// The runtime of this process, created on first use.
 pub fn runtime() -> Result<Arc<Runtime>, BindingError> {
-    let pid = std::process::id();
+    let pid = pid();
     let mut slot = RUNTIME.lock();
     if let Some((owner, rt)) = slot.as_ref() {
         if *owner == pid {

@@ -82,14 +82,15 @@ impl<S: Into<String>> From<(S, serde_json::Value, ExecuteOptions)> for ExecuteRe
 
 /// Parsed, fragment-checked and compiled documents keyed by their exact text (no hash-only keys).
 pub(crate) struct PlanCache {
-    map: Mutex<LruCache<String, Arc<Plan>>>,
+    map: Mutex<LruCache<String, Arc<Plan>, foldhash::fast::RandomState>>,
 }
 
 const PLAN_CACHE_ENTRIES: usize = 512;
 
 impl PlanCache {
     fn new() -> Self {
-        PlanCache { map: Mutex::new(LruCache::new(NonZeroUsize::new(PLAN_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN))) }
+        let cap = NonZeroUsize::new(PLAN_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN);
+        PlanCache { map: Mutex::new(LruCache::with_hasher(cap, foldhash::fast::RandomState::default())) }
     }
 }
 

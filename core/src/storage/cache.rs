@@ -9,7 +9,7 @@ use std::sync::Arc;
 pub type CacheKey = (u32, u128);
 
 struct Inner {
-    lru: LruCache<CacheKey, (Arc<Document>, usize)>,
+    lru: LruCache<CacheKey, (Arc<Document>, usize), foldhash::fast::RandomState>,
     bytes: usize,
 }
 
@@ -22,7 +22,13 @@ pub struct HotCache {
 impl HotCache {
     /// A cache holding at most `budget_bytes` of documents.
     pub fn new(budget_bytes: usize) -> Self {
-        HotCache { inner: Mutex::new(Inner { lru: LruCache::unbounded(), bytes: 0 }), budget: budget_bytes }
+        HotCache {
+            inner: Mutex::new(Inner {
+                lru: LruCache::unbounded_with_hasher(foldhash::fast::RandomState::default()),
+                bytes: 0,
+            }),
+            budget: budget_bytes,
+        }
     }
 
     /// Returns the document and marks it recently used.
