@@ -59,7 +59,18 @@ pub fn config_from_json(path: &str, settings: &Value) -> Result<AuroraConfig, Bi
         out.insert(key, v);
     }
     out.insert("db_path".into(), Value::String(path.to_string()));
-    serde_json::from_value(Value::Object(out)).map_err(|e| BindingError::validation(format!("invalid config: {e}")))
+    serde_json::from_value(Value::Object(out.clone())).map_err(|e| {
+        // Name the option: retry each one alone on top of the defaults.
+        let bad = out.iter().find(|(k, v)| {
+            let mut one = known.clone();
+            one.insert((*k).clone(), (*v).clone());
+            serde_json::from_value::<AuroraConfig>(Value::Object(one)).is_err()
+        });
+        match bad {
+            Some((k, v)) => BindingError::validation(format!("invalid value {v} for config option `{k}`: {e}")),
+            None => BindingError::validation(format!("invalid config: {e}")),
+        }
+    })
 }
 
 fn snake(k: &str) -> String {
@@ -87,5 +98,15 @@ mod tests {
         let e = config_from_json("x", &serde_json::json!({"hot_cache": 1})).unwrap_err();
         assert!(e.message.contains("hot_cache_size_mb"), "{e}");
         assert!(config_from_json("x", &serde_json::json!({"durabilityMode": "fast"})).is_err());
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_option_and_null_retention_keeps_jobs() {
+        let e = config_from_json("x", &serde_json::json!({"worker_threads": 2, "completedJobRetentionMs": "1h"}))
+            .unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::Validation);
+        assert!(e.message.contains("`completed_job_retention_ms`") && e.message.contains("\"1h\""), "{e}");
+        let c = config_from_json("x", &serde_json::json!({"completed_job_retention_ms": null})).unwrap();
+        assert_eq!(c.completed_job_retention_ms, None);
     }
 }
