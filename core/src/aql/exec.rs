@@ -200,6 +200,12 @@ fn run_query_op(ctx: &Ctx, plan: &Plan, index: usize, sels: &[Selection], out: &
     Ok(())
 }
 
+/// The operations `req` runs (every one, or the one `operation_name` names) with their index.
+fn selected<'a>(plan: &'a Plan, req: &'a ExecuteRequest) -> impl Iterator<Item = (usize, &'a Operation)> + 'a {
+    let wanted = req.options.operation_name.as_deref();
+    plan.doc.operations.iter().enumerate().filter(move |(_, o)| wanted.is_none_or(|n| o.name.as_deref() == Some(n)))
+}
+
 impl Aurora {
     /// Executes AQL: `execute("query { users { email } }")`,
     /// `execute((aql, json!({"min": 3})))` or with [`ExecuteOptions`].
@@ -211,15 +217,13 @@ impl Aurora {
         if !doc.fragments.is_empty() {
             fragments::check_type_conditions(doc, &self.collection_names())?;
         }
-        let wanted = req.options.operation_name.as_deref();
-        let selected = |o: &&Operation| wanted.is_none_or(|n| o.name.as_deref() == Some(n));
-        if !doc.operations.iter().any(|o| selected(&o)) {
-            return Err(match wanted {
+        if selected(&plan, &req).next().is_none() {
+            return Err(match req.options.operation_name.as_deref() {
                 Some(n) => AuroraError::invalid(format!("no operation named `{n}` in the document")),
                 None => AuroraError::invalid("the document has fragments but no operation"),
             });
         }
-        if doc.operations.iter().filter(selected).all(|o| o.kind == OperationKind::Query) {
+        if selected(&plan, &req).all(|(_, o)| o.kind == OperationKind::Query) {
             // Reads only: no await point, so the future stays small.
             return self.run_queries(&plan, &req);
         }
@@ -228,12 +232,8 @@ impl Aurora {
 
     fn run_queries(&self, plan: &Plan, req: &ExecuteRequest) -> Result<ExecutionResult> {
         let frags: Fragments = plan.doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
-        let wanted = req.options.operation_name.as_deref();
         let mut results = Results::default();
-        for (i, op) in plan.doc.operations.iter().enumerate() {
-            if wanted.is_some_and(|n| op.name.as_deref() != Some(n)) {
-                continue;
-            }
+        for (i, op) in selected(plan, req) {
             let vars = resolve_variables(&op.variables, &req.variables)?;
             let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit };
             match &op.body {
@@ -246,12 +246,8 @@ impl Aurora {
 
     async fn execute_operations(&self, plan: &Plan, req: &ExecuteRequest) -> Result<ExecutionResult> {
         let frags: Fragments = plan.doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
-        let wanted = req.options.operation_name.as_deref();
         let mut results = Results::default();
-        for (i, op) in plan.doc.operations.iter().enumerate() {
-            if wanted.is_some_and(|n| op.name.as_deref() != Some(n)) {
-                continue;
-            }
+        for (i, op) in selected(plan, req) {
             let vars = resolve_variables(&op.variables, &req.variables)?;
             let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit };
             match (&op.kind, &op.body) {

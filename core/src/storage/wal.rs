@@ -545,6 +545,7 @@ mod tests {
         let (recs, cut) = decode_segment(&seg, &bytes, true).unwrap();
         assert_eq!((recs.len(), cut), (5, Some(5 * one as u64)));
     }
+
     #[test]
     fn fsync_segments_are_preallocated_and_never_leave_zeros_behind() {
         let dir = tempfile::tempdir().unwrap();
@@ -556,12 +557,11 @@ mod tests {
         let data = w.size;
         assert!(seg_len(1) >= PREALLOCATE_BYTES && data < 200, "zero-filled ahead: {} bytes", seg_len(1));
         // A crash (no drop): recovery keeps every record and cuts the zero-filled space.
-        let mut crashed = std::mem::ManuallyDrop::new(w);
+        let crashed = std::mem::ManuallyDrop::new(w);
         let recs = replay(dir.path()).unwrap();
         assert_eq!(recs.iter().map(|r| r.lsn).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
         assert_eq!(seg_len(1), data);
-        // SAFETY: dropped once, after the simulated crash was inspected.
-        unsafe { std::mem::ManuallyDrop::drop(&mut crashed) };
+        drop(std::mem::ManuallyDrop::into_inner(crashed));
 
         // Rotation cuts the old segment to its records, so only the last one ends in zeros.
         let mut w = Wal::create(dir.path(), 6, true).unwrap();
