@@ -216,6 +216,7 @@ function errorMessage(e) {
 class Aurora {
   #native;
   #path;
+  #slot;
 
   constructor(nativeDatabase, path) {
     if (!(nativeDatabase instanceof native.NativeDatabase)) {
@@ -223,6 +224,7 @@ class Aurora {
     }
     this.#native = nativeDatabase;
     this.#path = path;
+    this.#slot = nativeDatabase.slot();
   }
 
   /** Opens (or creates) the database in directory `path`. */
@@ -245,15 +247,30 @@ class Aurora {
 
   /** Executes AQL with optional variables; resolves to plain JS data (SPEC §4.11 shapes). */
   execute(aql, variables, options) {
-    return callDirect(() => {
+    try {
       checkString(aql, 'aql');
-      const debugAudit = options?.debugAudit ?? options?.debug_audit ?? false;
-      const operationName = options?.operationName ?? options?.operation_name ?? null;
-      if (variables !== null && typeof variables === 'object' && plainData(variables, 0)) {
-        return this.#native.executeText(aql, JSON.stringify(variables), Boolean(debugAudit), operationName);
+      let out;
+      if (options === undefined || options === null) {
+        if (variables === undefined || variables === null) {
+          out = native.executeInSlot(this.#slot, aql, 'null');
+        } else if (typeof variables === 'object' && plainData(variables, 0)) {
+          out = native.executeInSlot(this.#slot, aql, JSON.stringify(variables));
+        }
       }
-      return this.#native.execute(aql, variables ?? null, Boolean(debugAudit), operationName);
-    });
+      if (out === undefined) {
+        const debugAudit = options?.debugAudit ?? options?.debug_audit ?? false;
+        const operationName = options?.operationName ?? options?.operation_name ?? null;
+        out =
+          variables !== null && typeof variables === 'object' && plainData(variables, 0)
+            ? this.#native.executeText(aql, JSON.stringify(variables), Boolean(debugAudit), operationName)
+            : this.#native.execute(aql, variables ?? null, Boolean(debugAudit), operationName);
+      }
+      // A call that finished at once hands back its JSON text: parsing it here is cheaper than
+      // any way of building the objects natively.
+      return typeof out === 'string' ? Promise.resolve(JSON.parse(out)) : out;
+    } catch (e) {
+      return Promise.reject(toAuroraError(e));
+    }
   }
 
   /** Opens an AQL subscription; returns (synchronously) an async-iterable Subscription. */

@@ -7,6 +7,7 @@ use crate::runtime::{block_on, runtime};
 use crate::subscription::Subscription;
 use crate::workers::HandlerKind;
 use crate::{guard, AsyncForeignHandler, ForeignHandler};
+use aurora_db::aql::JsonText;
 use aurora_db::workers::{Job, JobPriority, WorkerSystem};
 use aurora_db::{Aurora, ExecuteOptions, ExecuteRequest};
 use parking_lot::Mutex;
@@ -139,15 +140,16 @@ impl Database {
         }
     }
 
-    /// Executes AQL for an async host: a text whose recent runs were cheap finishes on the
-    /// calling thread (no round trip through the runtime), anything else runs on the runtime.
-    pub fn execute_eager(
+    /// Executes AQL for an async host that takes results as JSON text: a text whose recent runs
+    /// were cheap finishes on the calling thread (no round trip through the runtime), anything
+    /// else runs on the runtime.
+    pub fn execute_eager_text(
         &self,
         aql: String,
         variables: Value,
         debug_audit: bool,
         operation_name: Option<String>,
-    ) -> Execution<Value> {
+    ) -> Execution<JsonText> {
         let prepared = guard(|| Ok((self.aurora()?, runtime()?)));
         let (db, rt) = match prepared {
             Ok(x) => x,
@@ -155,7 +157,7 @@ impl Database {
         };
         let k = crate::eager::key(&aql);
         let req = ExecuteRequest { aql, variables, options: ExecuteOptions { debug_audit, operation_name } };
-        self.eager.run(&rt, k, async move { Ok(db.execute_json(req).await?) })
+        self.eager.run(&rt, k, async move { Ok(db.execute_json_text(req).await?) })
     }
 
     /// Opens an AQL subscription (`subscription { coll(where: ...) { fields } }`).

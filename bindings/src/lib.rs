@@ -10,6 +10,7 @@ mod runtime;
 mod subscription;
 mod workers;
 
+pub use aurora_db::aql::JsonText;
 pub use config::config_from_json;
 pub use database::Database;
 pub use eager::Execution;

@@ -126,6 +126,20 @@ impl CollectionSchema {
 /// Field name → value map of a document, in insertion order.
 pub type DocData = IndexMap<String, Value>;
 
+/// Fields up to this many are found by a scan of the entries, not the hash table.
+const SCAN_FIELDS: usize = 8;
+
+/// A top-level field of a document. Documents are small: comparing a few keys (lengths first,
+/// stored inline) touches less memory than hashing the name and probing the table, and a read
+/// of a cold document is bound by the cache lines it touches.
+fn field<'a>(data: &'a DocData, name: &str) -> Option<&'a Value> {
+    if data.len() <= SCAN_FIELDS {
+        data.iter().find_map(|(k, v)| (k.as_str() == name).then_some(v))
+    } else {
+        data.get(name)
+    }
+}
+
 /// A stored document: its system id and its fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Document {
@@ -151,11 +165,11 @@ impl Document {
 
     /// Borrowing lookup of a field name or dotted path (not `_sid`).
     pub fn get_ref(&self, path: &str) -> Option<&Value> {
-        if let Some(v) = self.data.get(path) {
+        if let Some(v) = field(&self.data, path) {
             return Some(v);
         }
         let (head, rest) = path.split_once('.')?;
-        self.data.get(head)?.get_path(rest)
+        field(&self.data, head)?.get_path(rest)
     }
 
     /// The document as a JSON object (without `_sid`).

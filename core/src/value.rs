@@ -230,33 +230,50 @@ impl PartialEq for OrdValue {
 impl Eq for OrdValue {}
 impl std::hash::Hash for OrdValue {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Consistent with `Eq` (numeric equality across Int and Float): numbers hash by their
-        // f64 image, so values that compare equal always hash equal.
-        fn h<H: std::hash::Hasher>(v: &Value, state: &mut H) {
-            match v {
-                Value::Null => 0u8.hash(state),
-                Value::Bool(b) => (1u8, b).hash(state),
-                Value::Int(_) | Value::Float(_) => {
-                    let f = v.as_f64().unwrap_or(0.0);
-                    let f = if f == 0.0 { 0.0 } else { f };
-                    (2u8, f.to_bits()).hash(state)
-                }
-                Value::String(s) => (3u8, s).hash(state),
-                Value::Uuid(u) => (4u8, u).hash(state),
-                Value::Array(a) => {
-                    (5u8, a.len()).hash(state);
-                    a.iter().for_each(|x| h(x, state));
-                }
-                Value::Object(m) => {
-                    (6u8, m.len()).hash(state);
-                    for (k, x) in m {
-                        k.hash(state);
-                        h(x, state);
-                    }
-                }
+        hash_value(&self.0, state)
+    }
+}
+
+/// Hashes a value consistently with `OrdValue`'s `Eq` (numeric equality across Int and Float):
+/// numbers hash by their f64 image, so values that compare equal always hash equal.
+fn hash_value<H: std::hash::Hasher>(v: &Value, state: &mut H) {
+    use std::hash::Hash;
+    match v {
+        Value::Null => 0u8.hash(state),
+        Value::Bool(b) => (1u8, b).hash(state),
+        Value::Int(_) | Value::Float(_) => {
+            let f = v.as_f64().unwrap_or(0.0);
+            let f = if f == 0.0 { 0.0 } else { f };
+            (2u8, f.to_bits()).hash(state)
+        }
+        Value::String(s) => (3u8, s).hash(state),
+        Value::Uuid(u) => (4u8, u).hash(state),
+        Value::Array(a) => {
+            (5u8, a.len()).hash(state);
+            a.iter().for_each(|x| hash_value(x, state));
+        }
+        Value::Object(m) => {
+            (6u8, m.len()).hash(state);
+            for (k, x) in m {
+                k.hash(state);
+                hash_value(x, state);
             }
         }
-        h(&self.0, state)
+    }
+}
+
+/// A borrowed `Value` that finds entries of hash maps keyed by `OrdValue` without cloning it.
+pub struct ValueKey<'a>(pub &'a Value);
+
+impl std::hash::Hash for ValueKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        hash_value(self.0, state)
+    }
+}
+
+impl hashbrown::Equivalent<OrdValue> for ValueKey<'_> {
+    fn equivalent(&self, key: &OrdValue) -> bool {
+        self.0.total_cmp(&key.0) == Ordering::Equal
     }
 }
 

@@ -157,3 +157,89 @@ async fn deeply_nested_input_is_an_error_not_a_crash() {
     let e = db.execute(("query Q($w: Object) { items(where: $w) { n } }", json!({"w": v}))).await.unwrap_err();
     assert!(e.to_string().contains("deeper"), "{e}");
 }
+
+/// A random stored value: every JSON shape, integers on both sides of ±2^53, awkward text.
+fn any_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::Int),
+        (-9_007_199_254_740_993i64..9_007_199_254_740_993).prop_map(Value::Int),
+        any::<f64>().prop_map(Value::Float),
+        "\\PC{0,8}|[\"\\\\\n\t\u{1}é😀]{0,4}".prop_map(Value::String),
+        any::<u128>().prop_map(|n| Value::Uuid(uuid::Uuid::from_u128(n))),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec(("[a-c]", inner), 0..4)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<indexmap::IndexMap<_, _>>())),
+        ]
+    })
+}
+
+/// A random selection over fields a, b, c (nested up to twice), with aliases that may collide.
+fn selection() -> impl Strategy<Value = String> {
+    let field = ("[a-c]|_sid", prop::option::of("[a-c]|x"));
+    let leaf = field.clone().prop_map(|(name, alias)| match alias {
+        Some(a) => format!("{a}: {name}"),
+        None => name,
+    });
+    let nested = (field, prop::collection::vec(leaf.clone(), 1..4)).prop_map(|((name, alias), inner)| {
+        let head = alias.map(|a| format!("{a}: {name}")).unwrap_or(name.clone());
+        if name == "_sid" {
+            head
+        } else {
+            format!("{head} {{ {} }}", inner.join(" "))
+        }
+    });
+    prop::collection::vec(prop_oneof![leaf, nested], 1..5).prop_map(|fs| fs.join(" "))
+}
+
+/// True when a JSON tree holds an integer beyond ±(2^53 − 1).
+fn beyond_safe(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => {
+            !n.is_f64() && n.as_i64().is_none_or(|i| i.unsigned_abs() > aurora_db::aql::MAX_SAFE_INTEGER as u64)
+        }
+        serde_json::Value::Array(a) => a.iter().any(beyond_safe),
+        serde_json::Value::Object(m) => m.values().any(beyond_safe),
+        _ => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The text path writes exactly the bytes of serializing the JSON tree, and flags unsafe ints.
+    #[test]
+    fn json_text_is_the_serialized_json_tree(
+        docs in prop::collection::vec(prop::collection::vec(("[a-c]", any_value()), 0..4), 0..6),
+        sel in selection(),
+        page in any::<bool>(),
+    ) {
+        let rt = rt();
+        let dir = tempfile::tempdir().unwrap();
+        rt.block_on(async {
+            let db = Aurora::open(dir.path().join("db")).await.unwrap();
+            db.new_collection::<&str>("things", vec![]).await.unwrap();
+            for d in &docs {
+                db.insert_into("things", d.clone()).await.unwrap();
+            }
+            let aql = if page {
+                format!("query {{ things(limit: 4) {{ {sel} }} }}")
+            } else {
+                format!("query {{ things {{ {sel} }} }}")
+            };
+            let result = match db.execute(aql.as_str()).await {
+                Ok(r) => r,
+                Err(_) => return Ok(()), // a field no document has: an error on both paths
+            };
+            let tree = result.clone().into_json();
+            let text = result.into_json_text().unwrap();
+            prop_assert_eq!(&text.text, &serde_json::to_string(&tree).unwrap());
+            prop_assert_eq!(text.beyond_safe_integer, beyond_safe(&tree));
+            Ok(())
+        })?;
+    }
+}

@@ -60,7 +60,22 @@ async fn run_case(case: &Json) -> Result<(), String> {
             operation_name: step.pointer("/options/operation_name").and_then(Json::as_str).map(String::from),
         };
         let req = ExecuteRequest { aql: aql.to_string(), variables: Json::Object(vars), options };
-        let result = db.execute(req).await.map(|r| r.to_json());
+        let result = db.execute(req).await.map(|r| {
+            let tree = r.to_json();
+            // Every vector also checks that the text path writes the same bytes.
+            let text = r.into_json_text().map(|t| t.text).unwrap_or_else(|e| e.to_string());
+            let serialized = serde_json::to_string(&tree).unwrap_or_default();
+            if text == serialized {
+                Ok(tree)
+            } else {
+                Err((text, tree))
+            }
+        });
+        let result = match result {
+            Ok(Ok(tree)) => Ok(tree),
+            Ok(Err((text, tree))) => return Err(format!("step {i}: JSON text {text} differs from the tree {tree}")),
+            Err(e) => Err(e),
+        };
         match (result, step.get("expect"), step.get("expect_error")) {
             (Ok(got), exp, None) => {
                 if let Some(c) = step.get("capture").and_then(Json::as_object) {

@@ -31,6 +31,17 @@ pub enum JsonOut {
 }
 
 impl JsonOut {
+    /// Prepares a result's JSON text for the JS thread: parsed there as it is, unless it holds
+    /// an Int JS numbers cannot hold exactly.
+    pub fn from_text(t: aurora_bindings::JsonText) -> JsonOut {
+        if t.beyond_safe_integer {
+            if let Ok(v) = serde_json::from_str(&t.text) {
+                return JsonOut::Tree(v);
+            }
+        }
+        JsonOut::Text(t.text)
+    }
+
     /// Prepares `v` for the JS thread (call it on the thread that produced the value).
     pub fn new(v: Value) -> JsonOut {
         if has_unsafe_int(&v) {

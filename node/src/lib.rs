@@ -12,6 +12,7 @@
 
 mod convert;
 mod hub;
+mod slots;
 
 use aurora_bindings::{AsyncForeignHandler, BindingError, BoxFuture, Database, Execution, Subscription};
 use convert::{JsonIn, JsonOut};
@@ -63,7 +64,7 @@ impl<T: Send + ToNapiValue + TypeName + 'static> Task for Blocking<T> {
 #[napi(ts_return_type = "Promise<NativeDatabase>")]
 pub fn open(path: String, config: Option<JsonIn>) -> AsyncTask<Blocking<NativeDatabase>> {
     let config = config.map(|c| c.0).unwrap_or(Value::Null);
-    blocking(move || Database::open(&path, &config).map(|db| NativeDatabase { db }))
+    blocking(move || Database::open(&path, &config).map(|db| NativeDatabase { db, slot: Default::default() }))
 }
 
 /// Registers the JS `AuroraError` class: Promises of `execute`, `enqueue` and subscription
@@ -79,12 +80,34 @@ pub fn set_error_class(env: Env, error_class: Unknown) -> Result<()> {
 #[napi]
 pub struct NativeDatabase {
     db: Database,
+    /// This handle's slot in the JS thread's registry (see `slots`), once asked for.
+    slot: std::cell::Cell<Option<u32>>,
+}
+
+impl Drop for NativeDatabase {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.get() {
+            slots::release(slot);
+        }
+    }
+}
+
+/// `NativeDatabase.execute` for the handle in `slot`, with the variables as JSON text and no
+/// options: the hot path of `Aurora.execute`, a plain function (see `slots`).
+#[napi(ts_return_type = "string | Promise<any>")]
+pub fn execute_in_slot<'env>(env: &'env Env, slot: u32, aql: String, variables_json: String) -> Result<Outcome<'env>> {
+    match slots::get(slot) {
+        Ok(db) => run_text(&db, env, aql, &variables_json, None, None),
+        Err(e) => hub::settled(env, Err::<JsonOut, _>(e)).map(Either::B),
+    }
 }
 
 #[napi]
 impl NativeDatabase {
-    /// Executes AQL; resolves to the SPEC §4.11 JSON result as plain JS values.
-    #[napi(ts_return_type = "Promise<any>")]
+    /// Executes AQL. The SPEC §4.11 JSON result comes back as JSON text when the call finished
+    /// at once (index.js parses it: `JSON.parse` is cheapest from JS), else as a Promise of
+    /// plain JS values.
+    #[napi(ts_return_type = "string | Promise<any>")]
     pub fn execute<'env>(
         &self,
         env: &'env Env,
@@ -92,14 +115,14 @@ impl NativeDatabase {
         variables: Option<JsonIn>,
         debug_audit: Option<bool>,
         operation_name: Option<String>,
-    ) -> Result<PromiseRaw<'env, JsonOut>> {
+    ) -> Result<Outcome<'env>> {
         let vars = variables.map(|v| v.0).unwrap_or(Value::Null);
-        self.run(env, aql, vars, debug_audit, operation_name)
+        run(&self.db, env, aql, vars, debug_audit, operation_name)
     }
 
     /// `execute` with the variables already serialized by `JSON.stringify` (index.js does so
     /// for plain data, which is much cheaper than reading the object through N-API).
-    #[napi(ts_return_type = "Promise<any>")]
+    #[napi(ts_return_type = "string | Promise<any>")]
     pub fn execute_text<'env>(
         &self,
         env: &'env Env,
@@ -107,10 +130,20 @@ impl NativeDatabase {
         variables_json: String,
         debug_audit: Option<bool>,
         operation_name: Option<String>,
-    ) -> Result<PromiseRaw<'env, JsonOut>> {
-        match serde_json::from_str::<Value>(&variables_json) {
-            Ok(vars) => self.run(env, aql, vars, debug_audit, operation_name),
-            Err(e) => hub::settled(env, Err(BindingError::validation(format!("variables are not valid JSON: {e}")))),
+    ) -> Result<Outcome<'env>> {
+        run_text(&self.db, env, aql, &variables_json, debug_audit, operation_name)
+    }
+
+    /// Registers this handle for `executeInSlot` (once) and returns its slot.
+    #[napi]
+    pub fn slot(&self) -> u32 {
+        match self.slot.get() {
+            Some(s) => s,
+            None => {
+                let s = slots::register(&self.db);
+                self.slot.set(Some(s));
+                s
+            }
         }
     }
 
@@ -246,20 +279,41 @@ impl AsyncForeignHandler for JsHandler {
     }
 }
 
-impl NativeDatabase {
-    /// Runs `execute` eagerly when its text is known to be cheap (an already-settled Promise),
-    /// otherwise on the facade's runtime.
-    fn run<'env>(
-        &self,
-        env: &'env Env,
-        aql: String,
-        vars: Value,
-        debug_audit: Option<bool>,
-        operation_name: Option<String>,
-    ) -> Result<PromiseRaw<'env, JsonOut>> {
-        match self.db.execute_eager(aql, vars, debug_audit.unwrap_or(false), operation_name) {
-            Execution::Ready(outcome) => hub::settled(env, outcome.map(JsonOut::new)),
-            Execution::Pending(work) => hub::spawn(env, async move { work.await.map(JsonOut::new) }),
+/// What `execute` returns: JSON text of a result that is already there, or a Promise.
+type Outcome<'env> = Either<String, PromiseRaw<'env, JsonOut>>;
+
+/// `execute` with the variables as JSON text.
+fn run_text<'env>(
+    db: &Database,
+    env: &'env Env,
+    aql: String,
+    variables_json: &str,
+    debug_audit: Option<bool>,
+    operation_name: Option<String>,
+) -> Result<Outcome<'env>> {
+    match serde_json::from_str::<Value>(variables_json) {
+        Ok(vars) => run(db, env, aql, vars, debug_audit, operation_name),
+        Err(e) => {
+            let e = BindingError::validation(format!("variables are not valid JSON: {e}"));
+            hub::settled(env, Err::<JsonOut, _>(e)).map(Either::B)
         }
+    }
+}
+
+/// Runs `execute` eagerly when its text is known to be cheap (the result's JSON text, or an
+/// already-settled Promise for an error or a result JS numbers cannot hold), otherwise on the
+/// facade's runtime.
+fn run<'env>(
+    db: &Database,
+    env: &'env Env,
+    aql: String,
+    vars: Value,
+    debug_audit: Option<bool>,
+    operation_name: Option<String>,
+) -> Result<Outcome<'env>> {
+    match db.execute_eager_text(aql, vars, debug_audit.unwrap_or(false), operation_name) {
+        Execution::Ready(Ok(t)) if !t.beyond_safe_integer => Ok(Either::A(t.text)),
+        Execution::Ready(outcome) => hub::settled(env, outcome.map(JsonOut::from_text)).map(Either::B),
+        Execution::Pending(work) => hub::spawn(env, async move { work.await.map(JsonOut::from_text) }).map(Either::B),
     }
 }

@@ -287,4 +287,10 @@ impl Aurora {
     pub async fn execute_json(&self, request: impl Into<ExecuteRequest>) -> Result<serde_json::Value> {
         Ok(self.execute(request).await?.into_json())
     }
+
+    /// Executes AQL and returns the SPEC §4.11 JSON as text, written straight from the
+    /// documents (for hosts that take text: cheaper than [`Aurora::execute_json`] + serializing).
+    pub async fn execute_json_text(&self, request: impl Into<ExecuteRequest>) -> Result<super::JsonText> {
+        self.execute(request).await?.into_json_text()
+    }
 }

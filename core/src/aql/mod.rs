@@ -7,6 +7,7 @@ pub mod ast;
 mod convert;
 mod exec;
 mod fragments;
+mod json_text;
 mod mutation;
 pub mod parser;
 mod plan;
@@ -18,5 +19,6 @@ pub mod subscription;
 
 pub use convert::MAX_VALUE_DEPTH;
 pub use exec::{parse, ExecuteOptions, ExecuteRequest};
+pub use json_text::{JsonText, MAX_SAFE_INTEGER};
 pub use result::{ExecutionResult, MigrationResult, MutationResult, QueryResult, SchemaResult, SubscriptionResult};
 pub use schema_ops::MIGRATION_COLLECTION;

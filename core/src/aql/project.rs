@@ -32,7 +32,7 @@ pub(crate) fn project(doc: &Document, fields: &[Field], with_sid: bool) -> Json 
     Json::Object(out)
 }
 
-fn project_value(v: &Value, sels: &[Selection]) -> Json {
+pub(crate) fn project_value(v: &Value, sels: &[Selection]) -> Json {
     if sels.is_empty() {
         return v.to_json();
     }

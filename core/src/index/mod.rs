@@ -2,9 +2,9 @@
 
 pub mod collection;
 
-use crate::value::{OrdValue, Value};
+use crate::value::{OrdValue, Value, ValueKey};
 use roaring::RoaringBitmap;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 pub use collection::CollectionState;
@@ -16,13 +16,13 @@ pub use collection::CollectionState;
 #[derive(Debug, Default, Clone)]
 pub struct FieldIndex {
     map: BTreeMap<OrdValue, RoaringBitmap>,
-    point: Option<HashMap<OrdValue, RoaringBitmap>>,
+    point: Option<hashbrown::HashMap<OrdValue, RoaringBitmap>>,
 }
 
 impl FieldIndex {
     /// An index that also answers equality from a hash map (for unique fields).
     pub fn with_point_lookups() -> Self {
-        FieldIndex { map: BTreeMap::new(), point: Some(HashMap::new()) }
+        FieldIndex { map: BTreeMap::new(), point: Some(hashbrown::HashMap::new()) }
     }
 
     /// Adds `rowid` under `value`.
@@ -60,10 +60,9 @@ impl FieldIndex {
 
     /// Borrowed equality lookup.
     pub fn eq_ref(&self, value: &Value) -> Option<&RoaringBitmap> {
-        let key = OrdValue(value.clone());
         match &self.point {
-            Some(p) => p.get(&key),
-            None => self.map.get(&key),
+            Some(p) => p.get(&ValueKey(value)),
+            None => self.map.get(&OrdValue(value.clone())),
         }
     }
 
