@@ -7,6 +7,7 @@ use crate::schema::coerce;
 use crate::types::{Document, FieldType};
 use crate::value::Value;
 use roaring::RoaringBitmap;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -32,21 +33,25 @@ pub type Row = (u32, Arc<Document>);
 
 /// Index-derived superset of the matches; `exact` when no residual check is needed.
 #[derive(Debug)]
-pub struct Candidates {
-    /// Row ids that may match (`None` = every live row).
-    pub set: Option<RoaringBitmap>,
+pub struct Candidates<'a> {
+    /// Row ids that may match (`None` = every live row); borrowed from the index when one
+    /// equality answers it (a point lookup then copies no bitmap).
+    pub set: Option<Cow<'a, RoaringBitmap>>,
     /// True when every row in `set` is known to match.
     pub exact: bool,
 }
 
 /// Resolves the indexable parts of a filter to bitmaps.
-pub fn candidates(state: &CollectionState, f: &Filter) -> Candidates {
-    let exact = |set: RoaringBitmap| Candidates { set: Some(set), exact: true };
+pub fn candidates<'a>(state: &'a CollectionState, f: &Filter) -> Candidates<'a> {
+    let exact = |set: RoaringBitmap| Candidates { set: Some(Cow::Owned(set)), exact: true };
     let none = Candidates { set: None, exact: false };
     let ix = |field: &str| state.index(field);
     match f {
         Filter::All => Candidates { set: None, exact: true },
-        Filter::Eq(fl, v) => ix(fl).map_or(none, |i| exact(i.eq(v))),
+        Filter::Eq(fl, v) => ix(fl).map_or(none, |i| match i.eq_ref(v) {
+            Some(set) => Candidates { set: Some(Cow::Borrowed(set)), exact: true },
+            None => exact(RoaringBitmap::new()),
+        }),
         Filter::Ne(fl, v) => ix(fl).map_or(none, |i| exact(state.live() - i.eq(v))),
         Filter::In(fl, vs) => ix(fl).map_or(none, |i| exact(vs.iter().fold(RoaringBitmap::new(), |a, v| a | i.eq(v)))),
         Filter::Gt(fl, v) => ix(fl).map_or(none, |i| exact(i.range(Bound::Excluded(v), Bound::Unbounded))),
@@ -61,13 +66,13 @@ pub fn candidates(state: &CollectionState, f: &Filter) -> Candidates {
         Filter::IsNotNull(fl) => ix(fl).map_or(none, |i| exact(state.live() - i.eq(&Value::Null))),
         Filter::Contains(..) | Filter::EndsWith(..) => none,
         Filter::And(fs) => {
-            let mut set: Option<RoaringBitmap> = None;
+            let mut set: Option<Cow<'a, RoaringBitmap>> = None;
             let mut all_exact = true;
             for c in fs.iter().map(|f| candidates(state, f)) {
                 all_exact &= c.exact;
                 if let Some(s) = c.set {
                     set = Some(match set {
-                        Some(acc) => acc & s,
+                        Some(acc) => Cow::Owned(acc.as_ref() & s.as_ref()),
                         None => s,
                     });
                 }
@@ -79,15 +84,15 @@ pub fn candidates(state: &CollectionState, f: &Filter) -> Candidates {
             let mut all_exact = true;
             for c in fs.iter().map(|f| candidates(state, f)) {
                 match c.set {
-                    Some(s) => acc |= s,
+                    Some(s) => acc |= s.as_ref(),
                     None => return none,
                 }
                 all_exact &= c.exact;
             }
-            Candidates { set: Some(acc), exact: all_exact }
+            Candidates { set: Some(Cow::Owned(acc)), exact: all_exact }
         }
         Filter::Not(inner) => match candidates(state, inner) {
-            Candidates { set: Some(s), exact: true } => exact(state.live() - s),
+            Candidates { set: Some(s), exact: true } => exact(state.live() - s.as_ref()),
             _ => none,
         },
     }
@@ -233,7 +238,7 @@ pub fn run(state: &CollectionState, spec: &QuerySpec, fetch: Fetch<'_>) -> Resul
                         continue;
                     }
                     let ids = match &rest_cand.set {
-                        Some(s) => ids & s,
+                        Some(s) => ids & s.as_ref(),
                         None => ids.clone(),
                     };
                     for rowid in ids {
@@ -309,7 +314,7 @@ fn past_end(p: &Filter, key: &Value, asc: bool) -> bool {
 fn run_unordered_or_sorted(
     state: &CollectionState,
     spec: &QuerySpec,
-    cand: &Candidates,
+    cand: &Candidates<'_>,
     want: Option<usize>,
     fetch: Fetch<'_>,
 ) -> Result<Vec<Row>> {
