@@ -243,3 +243,34 @@ proptest! {
         })?;
     }
 }
+
+/// Variables may stand anywhere in a `where`: a whole filter, a list of filters, an operand, an
+/// item of a list, a shorthand equality. Each gives the same documents as the literal text.
+#[tokio::test]
+async fn variables_anywhere_in_a_filter_mean_their_literal() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<_> = (0..12).map(|i| (i, i % 2 == 0, format!("n{i}"), None)).collect();
+    let db = seeded(dir.path(), &rows).await;
+    let names = |r: serde_json::Value| -> Vec<String> {
+        r["items"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect()
+    };
+    let cases = [
+        ("query Q($w: Object) { items(where: $w) { name } }", json!({"w": {"n": {"gt": 8}}}), "{ n: { gt: 8 } }"),
+        ("query Q($l: [Object]) { items(where: { or: $l }) { name } }", json!({"l": [{"n": {"eq": 1}}, {"n": {"eq": 2}}]}), "{ or: [{ n: { eq: 1 } }, { n: { eq: 2 } }] }"),
+        ("query Q($a: Int, $b: Int) { items(where: { n: { in: [$a, 5, $b] } }) { name } }", json!({"a": 3, "b": 7}), "{ n: { in: [3, 5, 7] } }"),
+        ("query Q($c: Object) { items(where: { n: $c }) { name } }", json!({"c": {"lte": 1}}), "{ n: { lte: 1 } }"),
+        ("query Q($s: String) { items(where: { name: $s }) { name } }", json!({"s": "n4"}), "{ name: \"n4\" }"),
+        ("query Q($f: Boolean, $m: Int) { items(where: { and: [{ flag: { eq: $f } }, { not: { n: { lt: $m } } }] }) { name } }", json!({"f": true, "m": 6}), "{ and: [{ flag: { eq: true } }, { not: { n: { lt: 6 } } }] }"),
+    ];
+    for (aql, vars, literal) in cases {
+        let with_vars = db.execute((aql, vars.clone())).await.unwrap().to_json();
+        let text = format!("query {{ items(where: {literal}) {{ name }} }}");
+        let expected = db.execute(text.as_str()).await.unwrap().to_json();
+        assert_eq!(names(with_vars), names(expected), "{aql} with {vars}");
+    }
+    let null_where =
+        db.execute(("query Q($w: Object) { items(where: $w) { name } }", json!({"w": null}))).await.unwrap();
+    assert_eq!(names(null_where.to_json()).len(), 12, "a null `where` variable filters nothing");
+    let e = db.execute("query { items(where: { n: { eq: $nope } }) { name } }").await.unwrap_err();
+    assert!(e.to_string().contains("nope"), "{e}");
+}

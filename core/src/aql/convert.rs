@@ -168,12 +168,24 @@ pub(crate) fn to_value(v: &AstValue) -> Value {
 
 use crate::query::planner::FILTER_OPERATORS as OPERATORS;
 
-/// Converts a `where:` object (after `resolve`) to a filter.
-pub(crate) fn to_filter(v: &AstValue, pos: Pos) -> Result<Filter> {
-    filter_at(v, "", pos)
+/// A value with a top-level `$variable` replaced by the variable's value (which holds none).
+pub(crate) fn deref<'a>(v: &'a AstValue, vars: &'a Vars, pos: Pos) -> Result<&'a AstValue> {
+    match v {
+        AstValue::Variable(n) => {
+            vars.get(n).ok_or_else(|| err(pos, format!("variable `${n}` is used but not declared")))
+        }
+        other => Ok(other),
+    }
 }
 
-fn filter_at(v: &AstValue, prefix: &str, pos: Pos) -> Result<Filter> {
+/// Converts a `where:` object to a filter. Variables are looked up where they occur, so a
+/// filter with `$x` operands is converted without first copying its whole tree.
+pub(crate) fn to_filter(v: &AstValue, vars: &Vars, pos: Pos) -> Result<Filter> {
+    filter_at(v, "", vars, pos)
+}
+
+fn filter_at(v: &AstValue, prefix: &str, vars: &Vars, pos: Pos) -> Result<Filter> {
+    let v = deref(v, vars, pos)?;
     let AstValue::Object(fields) = v else {
         return Err(err(
             pos,
@@ -184,16 +196,16 @@ fn filter_at(v: &AstValue, prefix: &str, pos: Pos) -> Result<Filter> {
     for (k, val) in fields {
         match k.as_str() {
             "and" | "AND" | "or" | "OR" => {
-                let AstValue::List(items) = val else {
+                let AstValue::List(items) = deref(val, vars, pos)? else {
                     return Err(err(pos, format!("`{k}` takes a list of filters")));
                 };
-                let subs = items.iter().map(|i| filter_at(i, prefix, pos)).collect::<Result<Vec<_>>>()?;
+                let subs = items.iter().map(|i| filter_at(i, prefix, vars, pos)).collect::<Result<Vec<_>>>()?;
                 parts.push(if k.eq_ignore_ascii_case("and") { Filter::And(subs) } else { Filter::Or(subs) });
             }
-            "not" | "NOT" => parts.push(Filter::Not(Box::new(filter_at(val, prefix, pos)?))),
+            "not" | "NOT" => parts.push(Filter::Not(Box::new(filter_at(val, prefix, vars, pos)?))),
             field => {
                 let path = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
-                parts.push(field_filter(&path, val, pos)?);
+                parts.push(field_filter(&path, val, vars, pos)?);
             }
         }
     }
@@ -204,10 +216,11 @@ fn filter_at(v: &AstValue, prefix: &str, pos: Pos) -> Result<Filter> {
     })
 }
 
-fn field_filter(path: &str, v: &AstValue, pos: Pos) -> Result<Filter> {
+fn field_filter(path: &str, v: &AstValue, vars: &Vars, pos: Pos) -> Result<Filter> {
+    let v = deref(v, vars, pos)?;
     let AstValue::Object(ops) = v else {
         // Shorthand: `{ email: "a@x.io" }` means equality.
-        return Ok(Filter::Eq(path.to_string(), to_value(v)));
+        return Ok(Filter::Eq(path.to_string(), to_value(&*resolve(v, vars, pos)?)));
     };
     if ops.is_empty() {
         return Err(err(pos, format!("empty condition for field `{path}`")));
@@ -225,10 +238,12 @@ fn field_filter(path: &str, v: &AstValue, pos: Pos) -> Result<Filter> {
             ));
         }
         // A nested object filter: `{ address: { city: { eq: "Oslo" } } }`.
-        return filter_at(v, path, pos);
+        return filter_at(v, path, vars, pos);
     }
     let mut parts = Vec::new();
     for (op, val) in ops {
+        // An operand is usually a bare `$x` or a literal: borrowed either way.
+        let val = &*resolve(val, vars, pos)?;
         let f = path.to_string();
         let list = |val: &AstValue| -> Result<Vec<Value>> {
             match val {

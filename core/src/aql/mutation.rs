@@ -87,7 +87,7 @@ fn plan(ctx: &Ctx, f: &Field) -> Result<Planned> {
             };
             let filter = match arg("where")? {
                 Some(AstValue::Null) | None => Filter::All,
-                Some(v) => to_filter(&v, f.pos)?,
+                Some(v) => to_filter(&v, ctx.vars, f.pos)?,
             };
             Ok(Planned::Update { coll, filter, changes, limit: limit(f)? })
         }
@@ -97,7 +97,7 @@ fn plan(ctx: &Ctx, f: &Field) -> Result<Planned> {
             ctx.db.inner.collection(&coll).map_err(at(f.pos))?;
             let filter = match arg("where")? {
                 Some(AstValue::Null) | None => Filter::All,
-                Some(v) => to_filter(&v, f.pos)?,
+                Some(v) => to_filter(&v, ctx.vars, f.pos)?,
             };
             Ok(Planned::Delete { coll, filter, limit: limit(f)? })
         }

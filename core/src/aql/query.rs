@@ -59,12 +59,18 @@ pub(crate) fn read_args(f: &Field, vars: &Vars, allowed: &[&str]) -> Result<Read
                 format!("unknown argument `{}` on `{}`; expected one of {}", arg.name, f.name, allowed.join(", ")),
             ));
         }
+        if arg.name == "where" {
+            // Converted straight from the argument: variables are looked up as they occur.
+            if !matches!(super::convert::deref(&arg.value, vars, arg.pos)?, super::ast::AstValue::Null) {
+                a.filter = to_filter(&arg.value, vars, arg.pos)?;
+            }
+            continue;
+        }
         let v = resolve(&arg.value, vars, arg.pos)?;
         if matches!(*v, super::ast::AstValue::Null) {
             continue;
         }
         match arg.name.as_str() {
-            "where" => a.filter = to_filter(&v, arg.pos)?,
             "orderBy" => a.order = to_order(&v, arg.pos)?,
             "limit" => a.limit = Some(to_usize(&v, "limit", arg.pos)?),
             "offset" => a.offset = to_usize(&v, "offset", arg.pos)?,

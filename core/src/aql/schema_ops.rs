@@ -217,7 +217,7 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                 for s in sets {
                     steps += 1;
                     let filter = match &s.where_clause {
-                        Some(w) => Some(to_filter(&*super::convert::resolve(w, vars, s.pos)?, s.pos)?),
+                        Some(w) => Some(to_filter(w, vars, s.pos)?),
                         None => None,
                     };
                     for (sid, d) in rows.iter_mut() {
