@@ -121,19 +121,36 @@ impl Database {
         }
     }
 
-    /// Async form of [`Database::execute_named`] (runs on the facade's runtime, like
+    /// Like [`Database::execute_named`], returning the result as JSON text written straight
+    /// from the documents (for hosts that hand results over as text: C, Kotlin, Swift).
+    pub fn execute_text(
+        &self,
+        aql: &str,
+        variables: Value,
+        debug_audit: bool,
+        operation_name: Option<&str>,
+    ) -> Result<String, BindingError> {
+        guard(|| {
+            let db = self.aurora()?;
+            let mut req = Self::request(aql, variables, debug_audit);
+            req.options.operation_name = operation_name.map(String::from);
+            Ok(block_on(async move { db.execute_json_text(req).await.map(|t| t.text) })??)
+        })
+    }
+
+    /// Async form of [`Database::execute_text`] (runs on the facade's runtime, like
     /// [`Database::execute_async`]).
-    pub async fn execute_named_async(
+    pub async fn execute_text_async(
         &self,
         aql: String,
         variables: Value,
         debug_audit: bool,
         operation_name: Option<String>,
-    ) -> Result<Value, BindingError> {
+    ) -> Result<String, BindingError> {
         let db = guard(|| self.aurora())?;
         let mut req = Self::request(&aql, variables, debug_audit);
         req.options.operation_name = operation_name;
-        match runtime()?.spawn(async move { db.execute_json(req).await }).await {
+        match runtime()?.spawn(async move { db.execute_json_text(req).await.map(|t| t.text) }).await {
             Ok(r) => Ok(r?),
             Err(e) if e.is_panic() => Err(BindingError::internal("internal error: a panic in the engine was caught")),
             Err(e) => Err(BindingError::internal(e.to_string())),

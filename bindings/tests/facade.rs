@@ -165,3 +165,29 @@ fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
         }
     }
 }
+
+#[test]
+fn execute_text_is_the_json_of_execute_with_the_same_errors() {
+    let (_d, db) = open();
+    let insert = "mutation ($e: String!, $a: Int) { insertInto(collection: \"users\", data: { email: $e, age: $a }) { email age } }";
+    for (i, age) in [1i64, 9_007_199_254_740_993, -4].into_iter().enumerate() {
+        db.execute(insert, json!({"e": format!("u{i}@x.io"), "a": age})).unwrap();
+    }
+    let q = "query A { users(orderBy: { email: ASC }) { email age } } query B { first: users(limit: 1) { age } }";
+    for op in [None, Some("A"), Some("B")] {
+        let tree = db.execute_named(q, json!(null), true, op).unwrap();
+        let text = db.execute_text(q, json!(null), true, op).unwrap();
+        assert_eq!(text, tree.to_string(), "operation {op:?}");
+        let text_async =
+            futures_lite_block_on(db.execute_text_async(q.into(), json!(null), true, op.map(String::from))).unwrap();
+        assert_eq!(text_async, text);
+    }
+    let all = db.execute_text(q, json!(null), false, None).unwrap();
+    assert!(all.contains("9007199254740993"), "{all}");
+    let e = db.execute_text("query { users { nope } }", json!(null), false, None).unwrap_err();
+    assert_eq!(e.code, db.execute("query { users { nope } }", json!(null)).unwrap_err().code);
+    db.close().unwrap();
+    assert_eq!(db.execute_text(q, json!(null), false, None).unwrap_err().code, ErrorCode::Closed);
+    let e = futures_lite_block_on(db.execute_text_async(q.into(), json!(null), false, None)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Closed);
+}

@@ -304,8 +304,8 @@ async fn aql(req: HttpRequest, payload: web::Payload, st: web::Data<State>) -> H
         let body = st.read_json(&req, payload, deadline).await?;
         let request = execute_request(body)?;
         let db = st.db.clone();
-        let value = st.run(deadline, async move { db.execute(request).await.map(|r| r.to_json()) }).await?;
-        Ok::<_, HttpResponse>(json_response(StatusCode::OK, &value))
+        let text = st.run(deadline, async move { db.execute_json_text(request).await.map(|t| t.text) }).await?;
+        Ok::<_, HttpResponse>(HttpResponse::Ok().content_type("application/json").body(text))
     };
     run.await.unwrap_or_else(|e| e)
 }

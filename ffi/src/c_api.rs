@@ -371,8 +371,7 @@ pub unsafe extern "C" fn aurora_execute_with_options(
         let aql = str_arg(aql, "aql")?;
         let vars = json_arg("variables", opt_str_arg(variables_json, "variables_json")?)?;
         let op = opt_str_arg(operation_name, "operation_name")?;
-        let result = db(db_handle)?.execute_named(aql, vars, debug_audit, op)?;
-        *out = c_string(result.to_string());
+        *out = c_string(db(db_handle)?.execute_text(aql, vars, debug_audit, op)?);
         Ok(())
     })
 }

@@ -131,7 +131,7 @@ impl Aurora {
     #[uniffi::method(default(variables_json = None))]
     pub fn execute(&self, aql: String, variables_json: Option<String>) -> Result<String, AuroraError> {
         let vars = parse_json("variables", variables_json.as_deref())?;
-        Ok(self.db.execute(&aql, vars)?.to_string())
+        Ok(self.db.execute_text(&aql, vars, false, None)?)
     }
 
     /// `execute` with options (`debug_audit`, `operation_name`).
@@ -143,8 +143,7 @@ impl Aurora {
         options: ExecuteOptions,
     ) -> Result<String, AuroraError> {
         let vars = parse_json("variables", variables_json.as_deref())?;
-        let out = self.db.execute_named(&aql, vars, options.debug_audit, options.operation_name.as_deref())?;
-        Ok(out.to_string())
+        Ok(self.db.execute_text(&aql, vars, options.debug_audit, options.operation_name.as_deref())?)
     }
 
     /// Async `execute` (Kotlin `suspend`, Swift `async`); runs on the engine's runtime, so any
@@ -152,7 +151,7 @@ impl Aurora {
     #[uniffi::method(default(variables_json = None))]
     pub async fn execute_async(&self, aql: String, variables_json: Option<String>) -> Result<String, AuroraError> {
         let vars = parse_json("variables", variables_json.as_deref())?;
-        Ok(self.db.execute_async(aql, vars).await?.to_string())
+        Ok(self.db.execute_text_async(aql, vars, false, None).await?)
     }
 
     /// Opens an AQL subscription (`subscription { users(where: ...) { email } }`).
