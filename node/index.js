@@ -249,21 +249,24 @@ class Aurora {
   execute(aql, variables, options) {
     try {
       checkString(aql, 'aql');
+      // Plain data goes over as JSON text (much cheaper than reading it through N-API); the
+      // common call, without options, takes the slot fast path.
+      const text =
+        variables === undefined || variables === null
+          ? 'null'
+          : typeof variables === 'object' && plainData(variables, 0)
+            ? JSON.stringify(variables)
+            : undefined;
       let out;
-      if (options === undefined || options === null) {
-        if (variables === undefined || variables === null) {
-          out = native.executeInSlot(this.#slot, aql, 'null');
-        } else if (typeof variables === 'object' && plainData(variables, 0)) {
-          out = native.executeInSlot(this.#slot, aql, JSON.stringify(variables));
-        }
-      }
-      if (out === undefined) {
-        const debugAudit = options?.debugAudit ?? options?.debug_audit ?? false;
+      if (text !== undefined && (options === undefined || options === null)) {
+        out = native.executeInSlot(this.#slot, aql, text);
+      } else {
+        const debugAudit = Boolean(options?.debugAudit ?? options?.debug_audit ?? false);
         const operationName = options?.operationName ?? options?.operation_name ?? null;
         out =
-          variables !== null && typeof variables === 'object' && plainData(variables, 0)
-            ? this.#native.executeText(aql, JSON.stringify(variables), Boolean(debugAudit), operationName)
-            : this.#native.execute(aql, variables ?? null, Boolean(debugAudit), operationName);
+          text !== undefined
+            ? this.#native.executeText(aql, text, debugAudit, operationName)
+            : this.#native.execute(aql, variables, debugAudit, operationName);
       }
       // A call that finished at once hands back its JSON text: parsing it here is cheaper than
       // any way of building the objects natively.

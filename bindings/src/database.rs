@@ -3,7 +3,7 @@
 use crate::config::config_from_json;
 use crate::eager::{Eager, Execution};
 use crate::error::{BindingError, ErrorCode};
-use crate::runtime::{block_on, runtime};
+use crate::runtime::{block_on, on_runtime, runtime};
 use crate::subscription::Subscription;
 use crate::workers::HandlerKind;
 use crate::{guard, AsyncForeignHandler, ForeignHandler};
@@ -71,11 +71,11 @@ impl Database {
         Ok(db)
     }
 
-    fn request(aql: &str, variables: Value, debug_audit: bool) -> ExecuteRequest {
+    fn request(aql: &str, variables: Value, debug_audit: bool, operation_name: Option<&str>) -> ExecuteRequest {
         ExecuteRequest {
             aql: aql.to_string(),
             variables,
-            options: ExecuteOptions { debug_audit, operation_name: None },
+            options: ExecuteOptions { debug_audit, operation_name: operation_name.map(String::from) },
         }
     }
 
@@ -88,8 +88,7 @@ impl Database {
     pub fn execute_with(&self, aql: &str, variables: Value, debug_audit: bool) -> Result<Value, BindingError> {
         guard(|| {
             let db = self.aurora()?;
-            let req = Self::request(aql, variables, debug_audit);
-            Ok(block_on(db.execute_json(req))??)
+            Ok(block_on(db.execute_json(Self::request(aql, variables, debug_audit, None)))??)
         })
     }
 
@@ -104,21 +103,14 @@ impl Database {
     ) -> Result<Value, BindingError> {
         guard(|| {
             let db = self.aurora()?;
-            let mut req = Self::request(aql, variables, debug_audit);
-            req.options.operation_name = operation_name.map(String::from);
-            Ok(block_on(db.execute_json(req))??)
+            Ok(block_on(db.execute_json(Self::request(aql, variables, debug_audit, operation_name)))??)
         })
     }
 
     /// Executes AQL on the facade's runtime; the returned future can be awaited from any executor.
     pub async fn execute_async(&self, aql: String, variables: Value) -> Result<Value, BindingError> {
         let db = guard(|| self.aurora())?;
-        let task = runtime()?.spawn(async move { db.execute_json(Self::request(&aql, variables, false)).await });
-        match task.await {
-            Ok(r) => Ok(r?),
-            Err(e) if e.is_panic() => Err(BindingError::internal("internal error: a panic in the engine was caught")),
-            Err(e) => Err(BindingError::internal(e.to_string())),
-        }
+        on_runtime(async move { db.execute_json(Self::request(&aql, variables, false, None)).await }).await
     }
 
     /// Like [`Database::execute_named`], returning the result as JSON text written straight
@@ -132,8 +124,7 @@ impl Database {
     ) -> Result<String, BindingError> {
         guard(|| {
             let db = self.aurora()?;
-            let mut req = Self::request(aql, variables, debug_audit);
-            req.options.operation_name = operation_name.map(String::from);
+            let req = Self::request(aql, variables, debug_audit, operation_name);
             Ok(block_on(async move { db.execute_json_text(req).await.map(|t| t.text) })??)
         })
     }
@@ -148,13 +139,8 @@ impl Database {
         operation_name: Option<String>,
     ) -> Result<String, BindingError> {
         let db = guard(|| self.aurora())?;
-        let mut req = Self::request(&aql, variables, debug_audit);
-        req.options.operation_name = operation_name;
-        match runtime()?.spawn(async move { db.execute_json_text(req).await.map(|t| t.text) }).await {
-            Ok(r) => Ok(r?),
-            Err(e) if e.is_panic() => Err(BindingError::internal("internal error: a panic in the engine was caught")),
-            Err(e) => Err(BindingError::internal(e.to_string())),
-        }
+        let req = Self::request(&aql, variables, debug_audit, operation_name.as_deref());
+        on_runtime(async move { db.execute_json_text(req).await.map(|t| t.text) }).await
     }
 
     /// Executes AQL for an async host that takes results as JSON text: a text whose recent runs
@@ -183,7 +169,7 @@ impl Database {
             let db = self.aurora()?;
             let rt = runtime()?;
             let _enter = rt.enter();
-            let s = db.stream_now(Self::request(aql, variables, false))?;
+            let s = db.stream_now(Self::request(aql, variables, false, None))?;
             Ok(Subscription::from_stream(s))
         })
     }
@@ -255,10 +241,7 @@ impl Database {
     ) -> Result<String, BindingError> {
         let db = guard(|| self.aurora())?;
         let job = build_job(&job_type, payload, &priority, max_retries)?;
-        match runtime()?.spawn(async move { db.enqueue(job).await }).await {
-            Ok(r) => Ok(r?),
-            Err(e) => Err(BindingError::internal(e.to_string())),
-        }
+        on_runtime(async move { db.enqueue(job).await }).await
     }
 
     /// Starts the worker pool (`concurrency` defaults to the config's `worker_threads`).

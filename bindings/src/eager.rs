@@ -131,13 +131,7 @@ impl Eager {
         let task = rt.spawn(fut);
         Execution::Pending(Box::pin(async move {
             let _flight = flight;
-            match task.await {
-                Ok(r) => r,
-                Err(e) if e.is_panic() => {
-                    Err(BindingError::internal("internal error: a panic in the engine was caught"))
-                }
-                Err(e) => Err(BindingError::internal(e.to_string())),
-            }
+            task.await.unwrap_or_else(|e| Err(crate::runtime::join_error(e)))
         }))
     }
 }

@@ -82,6 +82,30 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, Bindin
     Ok(runtime()?.block_on(f))
 }
 
+/// Runs `work` on the facade's runtime and awaits it from any executor; a panic in the engine
+/// becomes an `INTERNAL` error.
+pub(crate) async fn on_runtime<T, E, F>(work: F) -> Result<T, BindingError>
+where
+    T: Send + 'static,
+    E: Into<BindingError> + Send + 'static,
+    F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+{
+    let task = runtime()?.spawn(work);
+    match task.await {
+        Ok(r) => r.map_err(Into::into),
+        Err(e) => Err(join_error(e)),
+    }
+}
+
+/// The error of a runtime task that did not finish (it panicked or was cancelled).
+pub(crate) fn join_error(e: tokio::task::JoinError) -> BindingError {
+    if e.is_panic() {
+        BindingError::internal("internal error: a panic in the engine was caught")
+    } else {
+        BindingError::internal(e.to_string())
+    }
+}
+
 thread_local! {
     static IN_HOST_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }

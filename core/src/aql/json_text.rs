@@ -31,48 +31,19 @@ pub struct JsonText {
 impl ExecutionResult {
     /// The SPEC §4.11 JSON as text: the same bytes as serializing [`ExecutionResult::into_json`].
     pub fn into_json_text(self) -> crate::Result<JsonText> {
-        let view = self.json_view();
-        let text = serde_json::to_string(&view)?;
-        Ok(JsonText { text, beyond_safe_integer: view.big.get() })
-    }
-
-    /// The SPEC §4.11 JSON as a `serde::Serialize` value, projected from the documents as it
-    /// is serialized: a host serializes it straight into its own objects (no JSON tree).
-    pub fn json_view(&self) -> ResultView<'_> {
-        let fallback = match self {
-            ExecutionResult::Query(_) | ExecutionResult::Mutation(_) => None,
-            other => Some(other.to_json()),
-        };
-        ResultView { result: self, fallback, big: Cell::new(false) }
-    }
-}
-
-/// See [`ExecutionResult::json_view`].
-pub struct ResultView<'a> {
-    result: &'a ExecutionResult,
-    /// Shapes that are rare or merge keys (batches, schema, migrations) as a tree.
-    fallback: Option<Json>,
-    big: Cell<bool>,
-}
-
-impl ResultView<'_> {
-    /// True once serializing wrote an integer beyond ±(2^53 − 1).
-    pub fn beyond_safe_integer(&self) -> bool {
-        self.big.get()
-    }
-}
-
-impl Serialize for ResultView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let big = &self.big;
-        match (self.result, &self.fallback) {
-            (_, Some(tree)) => JsonView(tree, big).serialize(s),
-            (ExecutionResult::Query(q), None) => Envelope { key: &q.key, body: Body::Query(q, big) }.serialize(s),
-            (ExecutionResult::Mutation(m), None) => {
-                Envelope { key: &m.key, body: Body::Json(&m.json, big) }.serialize(s)
+        let big = Cell::new(false);
+        let text = match &self {
+            ExecutionResult::Query(q) => serde_json::to_string(&Envelope { key: &q.key, body: Body::Query(q, &big) }),
+            ExecutionResult::Mutation(m) => {
+                serde_json::to_string(&Envelope { key: &m.key, body: Body::Json(&m.json, &big) })
             }
-            (other, None) => JsonView(&other.to_json(), big).serialize(s),
-        }
+            // Shapes that are rare or merge keys (batches, schema, migrations): as a tree.
+            _ => {
+                let json = self.into_json();
+                serde_json::to_string(&JsonView(&json, &big))
+            }
+        }?;
+        Ok(JsonText { text, beyond_safe_integer: big.get() })
     }
 }
 

@@ -19,6 +19,6 @@ pub mod subscription;
 
 pub use convert::MAX_VALUE_DEPTH;
 pub use exec::{parse, ExecuteOptions, ExecuteRequest};
-pub use json_text::{JsonText, ResultView, MAX_SAFE_INTEGER};
+pub use json_text::{JsonText, MAX_SAFE_INTEGER};
 pub use result::{ExecutionResult, MigrationResult, MutationResult, QueryResult, SchemaResult, SubscriptionResult};
 pub use schema_ops::MIGRATION_COLLECTION;
