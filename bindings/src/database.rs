@@ -7,7 +7,7 @@ use crate::runtime::{block_on, on_runtime, runtime};
 use crate::subscription::Subscription;
 use crate::workers::HandlerKind;
 use crate::{guard, AsyncForeignHandler, ForeignHandler};
-use aurora_db::aql::JsonText;
+use aurora_db::aql::ExecutionResult;
 use aurora_db::workers::{Job, JobPriority, WorkerSystem};
 use aurora_db::{Aurora, ExecuteOptions, ExecuteRequest};
 use parking_lot::Mutex;
@@ -143,16 +143,16 @@ impl Database {
         on_runtime(async move { db.execute_json_text(req).await.map(|t| t.text) }).await
     }
 
-    /// Executes AQL for an async host that takes results as JSON text: a text whose recent runs
-    /// were cheap finishes on the calling thread (no round trip through the runtime), anything
-    /// else runs on the runtime.
-    pub fn execute_eager_text(
+    /// Executes AQL for an async host: a text whose recent runs were cheap finishes on the
+    /// calling thread (no round trip through the runtime), anything else runs on the runtime.
+    /// The host turns the result into its values (`rows`, `into_json_text`) where it suits it.
+    pub fn execute_eager(
         &self,
         aql: String,
         variables: Value,
         debug_audit: bool,
         operation_name: Option<String>,
-    ) -> Execution<JsonText> {
+    ) -> Execution<ExecutionResult> {
         let prepared = guard(|| Ok((self.aurora()?, runtime()?)));
         let (db, rt) = match prepared {
             Ok(x) => x,
@@ -160,7 +160,7 @@ impl Database {
         };
         let k = crate::eager::key(&aql);
         let req = ExecuteRequest { aql, variables, options: ExecuteOptions { debug_audit, operation_name } };
-        self.eager.run(&rt, k, async move { Ok(db.execute_json_text(req).await?) })
+        self.eager.run(&rt, k, async move { Ok(db.execute(req).await?) })
     }
 
     /// Opens an AQL subscription (`subscription { coll(where: ...) { fields } }`).

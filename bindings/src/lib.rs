@@ -10,7 +10,7 @@ mod runtime;
 mod subscription;
 mod workers;
 
-pub use aurora_db::aql::JsonText;
+pub use aurora_db::aql::{ExecutionResult, JsonText, Rows, Scalar, MAX_SAFE_INTEGER};
 pub use config::config_from_json;
 pub use database::Database;
 pub use eager::Execution;

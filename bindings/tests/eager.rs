@@ -18,11 +18,11 @@ const LOOKUP: &str = "query ($e: String) { users(where: { email: { eq: $e } }) {
 
 /// Runs one eager call to completion; tells whether it finished on this thread.
 fn run(db: &Database, aql: &str, vars: Value) -> (bool, Result<Value, aurora_bindings::BindingError>) {
-    let (here, r) = match db.execute_eager_text(aql.to_string(), vars, false, None) {
+    let (here, r) = match db.execute_eager(aql.to_string(), vars, false, None) {
         Execution::Ready(r) => (true, r),
         Execution::Pending(f) => (false, futures_lite(f)),
     };
-    (here, r.map(|t| serde_json::from_str(&t.text).unwrap()))
+    (here, r.map(|r| r.into_json()))
 }
 
 fn futures_lite<T>(f: aurora_bindings::BoxFuture<T>) -> T {

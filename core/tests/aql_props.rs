@@ -159,8 +159,8 @@ async fn deeply_nested_input_is_an_error_not_a_crash() {
 }
 
 /// A random stored value: every JSON shape, integers on both sides of ±2^53, awkward text.
-fn any_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
+fn any_scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::Int),
@@ -168,8 +168,11 @@ fn any_value() -> impl Strategy<Value = Value> {
         any::<f64>().prop_map(Value::Float),
         "\\PC{0,8}|[\"\\\\\n\t\u{1}é😀]{0,4}".prop_map(Value::String),
         any::<u128>().prop_map(|n| Value::Uuid(uuid::Uuid::from_u128(n))),
-    ];
-    leaf.prop_recursive(3, 24, 4, |inner| {
+    ]
+}
+
+fn any_value() -> impl Strategy<Value = Value> {
+    any_scalar().prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::vec(("[a-c]", inner), 0..4)
@@ -211,7 +214,8 @@ fn beyond_safe(v: &serde_json::Value) -> bool {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
-    /// The text path writes exactly the bytes of serializing the JSON tree, and flags unsafe ints.
+    /// The text path writes exactly the bytes of serializing the JSON tree, and flags unsafe ints;
+    /// rows, where the result has them, stand for the same tree.
     #[test]
     fn json_text_is_the_serialized_json_tree(
         docs in prop::collection::vec(prop::collection::vec(("[a-c]", any_value()), 0..4), 0..6),
@@ -236,12 +240,85 @@ proptest! {
                 Err(_) => return Ok(()), // a field no document has: an error on both paths
             };
             let tree = result.clone().into_json();
+            if let Some(rows) = result.rows() {
+                prop_assert_eq!(rows.to_json(), tree.clone(), "rows of {}", aql);
+                prop_assert_eq!(rows.len(), docs.len().min(if page { 4 } else { usize::MAX }));
+            }
             let text = result.into_json_text().unwrap();
             prop_assert_eq!(&text.text, &serde_json::to_string(&tree).unwrap());
             prop_assert_eq!(text.beyond_safe_integer, beyond_safe(&tree));
             Ok(())
         })?;
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A list query over scalar values has rows exactly when its response keys differ, and they
+    /// stand for its JSON tree.
+    #[test]
+    fn scalar_lists_have_rows_that_stand_for_the_tree(
+        docs in prop::collection::vec(prop::collection::vec(("[a-c]", any_scalar()), 0..4), 0..6),
+        sel in selection(),
+        audit in any::<bool>(),
+    ) {
+        let rt = rt();
+        let dir = tempfile::tempdir().unwrap();
+        rt.block_on(async {
+            let db = Aurora::open(dir.path().join("db")).await.unwrap();
+            db.new_collection::<&str>("things", vec![]).await.unwrap();
+            for d in &docs {
+                db.insert_into("things", d.clone()).await.unwrap();
+            }
+            let aql = format!("query {{ things {{ {sel} }} }}");
+            // debug_audit adds each document's `_sid` unless the selection has that key.
+            let options = aurora_db::aql::ExecuteOptions { debug_audit: audit, operation_name: None };
+            let req = aurora_db::aql::ExecuteRequest { aql: aql.clone(), variables: json!(null), options };
+            let Ok(result) = db.execute(req).await else { return Ok(()) };
+            let keys: Vec<String> = sel
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .split(['{', '}'])
+                .step_by(2)
+                .flat_map(response_keys)
+                .collect();
+            let unique = keys.iter().enumerate().all(|(i, k)| !keys[i + 1..].contains(k));
+            let tree = result.to_json();
+            match result.rows() {
+                Some(rows) => {
+                    prop_assert!(unique, "rows for repeated keys in {}", aql);
+                    let cols = &rows.columns;
+                    prop_assert!(cols.iter().enumerate().all(|(i, c)| !cols[i + 1..].contains(c)), "{:?}", cols);
+                    prop_assert_eq!(rows.to_json(), tree);
+                    prop_assert_eq!(rows.len(), docs.len());
+                }
+                None => prop_assert!(!unique, "no rows for {}", aql),
+            }
+            Ok(())
+        })?;
+    }
+}
+
+/// Response keys of a run of leaf selections (`a`, `x: b`, ...).
+fn response_keys(part: &str) -> Vec<String> {
+    let words: Vec<&str> = part.split_whitespace().collect();
+    let mut keys = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        match words[i].strip_suffix(':') {
+            Some(alias) => {
+                keys.push(alias.to_string());
+                i += 2;
+            }
+            None => {
+                keys.push(words[i].to_string());
+                i += 1;
+            }
+        }
+    }
+    keys
 }
 
 /// Variables may stand anywhere in a `where`: a whole filter, a list of filters, an operand, an

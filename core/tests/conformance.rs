@@ -62,18 +62,22 @@ async fn run_case(case: &Json) -> Result<(), String> {
         let req = ExecuteRequest { aql: aql.to_string(), variables: Json::Object(vars), options };
         let result = db.execute(req).await.map(|r| {
             let tree = r.to_json();
+            // ... and that rows, where the result has them, stand for the same JSON.
+            if let Some(rows) = r.rows().filter(|rows| rows.to_json() != tree) {
+                return Err((format!("rows {}", rows.to_json()), tree));
+            }
             // Every vector also checks that the text path writes the same bytes.
             let text = r.into_json_text().map(|t| t.text).unwrap_or_else(|e| e.to_string());
             let serialized = serde_json::to_string(&tree).unwrap_or_default();
             if text == serialized {
                 Ok(tree)
             } else {
-                Err((text, tree))
+                Err((format!("JSON text {text}"), tree))
             }
         });
         let result = match result {
             Ok(Ok(tree)) => Ok(tree),
-            Ok(Err((text, tree))) => return Err(format!("step {i}: JSON text {text} differs from the tree {tree}")),
+            Ok(Err((text, tree))) => return Err(format!("step {i}: {text} differs from the tree {tree}")),
             Err(e) => Err(e),
         };
         match (result, step.get("expect"), step.get("expect_error")) {

@@ -132,6 +132,11 @@ impl ToNapiValue for JsonOut {
     }
 }
 
+/// A JS value passed as a call argument, as JSON (the rules of `JsonIn`).
+pub fn argument(env: &Env, v: &Unknown) -> Result<Value> {
+    unsafe { to_json(env.raw(), v.raw(), MAX_DEPTH) }
+}
+
 impl FromNapiValue for JsonIn {
     unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> Result<Self> {
         unsafe { to_json(env, v, MAX_DEPTH) }.map(JsonIn)

@@ -12,9 +12,12 @@
 
 mod convert;
 mod hub;
+mod rows;
 mod slots;
 
-use aurora_bindings::{AsyncForeignHandler, BindingError, BoxFuture, Database, Execution, Subscription};
+use aurora_bindings::{
+    guard, AsyncForeignHandler, BindingError, BoxFuture, Database, Execution, ExecutionResult, JsonText, Subscription,
+};
 use convert::{JsonIn, JsonOut};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -76,6 +79,16 @@ pub fn set_error_class(env: Env, error_class: Unknown) -> Result<()> {
     hub::set_error_class(env.raw(), error_class.raw())
 }
 
+/// Registers the function that compiles a row function per result shape (see `rows`):
+/// `maker(key, columns)` returns `(n, ...cells) => Promise<{ [key]: rows }>`, or null to
+/// leave that shape to JSON text.
+#[napi(
+    ts_args_type = "maker: (key: string, columns: string[]) => ((n: number, ...cells: unknown[]) => Promise<any>) | null"
+)]
+pub fn set_row_maker(env: Env, maker: Function<'_>) -> Result<()> {
+    rows::set_maker(env.raw(), maker.raw())
+}
+
 /// The native database handle behind the JS `Aurora` class.
 #[napi]
 pub struct NativeDatabase {
@@ -98,6 +111,34 @@ impl Drop for NativeDatabase {
 pub fn execute_in_slot<'env>(env: &'env Env, slot: u32, aql: String, variables_json: String) -> Result<Outcome<'env>> {
     match slots::get(slot) {
         Ok(db) => run_text(&db, env, aql, &variables_json, None, None),
+        Err(e) => hub::settled(env, Err::<JsonOut, _>(e)).map(Either::B),
+    }
+}
+
+/// `executeInSlot` with up to three variables passed as name/value arguments (names left
+/// `undefined` are absent): index.js does so for scalar variables, the common call, which
+/// spares `JSON.stringify` in JS and JSON parsing here.
+#[allow(clippy::too_many_arguments)]
+#[napi(ts_return_type = "string | Promise<any>")]
+pub fn execute_in_slot_with<'env>(
+    env: &'env Env,
+    slot: u32,
+    aql: String,
+    name0: Option<String>,
+    value0: Unknown<'env>,
+    name1: Option<String>,
+    value1: Unknown<'env>,
+    name2: Option<String>,
+    value2: Unknown<'env>,
+) -> Result<Outcome<'env>> {
+    let mut vars = serde_json::Map::new();
+    for (name, value) in [(name0, value0), (name1, value1), (name2, value2)] {
+        if let Some(name) = name {
+            vars.insert(name, convert::argument(env, &value)?);
+        }
+    }
+    match slots::get(slot) {
+        Ok(db) => run(&db, env, aql, Value::Object(vars), None, None),
         Err(e) => hub::settled(env, Err::<JsonOut, _>(e)).map(Either::B),
     }
 }
@@ -300,9 +341,9 @@ fn run_text<'env>(
     }
 }
 
-/// Runs `execute` eagerly when its text is known to be cheap (the result's JSON text, or an
-/// already-settled Promise for an error or a result JS numbers cannot hold), otherwise on the
-/// facade's runtime.
+/// Runs `execute` eagerly when its text is known to be cheap (JS objects of a list of scalars
+/// or the result's JSON text, or an already-settled Promise for an error or a result JS numbers
+/// cannot hold), otherwise on the facade's runtime.
 fn run<'env>(
     db: &Database,
     env: &'env Env,
@@ -311,9 +352,29 @@ fn run<'env>(
     debug_audit: Option<bool>,
     operation_name: Option<String>,
 ) -> Result<Outcome<'env>> {
-    match db.execute_eager_text(aql, vars, debug_audit.unwrap_or(false), operation_name) {
-        Execution::Ready(Ok(t)) if !t.beyond_safe_integer => Ok(Either::A(t.text)),
-        Execution::Ready(outcome) => hub::settled(env, outcome.map(JsonOut::from_text)).map(Either::B),
-        Execution::Pending(work) => hub::spawn(env, async move { work.await.map(JsonOut::from_text) }).map(Either::B),
+    match db.execute_eager(aql, vars, debug_audit.unwrap_or(false), operation_name) {
+        Execution::Ready(Ok(result)) => ready(env, result),
+        Execution::Ready(Err(e)) => hub::settled(env, Err::<JsonOut, _>(e)).map(Either::B),
+        Execution::Pending(work) => {
+            hub::spawn(env, async move { work.await.and_then(json_text).map(JsonOut::from_text) }).map(Either::B)
+        }
     }
+}
+
+/// A result that is already there: built by its shape's row function when it has rows, else
+/// handed over as JSON text.
+fn ready<'env>(env: &'env Env, result: ExecutionResult) -> Result<Outcome<'env>> {
+    match guard(|| Ok(result.rows().map(|rows| rows::to_js(env.raw(), &rows)))) {
+        Ok(Some(Ok(Some(promise)))) => return Ok(Either::B(PromiseRaw::new(env.raw(), promise))),
+        Ok(Some(Err(e))) => return Err(e),
+        _ => {} // no rows (or a panic finding them): the JSON text says the same
+    }
+    match json_text(result) {
+        Ok(t) if !t.beyond_safe_integer => Ok(Either::A(t.text)),
+        outcome => hub::settled(env, outcome.map(JsonOut::from_text)).map(Either::B),
+    }
+}
+
+fn json_text(result: ExecutionResult) -> std::result::Result<JsonText, BindingError> {
+    guard(|| Ok(result.into_json_text()?))
 }

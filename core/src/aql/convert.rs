@@ -10,7 +10,7 @@ use std::collections::HashMap;
 pub const MAX_VALUE_DEPTH: usize = 64;
 
 /// Resolved variables of one operation.
-pub(crate) type Vars = HashMap<String, AstValue>;
+pub(crate) type Vars = HashMap<String, AstValue, foldhash::fast::RandomState>;
 
 fn err(pos: Pos, msg: impl Into<String>) -> AuroraError {
     AuroraError::invalid_at(msg, pos.line, pos.column)
@@ -23,7 +23,7 @@ pub(crate) fn resolve_variables(defs: &[VariableDef], provided: &serde_json::Val
         serde_json::Value::Object(m) => Some(m),
         other => return Err(AuroraError::invalid(format!("variables must be a JSON object, got {other}"))),
     };
-    let mut out = Vars::new();
+    let mut out = Vars::default();
     for d in defs {
         let given = provided.and_then(|m| m.get(&d.name));
         let v = match (given, &d.default) {

@@ -14,6 +14,7 @@ mod plan;
 mod project;
 mod query;
 pub mod result;
+mod rows;
 mod schema_ops;
 pub mod subscription;
 
@@ -21,4 +22,5 @@ pub use convert::MAX_VALUE_DEPTH;
 pub use exec::{parse, ExecuteOptions, ExecuteRequest};
 pub use json_text::{JsonText, MAX_SAFE_INTEGER};
 pub use result::{ExecutionResult, MigrationResult, MutationResult, QueryResult, SchemaResult, SubscriptionResult};
+pub use rows::{Rows, Scalar};
 pub use schema_ops::MIGRATION_COLLECTION;

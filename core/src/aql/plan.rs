@@ -33,6 +33,9 @@ pub(crate) struct RootPlan {
     /// Shape epoch ([`crate::index::CollectionState::shape_epoch`]) of the collection state on
     /// which the field checks of a list query with these static arguments last passed; 0 = never.
     pub checked_at: AtomicU64,
+    /// Shape epoch at which the selected fields last passed their check (whatever the
+    /// arguments: the selection never depends on variables).
+    pub fields_checked_at: AtomicU64,
 }
 
 impl Plan {
@@ -61,9 +64,12 @@ impl Plan {
 fn compile_root(f: &Field, frags: &Fragments) -> Option<RootPlan> {
     let fields: Arc<[Field]> = expand(&f.selections, frags, &f.name).ok()?.into();
     let mode = Mode::of(&fields);
-    let args =
-        if f.args.iter().any(|a| has_variables(&a.value)) { None } else { read_args(f, &Vars::new(), QUERY_ARGS).ok() };
-    Some(RootPlan { fields, mode, args, checked_at: AtomicU64::new(0) })
+    let args = if f.args.iter().any(|a| has_variables(&a.value)) {
+        None
+    } else {
+        read_args(f, &Vars::default(), QUERY_ARGS).ok()
+    };
+    Some(RootPlan { fields, mode, args, checked_at: AtomicU64::new(0), fields_checked_at: AtomicU64::new(0) })
 }
 
 #[cfg(test)]
@@ -109,9 +115,21 @@ mod tests {
             }
         };
         assert_eq!(check(&db).await, [true, true, true, true, true, true, false, false]);
+        // With variables the arguments are converted on each call; the selection check is
+        // remembered all the same.
+        let with_vars = "query ($v: Int) { c(where: { a: { gt: $v } }) { a b } }";
+        let run_vars = |db: &Aurora| {
+            let db = db.clone();
+            async move { db.execute((with_vars, serde_json::json!({ "v": 0 }))).await.map(|r| r.into_json()) }
+        };
+        for _ in 0..2 {
+            assert_eq!(run_vars(&db).await.expect("b is known")["c"].as_array().map(Vec::len), Some(2));
+        }
         // The only document with `b` goes: `b` becomes unknown.
         assert!(db.delete_document("c", &with_b).await.expect("delete"));
         assert_eq!(check(&db).await, [false, false, false, false, false, false, false, false]);
+        let e = run_vars(&db).await.expect_err("b is no longer known");
+        assert!(e.to_string().contains('b'), "{e}");
         // A new field becomes known.
         db.insert_into("c", vec![("b", Value::Int(3)), ("z", Value::Int(1))]).await.expect("insert");
         assert_eq!(check(&db).await, [true; 8]);

@@ -121,18 +121,27 @@ pub(crate) fn run_root(ctx: &Ctx, f: &Field) -> Result<QueryResult> {
     let args = read_args(f, ctx.vars, QUERY_ARGS)?;
     let fields: Arc<[Field]> = expand(&f.selections, ctx.frags, &f.name)?.into();
     let mode = Mode::of(&fields);
-    run_with(ctx, f, &coll, args, fields, mode, None)
+    run_with(ctx, f, &coll, args, fields, mode, Checked::default())
 }
 
 /// Runs one root field compiled in the plan cache: the same steps and checks as [`run_root`]
 /// without converting arguments or inlining fragments again.
 pub(crate) fn run_planned(ctx: &Ctx, f: &Field, plan: &RootPlan) -> Result<QueryResult> {
     let coll = ctx.db.inner.collection(&f.name).map_err(at(f.pos))?;
-    let (args, checked_at) = match &plan.args {
+    let (args, all) = match &plan.args {
         Some(a) => (a.clone(), Some(&plan.checked_at)),
         None => (read_args(f, ctx.vars, QUERY_ARGS)?, None),
     };
-    run_with(ctx, f, &coll, args, plan.fields.clone(), plan.mode, checked_at)
+    let checked = Checked { all, fields: Some(&plan.fields_checked_at) };
+    run_with(ctx, f, &coll, args, plan.fields.clone(), plan.mode, checked)
+}
+
+/// Remembered checks of a planned root field: the shape epochs at which everything (static
+/// arguments only) or the selected fields last passed.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Checked<'a> {
+    all: Option<&'a AtomicU64>,
+    fields: Option<&'a AtomicU64>,
 }
 
 fn check_order(st: &CollectionState, order: &[(String, bool)], pos: Pos) -> Result<()> {
@@ -151,7 +160,7 @@ fn run_with(
     args: ReadArgs,
     fields: Arc<[Field]>,
     mode: Mode,
-    checked_at: Option<&AtomicU64>,
+    checked: Checked,
 ) -> Result<QueryResult> {
     let (body, documents) = match mode {
         Mode::List => {
@@ -160,14 +169,21 @@ fn run_with(
             // skipped; filter fields are then known and the planner need not check them.
             let st = coll.read();
             let epoch = st.shape_epoch();
-            let passed = checked_at.is_some_and(|c| c.load(AtomicOrdering::Relaxed) == epoch);
+            let at_epoch = |c: Option<&AtomicU64>| c.is_some_and(|c| c.load(AtomicOrdering::Relaxed) == epoch);
+            let passed = at_epoch(checked.all);
+            let fields_passed = passed || at_epoch(checked.fields);
             if !passed {
                 check_order(&st, &args.order, f.pos)?;
+            }
+            if !fields_passed {
                 check_fields(&st, &fields)?;
+                if let Some(c) = checked.fields {
+                    c.store(epoch, AtomicOrdering::Relaxed);
+                }
             }
             let spec = QuerySpec { filter: args.filter, order: args.order, limit: args.limit, offset: args.offset };
             let rows = ctx.db.inner.run_query_in(&st, spec, !passed).map_err(at(f.pos))?;
-            if let (false, Some(c)) = (passed, checked_at) {
+            if let (false, Some(c)) = (passed, checked.all) {
                 c.store(epoch, AtomicOrdering::Relaxed);
             }
             drop(st);

@@ -311,6 +311,23 @@ fn past_end(p: &Filter, key: &Value, asc: bool) -> bool {
     }
 }
 
+/// Row ids of the candidates, in ascending order.
+enum Ids<'a> {
+    One(Option<u32>),
+    Set(roaring::bitmap::Iter<'a>),
+}
+
+impl Iterator for Ids<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            Ids::One(id) => id.take(),
+            Ids::Set(it) => it.next(),
+        }
+    }
+}
+
 fn run_unordered_or_sorted(
     state: &CollectionState,
     spec: &QuerySpec,
@@ -327,9 +344,11 @@ fn run_unordered_or_sorted(
         }
         Ok(Some((rowid, doc)))
     };
-    let ids: Box<dyn Iterator<Item = u32>> = match &cand.set {
-        Some(s) => Box::new(s.iter()),
-        None => Box::new(state.live().iter()),
+    // One candidate (an equality on a unique index) skips setting up a bitmap iterator.
+    let ids = match &cand.set {
+        Some(s) if s.len() <= 1 => Ids::One(s.min()),
+        Some(s) => Ids::Set(s.iter()),
+        None => Ids::Set(state.live().iter()),
     };
     if spec.order.is_empty() {
         let mut out = Vec::new();
@@ -384,9 +403,11 @@ pub fn count(state: &CollectionState, filter: &Filter, fetch: Fetch<'_>) -> Resu
     if cand.exact {
         return Ok(cand.set.map_or(state.count(), |s| s.len()));
     }
-    let ids: Box<dyn Iterator<Item = u32>> = match &cand.set {
-        Some(s) => Box::new(s.iter()),
-        None => Box::new(state.live().iter()),
+    // One candidate (an equality on a unique index) skips setting up a bitmap iterator.
+    let ids = match &cand.set {
+        Some(s) if s.len() <= 1 => Ids::One(s.min()),
+        Some(s) => Ids::Set(s.iter()),
+        None => Ids::Set(state.live().iter()),
     };
     let mut n = 0;
     for rowid in ids {

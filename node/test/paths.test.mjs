@@ -1,0 +1,174 @@
+// The hot paths of `execute` (scalar variables passed as arguments, list results built by a
+// compiled row function) give exactly the JS values of the general paths (JSON text both ways).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { Aurora } from 'aurora-db';
+import { NODE_DIR, tempDbPath } from './helpers.mjs';
+
+const native = createRequire(import.meta.url)(path.join(NODE_DIR, 'aurora.node'));
+
+const SCHEMA = 'schema { define collection things { k: String! @unique  n: Int  f: Float  s: String  b: Boolean  o: Object  l: [Int] } }';
+const INSERT = 'mutation ($d: Object) { insertInto(collection: "things", data: $d) { k } }';
+const DOCS = [
+  { k: 'a', n: 1, f: 2.5, s: 'ascii', b: true, o: { x: 1 }, l: [1, 2] },
+  { k: 'b', n: -7, f: -0.5, s: 'ü ✓ 😀', b: false },
+  { k: 'c', n: Number.MAX_SAFE_INTEGER, f: 1e300, s: '', b: null },
+  { k: 'd', n: 0, f: 0.1, s: 'quote " backslash \\ nul \u0000 line\n' },
+  { k: 'e', n: 2n ** 62n },
+  { k: 'f' },
+];
+
+const QUERIES = [
+  'query { things { k n f s b } }',
+  'query { things(where: { n: { gt: -100 } }) { k n } }',
+  'query { things { key: k number: n text: s } }',
+  'query { things { k k } }', // a repeated key: JSON path
+  'query { things { k o } }', // an object value: JSON path
+  'query { things { k l } }', // an array value: JSON path
+  'query { things { k missing: n } }',
+  'query { things(where: { k: { eq: "nope" } }) { k } }',
+  'query { things(where: { k: { in: ["a", "b", "c", "d", "f"] } }) { k n f s b } }',
+  'query { things(where: { k: { eq: "e" } }) { k n } }', // an Int beyond 2^53: a BigInt
+  'query { __proto__: things { k } }', // a key an object literal would take as the prototype
+  'query { things { __proto__: k n } }',
+  'query { things { k _sid } }',
+  'query { things(limit: 2, orderBy: { k: DESC }) { s } }',
+  'query { stuff: things { f } }',
+];
+
+async function seeded(config) {
+  const db = await Aurora.open(tempDbPath(), config);
+  await db.execute(SCHEMA);
+  for (const d of DOCS) await db.execute(INSERT, { d });
+  return db;
+}
+
+/** Replaces system ids (different in each database) by their order of appearance. */
+function withoutSids(result) {
+  const seen = new Map();
+  return JSON.parse(
+    JSON.stringify(result, (k, v) => (typeof v === 'bigint' ? `${v}n` : v)).replace(/"[0-9a-f]{8}-[0-9a-f-]{27}"/g, (sid) => {
+      if (!seen.has(sid)) seen.set(sid, `sid${seen.size}`);
+      return `"${seen.get(sid)}"`;
+    }),
+  );
+}
+
+test('list results built per shape equal the JSON path, value for value', async () => {
+  // eagerBudgetUs 0: every call runs on the runtime and comes back as JSON text.
+  const [fast, general] = await Promise.all([seeded(), seeded({ eagerBudgetUs: 0 })]);
+  try {
+    for (const q of QUERIES) {
+      const expected = await general.execute(q);
+      // The first run of a text goes to the runtime; the later ones finish on this thread.
+      for (let i = 0; i < 4; i++) {
+        const got = await fast.execute(q);
+        if (q.includes('_sid')) assert.deepEqual(withoutSids(got), withoutSids(expected), q);
+        else assert.deepEqual(got, expected, `${q} (run ${i})`);
+      }
+    }
+    const floats = await fast.execute('query { things { f } }');
+    assert.ok(Object.is(floats.things[1].f, -0.5) && Object.is(floats.things[3].f, 0.1));
+    const big = await fast.execute('query { things(where: { k: { eq: "e" } }) { n } }');
+    assert.equal(big.things[0].n, 2n ** 62n);
+    const proto = await fast.execute('query { things { __proto__: k } }');
+    assert.equal(Object.getPrototypeOf(proto.things[0]), Object.prototype);
+    assert.equal(Object.getOwnPropertyDescriptor(proto.things[0], '__proto__').value, 'a');
+    // debugAudit adds `_sid` to each row unless selected.
+    const audited = await fast.execute('query { things(where: { k: { eq: "a" } }) { k } }', null, { debugAudit: true });
+    assert.deepEqual(Object.keys(audited.things[0]), ['k', '_sid']);
+  } finally {
+    await Promise.all([fast.close(), general.close()]);
+  }
+});
+
+test('large lists (beyond one call) and many shapes come out right', async () => {
+  const db = await Aurora.open(tempDbPath());
+  try {
+    await db.execute('schema { define collection big { i: Int @unique  t: String } }');
+    for (let i = 0; i < 600; i++) await db.execute('mutation ($i: Int) { insertInto(collection: "big", data: { i: $i, t: "x" }) { i } }', { i });
+    for (let run = 0; run < 3; run++) {
+      const all = await db.execute('query { big(orderBy: { i: ASC }) { i t } }'); // 1,200 values
+      assert.equal(all.big.length, 600);
+      assert.deepEqual(all.big[599], { i: 599, t: 'x' });
+      const some = await db.execute('query { big(orderBy: { i: ASC }, limit: 300) { i t } }');
+      assert.deepEqual(some.big.map((r) => r.i), [...Array(300).keys()]);
+    }
+    // More shapes than the native side keeps: it starts over and stays correct.
+    for (let i = 0; i < 700; i++) {
+      const r = await db.execute(`query { big(where: { i: { eq: ${i % 600} } }) { a${i}: i } }`);
+      assert.deepEqual(r, { big: [{ [`a${i}`]: i % 600 }] });
+    }
+  } finally {
+    await db.close();
+  }
+});
+
+test('a scalar list known to be cheap comes back built, other shapes as JSON text', async () => {
+  const n = await native.open(tempDbPath(), null);
+  try {
+    const slot = n.slot();
+    const run = (aql, vars) => native.executeInSlot(slot, aql, JSON.stringify(vars));
+    await run(SCHEMA, null);
+    for (const d of DOCS.filter((d) => typeof d.n !== 'bigint')) await run(INSERT, { d });
+    // What a call hands back: JSON text, a Promise already resolved with the built rows, or a
+    // pending Promise (the call runs on the runtime).
+    const kind = (out) => (typeof out === 'string' ? 'text' : inspect(out).includes('<pending>') ? 'pending' : 'built');
+    const kinds = async (aql) => {
+      const out = [];
+      for (let i = 0; i < 6; i++) {
+        const r = run(aql, { k: 'a' });
+        out.push(kind(r));
+        await r;
+      }
+      return out;
+    };
+    const scalar = await kinds('query ($k: String) { things(where: { k: { eq: $k } }) { k n s } }');
+    const nested = await kinds('query ($k: String) { things(where: { k: { eq: $k } }) { k o } }');
+    assert.equal(scalar[0], 'pending', scalar.join());
+    assert.equal(scalar.at(-1), 'built', scalar.join());
+    assert.equal(nested.at(-1), 'text', nested.join());
+    assert.ok(!nested.includes('built'), nested.join());
+  } finally {
+    await n.close();
+  }
+});
+
+test('scalar variables passed as arguments mean what JSON text means', async () => {
+  const db = await Aurora.open(tempDbPath());
+  try {
+    await db.execute('schema { define collection c { k: String! @unique  v: Any  w: Any } }');
+    const put = 'mutation ($k: String, $v: Any, $w: Any) { insertInto(collection: "c", data: { k: $k, v: $v, w: $w }) { v w } }';
+    const values = [0, -0, 1, -7, 2.5, 0.1, 1e-7, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1e21, 2 ** 60, 'ü ✓', '', 'x'.repeat(5000), true, false, null];
+    for (const [i, v] of values.entries()) {
+      // No options: the argument path. Options: the JSON text path.
+      const fast = await db.execute(put, { k: `a${i}`, v, w: undefined });
+      const general = await db.execute(put, { k: `j${i}`, v, w: undefined }, {});
+      assert.deepEqual(fast, general, `value #${i}`);
+      assert.ok(Object.is(fast.insertInto.v, general.insertInto.v), `value #${i}: ${fast.insertInto.v}`);
+      assert.equal(fast.insertInto.w, null);
+    }
+    // Integral numbers within 2^53 are Ints, others Floats, on both paths.
+    const ints = await db.execute('query ($v: Int) { c(where: { v: { eq: $v } }) { k } }', { v: -7 });
+    assert.deepEqual(ints.c.map((d) => d.k).sort(), ['a3', 'j3']);
+    const floats = await db.execute('query ($v: Float) { c(where: { v: { eq: $v } }) { k } }', { v: 2 ** 60 });
+    assert.deepEqual(floats.c.map((d) => d.k).sort(), ['a10', 'j10']);
+    // Four variables, nested values, BigInts and class instances take the general paths.
+    const four = 'query ($a: Any, $b: Any, $c: Any, $d: Any) { c(where: { v: { in: [$a, $b, $c, $d] } }) { k } }';
+    assert.equal((await db.execute(four, { a: 0, b: 1, c: 2.5, d: -7 })).c.length, 10); // 0 and -0 are both 0
+    assert.equal((await db.execute('query ($v: Int) { c(where: { v: { eq: $v } }) { k } }', { v: 1n })).c.length, 2);
+    class Vars { constructor() { this.v = 1; } }
+    assert.equal((await db.execute('query ($v: Int) { c(where: { v: { eq: $v } }) { k } }', new Vars())).c.length, 2);
+    // Errors are the same on both paths.
+    for (const options of [undefined, {}]) {
+      await assert.rejects(db.execute('query ($v: Int) { c(where: { v: { eq: $v } }) { k } }', { v: 'text' }, options), { code: 'VALIDATION' });
+      await assert.rejects(db.execute(put, { k: 'a0', v: 1 }, options), { code: 'UNIQUE_VIOLATION' });
+      await assert.rejects(db.execute(put, { k: 'n', v: NaN }, options), { code: 'VALIDATION' });
+    }
+  } finally {
+    await db.close();
+  }
+});
