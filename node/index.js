@@ -148,6 +148,26 @@ function plainData(v, depth) {
   }
 }
 
+// AQL texts by number (see src/texts.rs): the native side need not read the text each call.
+const MAX_TEXTS = 4096;
+const textNumbers = new Map();
+let textsFull = false;
+
+/** The number of an AQL text, or undefined once this thread numbered MAX_TEXTS texts. */
+function textNumber(aql) {
+  let n = textNumbers.get(aql);
+  if (n === undefined && !textsFull) {
+    try {
+      n = native.internText(aql);
+      textNumbers.set(aql, n);
+    } catch {
+      textsFull = true; // the thread's table is full (another copy of this module shares it)
+    }
+    if (textNumbers.size >= MAX_TEXTS) textsFull = true;
+  }
+  return n;
+}
+
 /** A value `JSON.stringify` and the native conversion agree on, with no nesting. */
 function isScalar(v) {
   switch (typeof v) {
@@ -163,12 +183,14 @@ function isScalar(v) {
 
 /**
  * Executes through `executeInSlotWith` when `vars` is a plain object of at most three scalar
- * variables (`undefined` ones are left out, as `JSON.stringify` does); returns undefined for
- * anything else, which then goes over as JSON text.
+ * variables (`undefined` ones are left out, as `JSON.stringify` does) and the text has a
+ * number; returns undefined for anything else, which then goes over as JSON text.
  */
 function withScalars(slot, aql, vars) {
   const proto = Object.getPrototypeOf(vars);
   if (proto !== Object.prototype && proto !== null) return undefined;
+  const text = textNumber(aql);
+  if (text === undefined) return undefined;
   let n = 0;
   let k0, v0, k1, v1, k2, v2;
   for (const k in vars) {
@@ -182,7 +204,7 @@ function withScalars(slot, aql, vars) {
     else return undefined;
     n++;
   }
-  return native.executeInSlotWith(slot, aql, k0, v0, k1, v1, k2, v2);
+  return native.executeInSlotWith(slot, text, k0, v0, k1, v1, k2, v2);
 }
 
 function checkString(value, what) {

@@ -14,6 +14,7 @@ mod convert;
 mod hub;
 mod rows;
 mod slots;
+mod texts;
 
 use aurora_bindings::{
     guard, AsyncForeignHandler, BindingError, BoxFuture, Database, Execution, ExecutionResult, JsonText, Subscription,
@@ -115,15 +116,22 @@ pub fn execute_in_slot<'env>(env: &'env Env, slot: u32, aql: String, variables_j
     }
 }
 
-/// `executeInSlot` with up to three variables passed as name/value arguments (names left
-/// `undefined` are absent): index.js does so for scalar variables, the common call, which
-/// spares `JSON.stringify` in JS and JSON parsing here.
+/// Numbers an AQL text for `executeInSlotWith` (index.js asks once per text; see `texts`).
+#[napi]
+pub fn intern_text(aql: String) -> Result<u32> {
+    texts::intern(aql).map_err(to_js_error)
+}
+
+/// `executeInSlot` for the text numbered `text` (see `texts`) with up to three variables
+/// passed as name/value arguments (names left `undefined` are absent): index.js does so for
+/// scalar variables, the common call, which spares `JSON.stringify` in JS and JSON parsing and
+/// reading the text here.
 #[allow(clippy::too_many_arguments)]
 #[napi(ts_return_type = "string | Promise<any>")]
 pub fn execute_in_slot_with<'env>(
     env: &'env Env,
     slot: u32,
-    aql: String,
+    text: u32,
     name0: Option<String>,
     value0: Unknown<'env>,
     name1: Option<String>,
@@ -137,8 +145,8 @@ pub fn execute_in_slot_with<'env>(
             vars.insert(name, convert::argument(env, &value)?);
         }
     }
-    match slots::get(slot) {
-        Ok(db) => run(&db, env, aql, Value::Object(vars), None, None),
+    match slots::get(slot).and_then(|db| Ok((db, texts::get(text)?))) {
+        Ok((db, aql)) => run(&db, env, aql, Value::Object(vars), None, None),
         Err(e) => hub::settled(env, Err::<JsonOut, _>(e)).map(Either::B),
     }
 }
