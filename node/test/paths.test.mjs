@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { inspect } from 'node:util';
+import { spawnSync } from 'node:child_process';
 import { Aurora } from 'aurora-db';
 import { NODE_DIR, tempDbPath } from './helpers.mjs';
 
@@ -177,4 +178,21 @@ test('scalar variables passed as arguments mean what JSON text means', async () 
   } finally {
     await db.close();
   }
+});
+
+test('with code generation from strings disallowed, results come as JSON text, the same', async () => {
+  const script = `
+    const { Aurora } = require(${JSON.stringify(NODE_DIR)});
+    (async () => {
+      const db = await Aurora.open(${JSON.stringify(tempDbPath())});
+      await db.execute('schema { define collection c { k: String! @unique  n: Int } }');
+      await db.execute('mutation { insertInto(collection: "c", data: { k: "a", n: 1 }) { k } }');
+      const out = [];
+      for (let i = 0; i < 5; i++) out.push(await db.execute('query ($k: String) { c(where: { k: { eq: $k } }) { k n } }', { k: 'a' }));
+      await db.close();
+      console.log(JSON.stringify(out));
+    })();`;
+  const r = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', script], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), Array(5).fill({ c: [{ k: 'a', n: 1 }] }));
 });
