@@ -62,13 +62,19 @@ native.setErrorClass(AuroraError);
 function rowMaker(key, columns) {
   if (key === '__proto__' || columns.includes('__proto__')) return null;
   const width = columns.length;
-  const row = columns.map((c, i) => `${JSON.stringify(c)}: v[j + ${i}]`).join(', ');
+  // The first row comes as named parameters (a point lookup needs nothing else), the others
+  // from the rest array.
+  const params = columns.map((_, i) => `a${i}`);
+  const literal = (value) => `{ ${columns.map((c, i) => `${JSON.stringify(c)}: ${value(i)}`).join(', ')} }`;
+  const first = literal((i) => params[i]);
+  const k = JSON.stringify(key);
   const body =
-    'const rows = [];' +
-    ` for (let i = 0, j = 0; i < n; i++, j += ${width}) rows.push({ ${row} });` +
-    ` return Promise.resolve({ ${JSON.stringify(key)}: rows });`;
+    `if (n === 1) return Promise.resolve({ ${k}: [${first}] });` +
+    ` const rows = []; if (n > 0) rows.push(${first});` +
+    ` for (let i = 1, j = 0; i < n; i++, j += ${width}) rows.push(${literal((i) => `v[j + ${i}]`)});` +
+    ` return Promise.resolve({ ${k}: rows });`;
   try {
-    return new Function('n', '...v', body);
+    return new Function('n', ...params, '...v', body);
   } catch {
     return null;
   }
