@@ -126,32 +126,34 @@ function callDirect(fn) {
   }
 }
 
-// True when `JSON.stringify(v)` means exactly what the native conversion (src/convert.rs) would
-// make of `v`: strings, booleans, null, finite numbers (integers only within ±(2^53 − 1), which
-// become Ints either way) in plain objects and arrays. Anything else — BigInt, NaN, undefined,
-// class instances, deep nesting — takes the native path, which applies its rules and errors.
-function plainData(v, depth) {
+/** A value `JSON.stringify` and the native conversion agree on, with no nesting. */
+function isScalar(v) {
   switch (typeof v) {
     case 'string':
     case 'boolean':
       return true;
     case 'number':
       return Number.isFinite(v) && (!Number.isInteger(v) || Math.abs(v) <= Number.MAX_SAFE_INTEGER);
-    case 'object': {
-      if (v === null) return true;
-      if (depth >= 32) return false;
-      if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) if (!plainData(v[i], depth + 1)) return false;
-        return true;
-      }
-      const proto = Object.getPrototypeOf(v);
-      if (proto !== Object.prototype && proto !== null) return false;
-      for (const k in v) if (!Object.hasOwn(v, k) || !plainData(v[k], depth + 1)) return false;
-      return true;
-    }
     default:
-      return false;
+      return v === null;
   }
+}
+
+// True when `JSON.stringify(v)` means exactly what the native conversion (src/convert.rs) would
+// make of `v`: strings, booleans, null, finite numbers (integers only within ±(2^53 − 1), which
+// become Ints either way) in plain objects and arrays. Anything else — BigInt, NaN, undefined,
+// class instances, deep nesting — takes the native path, which applies its rules and errors.
+function plainData(v, depth) {
+  if (typeof v !== 'object' || v === null) return isScalar(v);
+  if (depth >= 32) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!plainData(v[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const k in v) if (!Object.hasOwn(v, k) || !plainData(v[k], depth + 1)) return false;
+  return true;
 }
 
 // AQL texts by number (see src/texts.rs): the native side need not read the text each call.
@@ -172,19 +174,6 @@ function textNumber(aql) {
     if (textNumbers.size >= MAX_TEXTS) textsFull = true;
   }
   return n;
-}
-
-/** A value `JSON.stringify` and the native conversion agree on, with no nesting. */
-function isScalar(v) {
-  switch (typeof v) {
-    case 'string':
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isFinite(v) && (!Number.isInteger(v) || Math.abs(v) <= Number.MAX_SAFE_INTEGER);
-    default:
-      return v === null;
-  }
 }
 
 /**

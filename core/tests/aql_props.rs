@@ -199,6 +199,16 @@ fn selection() -> impl Strategy<Value = String> {
     prop::collection::vec(prop_oneof![leaf, nested], 1..5).prop_map(|fs| fs.join(" "))
 }
 
+/// A database whose schemaless collection `things` holds `docs`.
+async fn things(dir: &std::path::Path, docs: &[Vec<(String, Value)>]) -> Aurora {
+    let db = Aurora::open(dir.join("db")).await.unwrap();
+    db.new_collection::<&str>("things", vec![]).await.unwrap();
+    for d in docs {
+        db.insert_into("things", d.clone()).await.unwrap();
+    }
+    db
+}
+
 /// True when a JSON tree holds an integer beyond ±(2^53 − 1).
 fn beyond_safe(v: &serde_json::Value) -> bool {
     match v {
@@ -225,11 +235,7 @@ proptest! {
         let rt = rt();
         let dir = tempfile::tempdir().unwrap();
         rt.block_on(async {
-            let db = Aurora::open(dir.path().join("db")).await.unwrap();
-            db.new_collection::<&str>("things", vec![]).await.unwrap();
-            for d in &docs {
-                db.insert_into("things", d.clone()).await.unwrap();
-            }
+            let db = things(dir.path(), &docs).await;
             let aql = if page {
                 format!("query {{ things(limit: 4) {{ {sel} }} }}")
             } else {
@@ -266,11 +272,7 @@ proptest! {
         let rt = rt();
         let dir = tempfile::tempdir().unwrap();
         rt.block_on(async {
-            let db = Aurora::open(dir.path().join("db")).await.unwrap();
-            db.new_collection::<&str>("things", vec![]).await.unwrap();
-            for d in &docs {
-                db.insert_into("things", d.clone()).await.unwrap();
-            }
+            let db = things(dir.path(), &docs).await;
             let aql = format!("query {{ things {{ {sel} }} }}");
             // debug_audit adds each document's `_sid` unless the selection has that key.
             let options = aurora_db::aql::ExecuteOptions { debug_audit: audit, operation_name: None };

@@ -80,15 +80,21 @@ pub fn set_maker(env: sys::napi_env, maker: sys::napi_value) -> Result<()> {
     Ok(())
 }
 
+/// Drops every compiled function (and the maker) of this thread's environment.
 unsafe fn forget_all(s: &mut Shapes) {
+    unsafe { forget_compiled(s) };
+    if !s.maker.is_null() {
+        unsafe { sys::napi_delete_reference(s.env, s.maker) };
+        s.maker = ptr::null_mut();
+    }
+}
+
+/// Drops the compiled functions of this thread's environment.
+unsafe fn forget_compiled(s: &mut Shapes) {
     for (_, c) in s.compiled.drain() {
         if let Some(f) = c.function {
             unsafe { sys::napi_delete_reference(s.env, f) };
         }
-    }
-    if !s.maker.is_null() {
-        unsafe { sys::napi_delete_reference(s.env, s.maker) };
-        s.maker = ptr::null_mut();
     }
 }
 
@@ -174,11 +180,7 @@ fn compile(env: sys::napi_env, rows: &Rows, h: u64) -> Result<Option<sys::napi_r
     SHAPES.with(|s| {
         let mut s = s.borrow_mut();
         if s.compiled.len() >= MAX_SHAPES {
-            for (_, c) in s.compiled.drain() {
-                if let Some(f) = c.function {
-                    unsafe { sys::napi_delete_reference(env, f) };
-                }
-            }
+            unsafe { forget_compiled(&mut s) };
         }
         let compiled = Compiled {
             key: rows.key.to_string(),
