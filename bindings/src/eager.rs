@@ -106,13 +106,8 @@ impl Eager {
         T: Send + 'static,
         F: Future<Output = Result<T, BindingError>> + Send + 'static,
     {
-        let me = self.clone();
-        let mut fut: BoxFuture<Result<T, BindingError>> = Box::pin(async move {
-            let start = Instant::now();
-            let out = work.await;
-            me.record(k, start.elapsed());
-            out
-        });
+        let mut fut: BoxFuture<Result<T, BindingError>> =
+            Box::pin(Timed { work, eager: self.clone(), key: k, start: None });
         if self.is_cheap(k) {
             let _enter = rt.enter();
             let mut cx = Context::from_waker(Waker::noop());
@@ -133,6 +128,31 @@ impl Eager {
             let _flight = flight;
             task.await.unwrap_or_else(|e| Err(crate::runtime::join_error(e)))
         }))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Runs `work` and records how long it took from its first poll to its end. A named future
+    /// rather than an `async` block, so the (large) engine future is polled where it was boxed
+    /// instead of being moved into the block's await slot first.
+    struct Timed<F> {
+        #[pin]
+        work: F,
+        eager: Arc<Eager>,
+        key: u64,
+        start: Option<Instant>,
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let me = self.project();
+        let start = *me.start.get_or_insert_with(Instant::now);
+        let out = std::task::ready!(me.work.poll(cx));
+        me.eager.record(*me.key, start.elapsed());
+        Poll::Ready(out)
     }
 }
 

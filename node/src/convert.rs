@@ -133,8 +133,11 @@ impl ToNapiValue for JsonOut {
 }
 
 /// A JS value passed as a call argument, as JSON (the rules of `JsonIn`).
-pub fn argument(env: &Env, v: &Unknown) -> Result<Value> {
-    unsafe { to_json(env.raw(), v.raw(), MAX_DEPTH) }
+///
+/// # Safety
+/// `v` must be a live value of `env`.
+pub unsafe fn value(env: sys::napi_env, v: sys::napi_value) -> Result<Value> {
+    unsafe { to_json(env, v, MAX_DEPTH) }
 }
 
 impl FromNapiValue for JsonIn {
@@ -178,7 +181,7 @@ unsafe fn to_json(env: sys::napi_env, v: sys::napi_value, depth: u32) -> Result<
             check(unsafe { sys::napi_get_value_double(env, v, &mut n) }, "number")?;
             number(n)?
         }
-        sys::ValueType::napi_string => Value::String(unsafe { String::from_napi_value(env, v)? }),
+        sys::ValueType::napi_string => Value::String(unsafe { string(env, v)? }),
         sys::ValueType::napi_bigint => {
             let mut n = 0i64;
             let mut lossless = false;
@@ -193,6 +196,42 @@ unsafe fn to_json(env: sys::napi_env, v: sys::napi_value, depth: u32) -> Result<
         sys::ValueType::napi_symbol => return Err(invalid("a symbol cannot be stored")),
         _ => return Err(invalid("this JS value cannot be stored")),
     })
+}
+
+/// Strings up to this many UTF-8 bytes are read in one N-API call (most keys and values).
+const SHORT_STRING: usize = 256;
+
+/// Reads a JS string. A short one is transcoded straight into a stack buffer; only a string
+/// that may not have fit is measured first (N-API's usual two calls).
+///
+/// # Safety
+/// `v` must be a live string value of `env`.
+pub unsafe fn string(env: sys::napi_env, v: sys::napi_value) -> Result<String> {
+    let mut buf = [0u8; SHORT_STRING];
+    let mut len = 0usize;
+    check(unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut len) }, "string")?;
+    // N-API stops before a character that would not fit (up to 4 bytes) and keeps a byte for
+    // the NUL: a shorter result than that margin is the whole string.
+    if len + 5 <= buf.len() {
+        return String::from_utf8(buf[..len].to_vec()).map_err(|_| invalid("a string is not valid UTF-8"));
+    }
+    check(unsafe { sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len) }, "string length")?;
+    let mut out = vec![0u8; len + 1];
+    check(unsafe { sys::napi_get_value_string_utf8(env, v, out.as_mut_ptr().cast(), out.len(), &mut len) }, "string")?;
+    out.truncate(len);
+    String::from_utf8(out).map_err(|_| invalid("a string is not valid UTF-8"))
+}
+
+/// A variable name passed as a call argument: a string, or `undefined`/`null` for none.
+///
+/// # Safety
+/// `v` must be a live value of `env`.
+pub unsafe fn name(env: sys::napi_env, v: sys::napi_value) -> Result<Option<String>> {
+    match unsafe { type_of(env, v)? } {
+        sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(None),
+        sys::ValueType::napi_string => unsafe { string(env, v) }.map(Some),
+        _ => Err(invalid("a variable name must be a string")),
+    }
 }
 
 fn number(n: f64) -> Result<Value> {
@@ -251,7 +290,7 @@ unsafe fn object(env: sys::napi_env, v: sys::napi_value, depth: u32) -> Result<V
             sys::ValueType::napi_undefined | sys::ValueType::napi_function | sys::ValueType::napi_symbol => continue,
             _ => {}
         }
-        let key = unsafe { String::from_napi_value(env, key)? };
+        let key = unsafe { string(env, key)? };
         out.insert(key, unsafe { to_json(env, item, depth - 1)? });
     }
     Ok(Value::Object(out))

@@ -11,6 +11,7 @@
 #![deny(clippy::all)]
 
 mod convert;
+mod hot;
 mod hub;
 mod rows;
 mod slots;
@@ -122,33 +123,10 @@ pub fn intern_text(aql: String) -> Result<u32> {
     texts::intern(aql).map_err(to_js_error)
 }
 
-/// `executeInSlot` for the text numbered `text` (see `texts`) with up to three variables
-/// passed as name/value arguments (names left `undefined` are absent): index.js does so for
-/// scalar variables, the common call, which spares `JSON.stringify` in JS and JSON parsing and
-/// reading the text here.
-#[allow(clippy::too_many_arguments)]
-#[napi(ts_return_type = "string | Promise<any>")]
-pub fn execute_in_slot_with<'env>(
-    env: &'env Env,
-    slot: u32,
-    text: u32,
-    name0: Option<String>,
-    value0: Unknown<'env>,
-    name1: Option<String>,
-    value1: Unknown<'env>,
-    name2: Option<String>,
-    value2: Unknown<'env>,
-) -> Result<Outcome<'env>> {
-    let mut vars = serde_json::Map::new();
-    for (name, value) in [(name0, value0), (name1, value1), (name2, value2)] {
-        if let Some(name) = name {
-            vars.insert(name, convert::argument(env, &value)?);
-        }
-    }
-    match slots::get(slot).and_then(|db| Ok((db, texts::get(text)?))) {
-        Ok((db, aql)) => run(&db, env, aql, Value::Object(vars), None, None),
-        Err(e) => hub::settled(env, Err::<JsonOut, _>(e)).map(Either::B),
-    }
+/// Adds the functions napi-rs does not generate (see `hot`).
+#[napi(module_exports)]
+pub fn register_hot(exports: Object, env: Env) -> Result<()> {
+    hot::register(env.raw(), exports.raw())
 }
 
 #[napi]

@@ -150,12 +150,15 @@ test('scalar variables passed as arguments mean what JSON text means', async () 
     await db.execute('schema { define collection c { k: String! @unique  v: Any  w: Any } }');
     const put = 'mutation ($k: String, $v: Any, $w: Any) { insertInto(collection: "c", data: { k: $k, v: $v, w: $w }) { v w } }';
     const values = [0, -0, 1, -7, 2.5, 0.1, 1e-7, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1e21, 2 ** 60, 'ü ✓', '', 'x'.repeat(5000), true, false, null];
+    // Strings around the one-call read's 256-byte buffer, ending in 1-, 2- and 4-byte characters.
+    for (let n = 248; n <= 260; n++) values.push('x'.repeat(n), 'x'.repeat(n - 2) + 'é', 'x'.repeat(n - 4) + '😀');
     for (const [i, v] of values.entries()) {
       // No options: the argument path. Options: the JSON text path.
       const fast = await db.execute(put, { k: `a${i}`, v, w: undefined });
       const general = await db.execute(put, { k: `j${i}`, v, w: undefined }, {});
       assert.deepEqual(fast, general, `value #${i}`);
       assert.ok(Object.is(fast.insertInto.v, general.insertInto.v), `value #${i}: ${fast.insertInto.v}`);
+      if (typeof v === 'string') assert.equal(fast.insertInto.v, v, `string #${i} comes back whole`);
       assert.equal(fast.insertInto.w, null);
     }
     // Integral numbers within 2^53 are Ints, others Floats, on both paths.

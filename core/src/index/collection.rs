@@ -129,7 +129,7 @@ impl CollectionState {
     }
 
     /// Row ids currently holding `value` in a unique/indexed field.
-    pub fn holders(&self, field: &str, value: &Value) -> Option<&RoaringBitmap> {
+    pub fn holders(&self, field: &str, value: &Value) -> Option<super::RowIds<'_>> {
         self.indexes.get(field).and_then(|ix| ix.eq_ref(value))
     }
 

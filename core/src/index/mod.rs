@@ -16,7 +16,83 @@ pub use collection::CollectionState;
 #[derive(Debug, Default, Clone)]
 pub struct FieldIndex {
     map: BTreeMap<OrdValue, RoaringBitmap>,
-    point: Option<hashbrown::HashMap<OrdValue, RoaringBitmap>>,
+    point: Option<hashbrown::HashMap<OrdValue, Posting>>,
+}
+
+/// The row ids under one key of a point map. A unique field's key holds one row (only nulls
+/// repeat), kept inline: a lookup then reads no bitmap, whose containers are two more
+/// pointers to chase through memory that is cold on a random read.
+#[derive(Debug, Clone)]
+enum Posting {
+    One(u32),
+    Many(RoaringBitmap),
+}
+
+/// The row ids holding one value, borrowed from an index.
+#[derive(Debug, Clone, Copy)]
+pub enum RowIds<'a> {
+    /// Exactly this row.
+    One(u32),
+    /// The rows of a bitmap (never empty).
+    Set(&'a RoaringBitmap),
+}
+
+/// Row ids in ascending order: one, or a bitmap's (a single row needs no bitmap iterator).
+pub enum RowIdIter<'a> {
+    /// At most one row.
+    One(Option<u32>),
+    /// A bitmap's rows.
+    Set(roaring::bitmap::Iter<'a>),
+}
+
+impl Iterator for RowIdIter<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            RowIdIter::One(id) => id.take(),
+            RowIdIter::Set(it) => it.next(),
+        }
+    }
+}
+
+impl RowIds<'_> {
+    /// Number of rows.
+    pub fn len(&self) -> u64 {
+        match self {
+            RowIds::One(_) => 1,
+            RowIds::Set(s) => s.len(),
+        }
+    }
+
+    /// True when no row holds the value (never for a value an index returned).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when `rowid` is among the rows.
+    pub fn contains(&self, rowid: u32) -> bool {
+        match self {
+            RowIds::One(r) => *r == rowid,
+            RowIds::Set(s) => s.contains(rowid),
+        }
+    }
+
+    /// The rows in ascending order.
+    pub fn iter(&self) -> RowIdIter<'_> {
+        match self {
+            RowIds::One(r) => RowIdIter::One(Some(*r)),
+            RowIds::Set(s) => RowIdIter::Set(s.iter()),
+        }
+    }
+
+    /// The rows as an owned bitmap.
+    pub fn to_bitmap(&self) -> RoaringBitmap {
+        match self {
+            RowIds::One(r) => std::iter::once(*r).collect(),
+            RowIds::Set(s) => (*s).clone(),
+        }
+    }
 }
 
 impl FieldIndex {
@@ -29,7 +105,21 @@ impl FieldIndex {
     pub fn insert(&mut self, value: &Value, rowid: u32) {
         let key = OrdValue(value.clone());
         if let Some(p) = self.point.as_mut() {
-            p.entry(key.clone()).or_default().insert(rowid);
+            match p.entry(key.clone()) {
+                hashbrown::hash_map::Entry::Vacant(e) => {
+                    e.insert(Posting::One(rowid));
+                }
+                hashbrown::hash_map::Entry::Occupied(mut e) => {
+                    let posting = e.get_mut();
+                    match posting {
+                        Posting::One(r) if *r == rowid => {}
+                        Posting::One(r) => *posting = Posting::Many([*r, rowid].into_iter().collect()),
+                        Posting::Many(bm) => {
+                            bm.insert(rowid);
+                        }
+                    }
+                }
+            }
         }
         self.map.entry(key).or_default().insert(rowid);
     }
@@ -38,11 +128,21 @@ impl FieldIndex {
     pub fn remove(&mut self, value: &Value, rowid: u32) {
         let key = OrdValue(value.clone());
         if let Some(p) = self.point.as_mut() {
-            if let Some(bm) = p.get_mut(&key) {
-                bm.remove(rowid);
-                if bm.is_empty() {
-                    p.remove(&key);
+            let emptied = match p.get_mut(&key) {
+                Some(Posting::One(r)) => *r == rowid,
+                Some(posting @ Posting::Many(_)) => {
+                    if let Posting::Many(bm) = posting {
+                        bm.remove(rowid);
+                        if bm.len() == 1 {
+                            *posting = Posting::One(bm.min().unwrap_or(rowid));
+                        }
+                    }
+                    false
                 }
+                None => false,
+            };
+            if emptied {
+                p.remove(&key);
             }
         }
         if let Some(bm) = self.map.get_mut(&key) {
@@ -55,14 +155,17 @@ impl FieldIndex {
 
     /// Row ids whose value equals `value` (Int and Float numerically).
     pub fn eq(&self, value: &Value) -> RoaringBitmap {
-        self.eq_ref(value).cloned().unwrap_or_default()
+        self.eq_ref(value).map(|ids| ids.to_bitmap()).unwrap_or_default()
     }
 
-    /// Borrowed equality lookup.
-    pub fn eq_ref(&self, value: &Value) -> Option<&RoaringBitmap> {
+    /// Borrowed equality lookup (`None` when no row holds the value).
+    pub fn eq_ref(&self, value: &Value) -> Option<RowIds<'_>> {
         match &self.point {
-            Some(p) => p.get(&ValueKey(value)),
-            None => self.map.get(&OrdValue(value.clone())),
+            Some(p) => p.get(&ValueKey(value)).map(|posting| match posting {
+                Posting::One(r) => RowIds::One(*r),
+                Posting::Many(bm) => RowIds::Set(bm),
+            }),
+            None => self.map.get(&OrdValue(value.clone())).map(RowIds::Set),
         }
     }
 
@@ -146,5 +249,38 @@ mod tests {
         assert_eq!(r.iter().collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(ix.eq(&Value::Float(10.0)).len(), 1);
         assert!(ix.range(Bound::Included(&Value::Int(5)), Bound::Included(&Value::Int(1))).is_empty());
+    }
+
+    #[test]
+    fn point_postings_grow_and_shrink_between_one_row_and_a_bitmap() {
+        let rows = |ix: &FieldIndex, v: &Value| ix.eq_ref(v).map(|ids| ids.iter().collect::<Vec<_>>());
+        let mut ix = FieldIndex::with_point_lookups();
+        let a = Value::String("a@x.io".into());
+        ix.insert(&a, 7);
+        ix.insert(&a, 7);
+        assert!(matches!(ix.eq_ref(&a), Some(RowIds::One(7))));
+        // Nulls repeat under a unique field: the key's rows become a bitmap, and back.
+        for r in [3, 9, 5] {
+            ix.insert(&Value::Null, r);
+        }
+        assert_eq!(rows(&ix, &Value::Null), Some(vec![3, 5, 9]));
+        assert_eq!(ix.eq(&Value::Null).len(), 3);
+        ix.remove(&Value::Null, 5);
+        ix.remove(&Value::Null, 3);
+        assert!(matches!(ix.eq_ref(&Value::Null), Some(RowIds::One(9))));
+        ix.remove(&Value::Null, 4); // not there: nothing changes
+        assert_eq!(rows(&ix, &Value::Null), Some(vec![9]));
+        ix.remove(&Value::Null, 9);
+        assert_eq!(rows(&ix, &Value::Null), None);
+        ix.remove(&a, 8);
+        assert_eq!(rows(&ix, &a), Some(vec![7]));
+        ix.remove(&a, 7);
+        assert_eq!(rows(&ix, &a), None);
+        // The ordered map agrees with the point map throughout.
+        assert_eq!(ix.total(), 0);
+        // Int and Float keys that are equal numerically find each other.
+        ix.insert(&Value::Int(2), 1);
+        assert_eq!(rows(&ix, &Value::Float(2.0)), Some(vec![1]));
+        assert!(RowIds::One(1).contains(1) && !RowIds::One(1).contains(2));
     }
 }

@@ -2,7 +2,7 @@
 
 use super::filter::Filter;
 use crate::error::{hint_for, AuroraError, Result};
-use crate::index::CollectionState;
+use crate::index::{CollectionState, RowIdIter, RowIds};
 use crate::schema::coerce;
 use crate::types::{Document, FieldType};
 use crate::value::Value;
@@ -36,20 +36,80 @@ pub type Row = (u32, Arc<Document>);
 pub struct Candidates<'a> {
     /// Row ids that may match (`None` = every live row); borrowed from the index when one
     /// equality answers it (a point lookup then copies no bitmap).
-    pub set: Option<Cow<'a, RoaringBitmap>>,
+    pub set: Option<IdSet<'a>>,
     /// True when every row in `set` is known to match.
     pub exact: bool,
 }
 
+/// A set of candidate row ids: borrowed from an index, or computed.
+#[derive(Debug)]
+pub enum IdSet<'a> {
+    /// The rows of one index key (one row, for a unique key).
+    Index(RowIds<'a>),
+    /// Rows computed from several keys or indexes.
+    Owned(RoaringBitmap),
+}
+
+impl<'a> IdSet<'a> {
+    /// Number of rows.
+    pub fn len(&self) -> u64 {
+        match self {
+            IdSet::Index(ids) => ids.len(),
+            IdSet::Owned(bm) => bm.len(),
+        }
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows in ascending order.
+    pub fn iter(&self) -> RowIdIter<'_> {
+        match self {
+            IdSet::Index(ids) => ids.iter(),
+            IdSet::Owned(bm) if bm.len() == 1 => RowIdIter::One(bm.min()),
+            IdSet::Owned(bm) => RowIdIter::Set(bm.iter()),
+        }
+    }
+
+    /// The rows as a bitmap (borrowed when there is one).
+    pub fn bitmap(&self) -> Cow<'_, RoaringBitmap> {
+        match self {
+            IdSet::Index(RowIds::Set(bm)) => Cow::Borrowed(*bm),
+            IdSet::Index(ids) => Cow::Owned(ids.to_bitmap()),
+            IdSet::Owned(bm) => Cow::Borrowed(bm),
+        }
+    }
+
+    /// The rows in both sets.
+    fn intersect(self, other: IdSet<'a>) -> IdSet<'a> {
+        match (self, other) {
+            (IdSet::Index(RowIds::One(r)), o) | (o, IdSet::Index(RowIds::One(r))) => {
+                let hit = match &o {
+                    IdSet::Index(ids) => ids.contains(r),
+                    IdSet::Owned(bm) => bm.contains(r),
+                };
+                if hit {
+                    IdSet::Index(RowIds::One(r))
+                } else {
+                    IdSet::Owned(RoaringBitmap::new())
+                }
+            }
+            (a, b) => IdSet::Owned(a.bitmap().as_ref() & b.bitmap().as_ref()),
+        }
+    }
+}
+
 /// Resolves the indexable parts of a filter to bitmaps.
 pub fn candidates<'a>(state: &'a CollectionState, f: &Filter) -> Candidates<'a> {
-    let exact = |set: RoaringBitmap| Candidates { set: Some(Cow::Owned(set)), exact: true };
+    let exact = |set: RoaringBitmap| Candidates { set: Some(IdSet::Owned(set)), exact: true };
     let none = Candidates { set: None, exact: false };
     let ix = |field: &str| state.index(field);
     match f {
         Filter::All => Candidates { set: None, exact: true },
         Filter::Eq(fl, v) => ix(fl).map_or(none, |i| match i.eq_ref(v) {
-            Some(set) => Candidates { set: Some(Cow::Borrowed(set)), exact: true },
+            Some(ids) => Candidates { set: Some(IdSet::Index(ids)), exact: true },
             None => exact(RoaringBitmap::new()),
         }),
         Filter::Ne(fl, v) => ix(fl).map_or(none, |i| exact(state.live() - i.eq(v))),
@@ -66,13 +126,13 @@ pub fn candidates<'a>(state: &'a CollectionState, f: &Filter) -> Candidates<'a> 
         Filter::IsNotNull(fl) => ix(fl).map_or(none, |i| exact(state.live() - i.eq(&Value::Null))),
         Filter::Contains(..) | Filter::EndsWith(..) => none,
         Filter::And(fs) => {
-            let mut set: Option<Cow<'a, RoaringBitmap>> = None;
+            let mut set: Option<IdSet<'a>> = None;
             let mut all_exact = true;
             for c in fs.iter().map(|f| candidates(state, f)) {
                 all_exact &= c.exact;
                 if let Some(s) = c.set {
                     set = Some(match set {
-                        Some(acc) => Cow::Owned(acc.as_ref() & s.as_ref()),
+                        Some(acc) => acc.intersect(s),
                         None => s,
                     });
                 }
@@ -84,15 +144,15 @@ pub fn candidates<'a>(state: &'a CollectionState, f: &Filter) -> Candidates<'a> 
             let mut all_exact = true;
             for c in fs.iter().map(|f| candidates(state, f)) {
                 match c.set {
-                    Some(s) => acc |= s.as_ref(),
+                    Some(s) => acc |= s.bitmap().as_ref(),
                     None => return none,
                 }
                 all_exact &= c.exact;
             }
-            Candidates { set: Some(Cow::Owned(acc)), exact: all_exact }
+            Candidates { set: Some(IdSet::Owned(acc)), exact: all_exact }
         }
         Filter::Not(inner) => match candidates(state, inner) {
-            Candidates { set: Some(s), exact: true } => exact(state.live() - s.as_ref()),
+            Candidates { set: Some(s), exact: true } => exact(state.live() - s.bitmap().as_ref()),
             _ => none,
         },
     }
@@ -229,6 +289,7 @@ pub fn run(state: &CollectionState, spec: &QuerySpec, fetch: Fetch<'_>) -> Resul
             };
             if walk {
                 let residual = !rest_cand.exact;
+                let rest_set = rest_cand.set.as_ref().map(|s| s.bitmap());
                 let mut out = Vec::with_capacity(want.min(1024));
                 'walk: for (key, ids) in ix.iter_ordered(*asc) {
                     if let Some(p) = key_preds.iter().find(|p| !p.test_value(Some(key))) {
@@ -237,7 +298,7 @@ pub fn run(state: &CollectionState, spec: &QuerySpec, fetch: Fetch<'_>) -> Resul
                         }
                         continue;
                     }
-                    let ids = match &rest_cand.set {
+                    let ids = match &rest_set {
                         Some(s) => ids & s.as_ref(),
                         None => ids.clone(),
                     };
@@ -311,23 +372,6 @@ fn past_end(p: &Filter, key: &Value, asc: bool) -> bool {
     }
 }
 
-/// Row ids of the candidates, in ascending order.
-enum Ids<'a> {
-    One(Option<u32>),
-    Set(roaring::bitmap::Iter<'a>),
-}
-
-impl Iterator for Ids<'_> {
-    type Item = u32;
-
-    fn next(&mut self) -> Option<u32> {
-        match self {
-            Ids::One(id) => id.take(),
-            Ids::Set(it) => it.next(),
-        }
-    }
-}
-
 fn run_unordered_or_sorted(
     state: &CollectionState,
     spec: &QuerySpec,
@@ -344,11 +388,9 @@ fn run_unordered_or_sorted(
         }
         Ok(Some((rowid, doc)))
     };
-    // One candidate (an equality on a unique index) skips setting up a bitmap iterator.
     let ids = match &cand.set {
-        Some(s) if s.len() <= 1 => Ids::One(s.min()),
-        Some(s) => Ids::Set(s.iter()),
-        None => Ids::Set(state.live().iter()),
+        Some(s) => s.iter(),
+        None => RowIdIter::Set(state.live().iter()),
     };
     if spec.order.is_empty() {
         let mut out = Vec::new();
@@ -403,11 +445,9 @@ pub fn count(state: &CollectionState, filter: &Filter, fetch: Fetch<'_>) -> Resu
     if cand.exact {
         return Ok(cand.set.map_or(state.count(), |s| s.len()));
     }
-    // One candidate (an equality on a unique index) skips setting up a bitmap iterator.
     let ids = match &cand.set {
-        Some(s) if s.len() <= 1 => Ids::One(s.min()),
-        Some(s) => Ids::Set(s.iter()),
-        None => Ids::Set(state.live().iter()),
+        Some(s) => s.iter(),
+        None => RowIdIter::Set(state.live().iter()),
     };
     let mut n = 0;
     for rowid in ids {
