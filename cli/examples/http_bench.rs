@@ -36,9 +36,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|i| {
                 [
-                    ("email".to_string(), Value::String(format!("user{i}@example.com"))),
-                    ("name".to_string(), Value::String(format!("User {i}"))),
-                    ("age".to_string(), Value::Int((i % 90) as i64)),
+                    ("email".into(), Value::String(format!("user{i}@example.com"))),
+                    ("name".into(), Value::String(format!("User {i}"))),
+                    ("age".into(), Value::Int((i % 90) as i64)),
                 ]
                 .into_iter()
                 .collect()

@@ -84,7 +84,7 @@ impl Importer<'_> {
 }
 
 fn to_doc(map: Map<String, Json>) -> DocData {
-    map.into_iter().map(|(k, v)| (k, Value::from_json(&v))).collect()
+    map.into_iter().map(|(k, v)| (k.into(), Value::from_json(&v))).collect()
 }
 
 /// `aurora import DB COLLECTION FILE`.
@@ -229,7 +229,7 @@ fn export_from(rt: &Runtime, db: &Aurora, a: &ExportArgs) -> Result<u8, Failure>
             obj.insert("_sid".into(), Json::String(doc._sid.clone()));
         }
         for (k, v) in doc.data.iter() {
-            obj.insert(k.clone(), v.to_json());
+            obj.insert(k.to_string(), v.to_json());
         }
         let r = serde_json::to_writer(&mut w, &obj).map_err(std::io::Error::from).and_then(|_| w.write_all(b"\n"));
         if let Err(e) = r {

@@ -409,12 +409,9 @@ async fn slow_requests_time_out_and_closed_databases_reveal_nothing() {
     bounded(async {
         let docs: Vec<aurora_db::DocData> = (0..30_000)
             .map(|i| {
-                [
-                    ("n".to_string(), aurora_db::Value::Int(i)),
-                    ("s".to_string(), aurora_db::Value::String(format!("v{i}"))),
-                ]
-                .into_iter()
-                .collect()
+                [("n".into(), aurora_db::Value::Int(i)), ("s".into(), aurora_db::Value::String(format!("v{i}")))]
+                    .into_iter()
+                    .collect()
             })
             .collect();
         fx.db.create_collection("big", aurora_db::CollectionSchema::default()).await.unwrap();

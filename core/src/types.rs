@@ -123,8 +123,18 @@ impl CollectionSchema {
     }
 }
 
-/// Field name → value map of a document, in insertion order.
-pub type DocData = IndexMap<String, Value>;
+/// Field name → value map of a document, in insertion order (`data.get("age")`).
+pub type DocData = IndexMap<crate::FieldName, Value>;
+
+/// A nested object's map as top-level document fields.
+pub fn doc_data_from_object(m: IndexMap<String, Value>) -> DocData {
+    m.into_iter().map(|(k, v)| (crate::FieldName::from(k), v)).collect()
+}
+
+/// Document fields as a nested object's map.
+pub fn object_from_doc_data(data: &DocData) -> IndexMap<String, Value> {
+    data.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
 
 /// Fields up to this many are found by a scan of the entries, not the hash table.
 const SCAN_FIELDS: usize = 8;
@@ -174,7 +184,7 @@ impl Document {
 
     /// The document as a JSON object (without `_sid`).
     pub fn to_json(&self) -> serde_json::Value {
-        Value::Object((*self.data).clone()).to_json()
+        serde_json::Value::Object(self.data.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect())
     }
 
     /// Deserializes the document's fields into `T`.

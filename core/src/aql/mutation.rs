@@ -36,7 +36,7 @@ fn string_arg(f: &Field, name: &str, ctx: &Ctx) -> Result<String> {
 
 fn object(v: &AstValue, what: &str, pos: Pos) -> Result<DocData> {
     match to_value(v) {
-        Value::Object(m) => Ok(m),
+        Value::Object(m) => Ok(crate::types::doc_data_from_object(m)),
         _ => Err(err(pos, format!("`{what}` must be an object, got {}", describe(v)))),
     }
 }
@@ -212,15 +212,28 @@ type FieldOutput = (Vec<(Key, DocData)>, Option<Job>);
 /// Sets `path` (dotted for nested objects) in `data`, creating intermediate objects.
 pub(crate) fn set_path(data: &mut DocData, path: &str, v: Value) -> Result<()> {
     let Some((head, rest)) = path.split_once('.') else {
+        data.insert(path.into(), v);
+        return Ok(());
+    };
+    set_in_slot(data.entry(head.into()).or_insert(Value::Null), path, head, rest, v)
+}
+
+/// Sets `path` in a nested object.
+fn set_nested(data: &mut indexmap::IndexMap<String, Value>, path: &str, v: Value) -> Result<()> {
+    let Some((head, rest)) = path.split_once('.') else {
         data.insert(path.to_string(), v);
         return Ok(());
     };
-    let slot = data.entry(head.to_string()).or_insert_with(|| Value::Object(DocData::new()));
+    set_in_slot(data.entry(head.to_string()).or_insert(Value::Null), path, head, rest, v)
+}
+
+/// Sets `rest` inside the value at `head` of `path`, making it an object when it is null.
+fn set_in_slot(slot: &mut Value, path: &str, head: &str, rest: &str, v: Value) -> Result<()> {
     match slot {
-        Value::Object(m) => set_path(m, rest, v),
+        Value::Object(m) => set_nested(m, rest, v),
         Value::Null => {
-            let mut m = DocData::new();
-            set_path(&mut m, rest, v)?;
+            let mut m = indexmap::IndexMap::new();
+            set_nested(&mut m, rest, v)?;
             *slot = Value::Object(m);
             Ok(())
         }

@@ -12,7 +12,7 @@ pub(crate) fn project(doc: &Document, fields: &[Field], with_sid: bool) -> Json 
     let mut out = Map::with_capacity(fields.len() + 1);
     if fields.is_empty() {
         for (k, v) in doc.data.iter() {
-            out.insert(k.clone(), v.to_json());
+            out.insert(k.to_string(), v.to_json());
         }
     }
     for f in fields {

@@ -161,7 +161,9 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                                 return Err(fail(f.pos, format!("field `{}` already exists in `{coll}`", f.name)));
                             }
                             let def = field_def(f)?;
-                            if !def.nullable && rows.iter().any(|(_, d)| d.get(&f.name).is_none_or(Value::is_null)) {
+                            if !def.nullable
+                                && rows.iter().any(|(_, d)| d.get(f.name.as_str()).is_none_or(Value::is_null))
+                            {
                                 return Err(fail(
                                     f.pos,
                                     format!("cannot add non-null field `{}`: existing documents have no value (add it nullable, set it, then modify)", f.name),
@@ -171,20 +173,20 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                         }
                         AlterAction::Drop { field, pos } => {
                             if schema.fields.shift_remove(field).is_none()
-                                && !rows.iter().any(|(_, d)| d.contains_key(field))
+                                && !rows.iter().any(|(_, d)| d.contains_key(field.as_str()))
                             {
                                 return Err(fail(*pos, format!("cannot drop unknown field `{field}` of `{coll}`")));
                             }
                             rows.iter_mut().for_each(|(_, d)| {
-                                d.shift_remove(field);
+                                d.shift_remove(field.as_str());
                             });
                         }
                         AlterAction::Rename { from, to, pos } => {
                             if schema.fields.contains_key(to) {
                                 return Err(fail(*pos, format!("cannot rename `{from}` to `{to}`: `{to}` exists")));
                             }
-                            let known =
-                                schema.fields.contains_key(from) || rows.iter().any(|(_, d)| d.contains_key(from));
+                            let known = schema.fields.contains_key(from)
+                                || rows.iter().any(|(_, d)| d.contains_key(from.as_str()));
                             if !known {
                                 return Err(fail(*pos, format!("cannot rename unknown field `{from}` of `{coll}`")));
                             }
@@ -194,9 +196,9 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                                 }
                             }
                             for (_, d) in rows.iter_mut() {
-                                if let Some(i) = d.get_index_of(from) {
+                                if let Some(i) = d.get_index_of(from.as_str()) {
                                     if let Some((_, val)) = d.shift_remove_index(i) {
-                                        d.shift_insert(i, to.clone(), val);
+                                        d.shift_insert(i, to.into(), val);
                                     }
                                 }
                             }
@@ -204,7 +206,7 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                         AlterAction::Modify(f) => {
                             let def = field_def(f)?;
                             for (_, d) in rows.iter_mut() {
-                                if let Some(val) = d.get_mut(&f.name) {
+                                if let Some(val) = d.get_mut(f.name.as_str()) {
                                     convert(val, &def.field_type).map_err(|m| fail(f.pos, m))?;
                                 }
                             }

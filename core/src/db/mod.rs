@@ -424,7 +424,7 @@ impl Inner {
                     AuroraError::Other(format!("collection `{}`: row {rowid} has no document", st.name))
                 })?;
                 for f in st.indexed_fields() {
-                    let v = doc.data.get(f).cloned().unwrap_or_default();
+                    let v = doc.data.get(f.as_str()).cloned().unwrap_or_default();
                     if !st.index(f).is_some_and(|ix| ix.eq(&v).contains(rowid)) {
                         return Err(AuroraError::Other(format!(
                             "collection `{}`: index `{f}` does not list row {rowid} under {v}",

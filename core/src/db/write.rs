@@ -431,7 +431,7 @@ fn next_sid(cs: &mut CommitState) -> u128 {
 
 /// Converts `(name, value)` pairs to document fields.
 pub(crate) fn to_doc_data<K: Into<String>, V: Into<Value>>(fields: Vec<(K, V)>) -> DocData {
-    fields.into_iter().map(|(k, v)| (k.into(), v.into())).collect()
+    fields.into_iter().map(|(k, v)| (crate::FieldName::from(k.into()), v.into())).collect()
 }
 
 impl Aurora {
@@ -520,7 +520,7 @@ impl Aurora {
 
 pub(crate) fn struct_to_data<T: serde::Serialize>(collection: &str, value: &T) -> Result<DocData> {
     match Value::from_json(&serde_json::to_value(value)?) {
-        Value::Object(m) => Ok(m),
+        Value::Object(m) => Ok(crate::types::doc_data_from_object(m)),
         other => Err(AuroraError::Validation {
             collection: collection.to_string(),
             message: format!("a document must serialize to an object, not {}", other.type_name()),

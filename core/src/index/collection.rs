@@ -167,7 +167,7 @@ impl CollectionState {
 
     fn index_doc(&mut self, rowid: u32, data: &DocData, add: bool) {
         for (field, ix) in self.indexes.iter_mut() {
-            let v = data.get(field).unwrap_or(&Value::Null);
+            let v = data.get(field.as_str()).unwrap_or(&Value::Null);
             if add {
                 ix.insert(v, rowid)
             } else {
@@ -177,13 +177,13 @@ impl CollectionState {
         let mut reshaped = false;
         for k in data.keys() {
             if add {
-                let c = self.field_census.entry(k.clone()).or_default();
+                let c = self.field_census.entry(k.to_string()).or_default();
                 reshaped |= *c == 0;
                 *c += 1;
-            } else if let Some(c) = self.field_census.get_mut(k) {
+            } else if let Some(c) = self.field_census.get_mut(k.as_str()) {
                 *c -= 1;
                 if *c == 0 {
-                    self.field_census.remove(k);
+                    self.field_census.remove(k.as_str());
                     reshaped = true;
                 }
             }
@@ -201,7 +201,7 @@ impl CollectionState {
             if let std::collections::hash_map::Entry::Vacant(slot) = self.indexes.entry(f.clone()) {
                 let mut ix = new_index(&schema, &f);
                 for (rowid, d) in docs {
-                    ix.insert(d.get(&f).unwrap_or(&Value::Null), *rowid);
+                    ix.insert(d.get(f.as_str()).unwrap_or(&Value::Null), *rowid);
                 }
                 slot.insert(ix);
             }

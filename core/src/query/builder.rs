@@ -124,7 +124,7 @@ impl QueryBuilder {
                     for (_, d) in rows {
                         let mut data = (*d.data).clone();
                         for (k, v) in &changes {
-                            data.insert(k.clone(), v.clone());
+                            data.insert(k.into(), v.clone());
                         }
                         ops.push(WriteOp::Replace {
                             collection: collection.clone(),

@@ -7,7 +7,7 @@ use crate::value::Value;
 /// Checks `data` against `schema`, widening Int→Float and text→Uuid where declared.
 pub fn validate(collection: &str, schema: &CollectionSchema, data: &mut DocData) -> Result<()> {
     for (name, def) in &schema.fields {
-        match data.get_mut(name) {
+        match data.get_mut(name.as_str()) {
             None | Some(Value::Null) => {
                 if !def.nullable {
                     return Err(AuroraError::Validation {
@@ -20,7 +20,7 @@ pub fn validate(collection: &str, schema: &CollectionSchema, data: &mut DocData)
         }
     }
     if schema.strict {
-        if let Some(extra) = data.keys().find(|k| !schema.fields.contains_key(*k)) {
+        if let Some(extra) = data.keys().find(|k| !schema.fields.contains_key(k.as_str())) {
             return Err(AuroraError::Validation {
                 collection: collection.to_string(),
                 message: format!("field `{extra}` is not declared and the collection is strict"),
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn type_errors_name_collection_field_and_types() {
         let schema = CollectionSchema::from_fields(vec![("age", FieldDefinition::new(FieldType::Int))]);
-        let mut d: DocData = [("age".to_string(), Value::String("x".into()))].into_iter().collect();
+        let mut d: DocData = [("age".into(), Value::String("x".into()))].into_iter().collect();
         let e = validate("users", &schema, &mut d).unwrap_err().to_string();
         assert!(e.contains("users") && e.contains("age") && e.contains("Int") && e.contains("String"), "{e}");
     }
@@ -105,11 +105,11 @@ mod tests {
             ("score", FieldDefinition::new(FieldType::Float)),
             ("tags", FieldDefinition::new(FieldType::array_of(FieldType::String))),
         ]);
-        let mut d: DocData = [("score".to_string(), Value::Int(3))].into_iter().collect();
+        let mut d: DocData = [("score".into(), Value::Int(3))].into_iter().collect();
         validate("c", &schema, &mut d).unwrap();
         assert_eq!(d["score"], Value::Float(3.0));
         let mut bad: DocData =
-            [("tags".to_string(), Value::Array(vec![Value::String("a".into()), Value::Int(1)]))].into_iter().collect();
+            [("tags".into(), Value::Array(vec![Value::String("a".into()), Value::Int(1)]))].into_iter().collect();
         assert!(validate("c", &schema, &mut bad).unwrap_err().to_string().contains("tags[1]"));
     }
 }
