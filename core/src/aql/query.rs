@@ -128,20 +128,23 @@ pub(crate) fn run_root(ctx: &Ctx, f: &Field) -> Result<QueryResult> {
 /// without converting arguments or inlining fragments again.
 pub(crate) fn run_planned(ctx: &Ctx, f: &Field, plan: &RootPlan) -> Result<QueryResult> {
     let coll = ctx.db.inner.collection(&f.name).map_err(at(f.pos))?;
-    let (args, all) = match &plan.args {
-        Some(a) => (a.clone(), Some(&plan.checked_at)),
-        None => (read_args(f, ctx.vars, QUERY_ARGS)?, None),
+    let templated = plan.template.as_ref().and_then(|t| t.args(ctx.vars));
+    let (args, all, filter) = match (&plan.args, templated) {
+        (Some(a), _) => (a.clone(), Some(&plan.checked_at), None),
+        (None, Some(a)) => (a, None, Some(&plan.filter_checked_at)),
+        (None, None) => (read_args(f, ctx.vars, QUERY_ARGS)?, None, None),
     };
-    let checked = Checked { all, fields: Some(&plan.fields_checked_at) };
+    let checked = Checked { all, fields: Some(&plan.fields_checked_at), filter };
     run_with(ctx, f, &coll, args, plan.fields.clone(), plan.mode, checked)
 }
 
 /// Remembered checks of a planned root field: the shape epochs at which everything (static
-/// arguments only) or the selected fields last passed.
+/// arguments only), the selected fields, or the fields of a templated filter last passed.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Checked<'a> {
     all: Option<&'a AtomicU64>,
     fields: Option<&'a AtomicU64>,
+    filter: Option<&'a AtomicU64>,
 }
 
 fn check_order(st: &CollectionState, order: &[(String, bool)], pos: Pos) -> Result<()> {
@@ -172,6 +175,7 @@ fn run_with(
             let at_epoch = |c: Option<&AtomicU64>| c.is_some_and(|c| c.load(AtomicOrdering::Relaxed) == epoch);
             let passed = at_epoch(checked.all);
             let fields_passed = passed || at_epoch(checked.fields);
+            let filter_passed = passed || at_epoch(checked.filter);
             if !passed {
                 check_order(&st, &args.order, f.pos)?;
             }
@@ -182,8 +186,11 @@ fn run_with(
                 }
             }
             let spec = QuerySpec { filter: args.filter, order: args.order, limit: args.limit, offset: args.offset };
-            let rows = ctx.db.inner.run_query_in(&st, spec, !passed).map_err(at(f.pos))?;
+            let rows = ctx.db.inner.run_query_in(&st, spec, !filter_passed).map_err(at(f.pos))?;
             if let (false, Some(c)) = (passed, checked.all) {
+                c.store(epoch, AtomicOrdering::Relaxed);
+            }
+            if let (false, Some(c)) = (filter_passed, checked.filter) {
                 c.store(epoch, AtomicOrdering::Relaxed);
             }
             drop(st);
