@@ -246,7 +246,7 @@ fn hash_value<H: std::hash::Hasher>(v: &Value, state: &mut H) {
             let f = if f == 0.0 { 0.0 } else { f };
             (2u8, f.to_bits()).hash(state)
         }
-        Value::String(s) => (3u8, s).hash(state),
+        Value::String(s) => hash_str(s, state),
         Value::Uuid(u) => (4u8, u).hash(state),
         Value::Array(a) => {
             (5u8, a.len()).hash(state);
@@ -260,6 +260,12 @@ fn hash_value<H: std::hash::Hasher>(v: &Value, state: &mut H) {
             }
         }
     }
+}
+
+/// Hashes a string as [`hash_value`] hashes `Value::String` of it.
+pub(crate) fn hash_str<H: std::hash::Hasher>(s: &str, state: &mut H) {
+    use std::hash::Hash;
+    (3u8, s).hash(state)
 }
 
 /// A borrowed `Value` that finds entries of hash maps keyed by `OrdValue` without cloning it.

@@ -1,8 +1,9 @@
 //! Secondary indexes: ordered value → roaring bitmap of row ids, maintained on every write.
 
 pub mod collection;
+mod point;
 
-use crate::value::{OrdValue, Value, ValueKey};
+use crate::value::{OrdValue, Value};
 use roaring::RoaringBitmap;
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -16,16 +17,7 @@ pub use collection::CollectionState;
 #[derive(Debug, Default, Clone)]
 pub struct FieldIndex {
     map: BTreeMap<OrdValue, RoaringBitmap>,
-    point: Option<hashbrown::HashMap<OrdValue, Posting>>,
-}
-
-/// The row ids under one key of a point map. A unique field's key holds one row (only nulls
-/// repeat), kept inline: a lookup then reads no bitmap, whose containers are two more
-/// pointers to chase through memory that is cold on a random read.
-#[derive(Debug, Clone)]
-enum Posting {
-    One(u32),
-    Many(RoaringBitmap),
+    point: Option<point::PointMap>,
 }
 
 /// The row ids holding one value, borrowed from an index.
@@ -98,53 +90,23 @@ impl RowIds<'_> {
 impl FieldIndex {
     /// An index that also answers equality from a hash map (for unique fields).
     pub fn with_point_lookups() -> Self {
-        FieldIndex { map: BTreeMap::new(), point: Some(hashbrown::HashMap::new()) }
+        FieldIndex { map: BTreeMap::new(), point: Some(point::PointMap::default()) }
     }
 
     /// Adds `rowid` under `value`.
     pub fn insert(&mut self, value: &Value, rowid: u32) {
-        let key = OrdValue(value.clone());
         if let Some(p) = self.point.as_mut() {
-            match p.entry(key.clone()) {
-                hashbrown::hash_map::Entry::Vacant(e) => {
-                    e.insert(Posting::One(rowid));
-                }
-                hashbrown::hash_map::Entry::Occupied(mut e) => {
-                    let posting = e.get_mut();
-                    match posting {
-                        Posting::One(r) if *r == rowid => {}
-                        Posting::One(r) => *posting = Posting::Many([*r, rowid].into_iter().collect()),
-                        Posting::Many(bm) => {
-                            bm.insert(rowid);
-                        }
-                    }
-                }
-            }
+            p.insert(value, rowid);
         }
-        self.map.entry(key).or_default().insert(rowid);
+        self.map.entry(OrdValue(value.clone())).or_default().insert(rowid);
     }
 
     /// Removes `rowid` from `value`'s set.
     pub fn remove(&mut self, value: &Value, rowid: u32) {
-        let key = OrdValue(value.clone());
         if let Some(p) = self.point.as_mut() {
-            let emptied = match p.get_mut(&key) {
-                Some(Posting::One(r)) => *r == rowid,
-                Some(posting @ Posting::Many(_)) => {
-                    if let Posting::Many(bm) = posting {
-                        bm.remove(rowid);
-                        if bm.len() == 1 {
-                            *posting = Posting::One(bm.min().unwrap_or(rowid));
-                        }
-                    }
-                    false
-                }
-                None => false,
-            };
-            if emptied {
-                p.remove(&key);
-            }
+            p.remove(value, rowid);
         }
+        let key = OrdValue(value.clone());
         if let Some(bm) = self.map.get_mut(&key) {
             bm.remove(rowid);
             if bm.is_empty() {
@@ -161,10 +123,7 @@ impl FieldIndex {
     /// Borrowed equality lookup (`None` when no row holds the value).
     pub fn eq_ref(&self, value: &Value) -> Option<RowIds<'_>> {
         match &self.point {
-            Some(p) => p.get(&ValueKey(value)).map(|posting| match posting {
-                Posting::One(r) => RowIds::One(*r),
-                Posting::Many(bm) => RowIds::Set(bm),
-            }),
+            Some(p) => p.get(value),
             None => self.map.get(&OrdValue(value.clone())).map(RowIds::Set),
         }
     }
