@@ -4,13 +4,29 @@ use super::ast::{AstValue, Pos, TypeRef, VariableDef};
 use crate::error::{AuroraError, Result};
 use crate::query::Filter;
 use crate::value::Value;
-use std::collections::HashMap;
 
 /// Deepest nesting accepted in values that arrive as variables (AQL text is limited by the parser).
 pub const MAX_VALUE_DEPTH: usize = 64;
 
-/// Resolved variables of one operation.
-pub(crate) type Vars = HashMap<String, AstValue, foldhash::fast::RandomState>;
+/// Resolved variables of one operation. An operation declares a handful: scanning them costs
+/// less than hashing the name, and building them allocates no table.
+#[derive(Debug, Default)]
+pub(crate) struct Vars(Vec<(String, AstValue)>);
+
+impl Vars {
+    /// The value of variable `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&AstValue> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Sets variable `name` (a repeated declaration replaces the earlier one).
+    fn insert(&mut self, name: String, value: AstValue) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+}
 
 fn err(pos: Pos, msg: impl Into<String>) -> AuroraError {
     AuroraError::invalid_at(msg, pos.line, pos.column)
