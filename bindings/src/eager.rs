@@ -96,8 +96,10 @@ impl Eager {
         }
         let slot = costs.entry(key).or_insert(ns);
         // A moving average rides out a preempted run; one run far over budget (an fsync, a big
-        // scan) moves the text off the caller's thread at once. It comes back after cheap runs.
-        *slot = if ns > self.budget_ns.saturating_mul(10) { ns } else { (*slot * 3 + ns) / 4 };
+        // scan) moves the text off the caller's thread at once. Each cheap run then halves the
+        // distance back, so a one-off stall (a preempted thread: milliseconds) costs a few
+        // round trips through the runtime, while a text that is slow by nature stays off.
+        *slot = if ns > self.budget_ns.saturating_mul(10) { ns } else { (*slot + ns) / 2 };
     }
 
     /// Runs `work` eagerly when the text keyed `k` is known to be cheap, otherwise on `rt`.
@@ -172,5 +174,43 @@ impl<T> Execution<T> {
             Execution::Ready(r) => r,
             Execution::Pending(f) => f.await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stall_moves_a_text_off_and_cheap_runs_bring_it_back() {
+        let eager = Eager::new(Duration::from_micros(200));
+        let us = Duration::from_micros;
+        assert!(!eager.is_cheap(1), "an unknown text is not cheap");
+        for _ in 0..3 {
+            eager.record(1, us(5));
+        }
+        assert!(eager.is_cheap(1));
+        eager.record(1, us(150));
+        assert!(eager.is_cheap(1), "a run under budget keeps it cheap");
+        eager.record(1, us(3_000));
+        assert!(!eager.is_cheap(1), "one run far over budget moves it off at once");
+        for _ in 0..3 {
+            eager.record(1, us(5));
+        }
+        assert!(!eager.is_cheap(1), "three cheap runs are not yet enough after a 3 ms stall");
+        eager.record(1, us(5));
+        assert!(eager.is_cheap(1), "the fourth is");
+        // A text slow by nature never runs on the caller's thread.
+        for _ in 0..50 {
+            eager.record(2, us(300));
+            assert!(!eager.is_cheap(2));
+        }
+        // Nothing runs eagerly with calls of this handle in flight, or with a zero budget.
+        eager.in_flight.fetch_add(1, Ordering::AcqRel);
+        assert!(!eager.is_cheap(1));
+        eager.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let off = Eager::new(Duration::ZERO);
+        off.record(1, us(1));
+        assert!(!off.is_cheap(1));
     }
 }
