@@ -12,9 +12,10 @@
 //    a round trip JS thread -> engine thread -> JS thread);
 //  - batched:    the same calls issued together and awaited with Promise.all, in batches of
 //    --batch (default 200) calls (throughput; the event loop stays free meanwhile).
-// Each figure is the median of --rounds rounds, each on a fresh database. Within a round the
-// 1,000 lookups run --passes times and the median pass counts: one pass takes only a few
-// milliseconds, so a single garbage collection or scheduler hiccup would otherwise decide it.
+// Each figure is the median of --rounds rounds, each on fresh databases. Within a round the
+// 1,000 lookups run --passes times on each side, the sides taking turns pass by pass, and the
+// median pass counts: one pass takes only a few milliseconds, so a single garbage collection,
+// preempted thread or slow moment of the machine would otherwise decide it.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,10 +61,12 @@ const INSERT = 'mutation ($e: String!, $a: Int, $n: String) { insertInto(collect
 const LOOKUP = 'query ($e: String) { users(where: { email: { eq: $e } }) { email age name } }';
 const row = (i) => ({ e: email(i), a: i % 100, n: `User ${i}` });
 
-async function auroraRound(mode) {
+// Each side's database is built (inserts timed) and kept open; then the lookup passes
+// alternate between the sides, so a slow moment of the machine lands on all of them alike.
+async function auroraSide(mode) {
   const db = await Aurora.open(freshPath('aurora'));
   await db.execute(SCHEMA);
-  let t = now();
+  const t = now();
   if (mode === 'sequential') {
     for (let i = 0; i < N; i++) await db.execute(INSERT, row(i));
   } else {
@@ -75,9 +78,8 @@ async function auroraRound(mode) {
   }
   const insertMs = ms(t);
   for (let i = 0; i < WARMUP; i++) await db.execute(LOOKUP, { e: email(i) }); // warm-up
-  const passes = [];
-  for (let p = 0; p < PASSES; p++) {
-    t = now();
+  const pass = async () => {
+    const t = now();
     let found = 0;
     if (mode === 'sequential') {
       for (const i of lookupOrder) found += (await db.execute(LOOKUP, { e: email(i) })).users.length;
@@ -87,21 +89,19 @@ async function auroraRound(mode) {
         for (const r of rs) found += r.users.length;
       }
     }
-    passes.push(ms(t));
     if (found !== LOOKUPS) throw new Error(`aurora found ${found} of ${LOOKUPS}`);
-  }
-  const lookupMs = median(passes);
-  await db.close();
-  return { insertMs, lookupMs };
+    return ms(t);
+  };
+  return { insertMs, pass, close: () => db.close() };
 }
 
-function sqliteRound() {
+function sqliteSide() {
   const db = new Database(`${freshPath('sqlite')}.db`);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.exec('CREATE TABLE users (email TEXT NOT NULL UNIQUE, age INTEGER, name TEXT); CREATE INDEX users_age ON users(age);');
   const ins = db.prepare('INSERT INTO users (email, age, name) VALUES (?, ?, ?)');
-  let t = now();
+  const t = now();
   for (let i = 0; i < N; i++) {
     const r = row(i);
     ins.run(r.e, r.a, r.n);
@@ -109,24 +109,25 @@ function sqliteRound() {
   const insertMs = ms(t);
   const get = db.prepare('SELECT email, age, name FROM users WHERE email = ?');
   for (let i = 0; i < WARMUP; i++) get.get(email(i)); // warm-up
-  const passes = [];
-  for (let p = 0; p < PASSES; p++) {
-    t = now();
+  const pass = async () => {
+    const t = now();
     let found = 0;
     for (const i of lookupOrder) if (get.get(email(i))) found++;
-    passes.push(ms(t));
     if (found !== LOOKUPS) throw new Error(`sqlite found ${found} of ${LOOKUPS}`);
-  }
-  const lookupMs = median(passes);
-  db.close();
-  return { insertMs, lookupMs };
+    return ms(t);
+  };
+  return { insertMs, pass, close: async () => db.close() };
 }
 
 const results = { sqlite: [], sequential: [], batched: [] };
 for (let r = 0; r < ROUNDS; r++) {
-  results.sqlite.push(sqliteRound());
-  results.sequential.push(await auroraRound('sequential'));
-  results.batched.push(await auroraRound('batched'));
+  const sides = { sqlite: sqliteSide(), sequential: await auroraSide('sequential'), batched: await auroraSide('batched') };
+  const passes = { sqlite: [], sequential: [], batched: [] };
+  for (let p = 0; p < PASSES; p++) for (const k of Object.keys(sides)) passes[k].push(await sides[k].pass());
+  for (const [k, side] of Object.entries(sides)) {
+    results[k].push({ insertMs: side.insertMs, lookupMs: median(passes[k]) });
+    await side.close();
+  }
 }
 
 const summary = {};
