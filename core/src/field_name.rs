@@ -20,8 +20,10 @@ const MAX_INTERNED: usize = 1 << 16;
 /// Longest name that is interned (longer ones are rare and not worth a table entry).
 const MAX_INTERNED_LEN: usize = 64;
 
-static NAMES: LazyLock<parking_lot::RwLock<hashbrown::HashSet<Arc<str>, foldhash::fast::RandomState>>> =
-    LazyLock::new(Default::default);
+/// The interned names. A B-tree rather than a hash table: with a few dozen names a lookup is a
+/// handful of comparisons either way, and a B-tree holds pointers to the start of every
+/// allocation, so leak checkers (valgrind) see the process-lifetime table as reachable.
+static NAMES: LazyLock<parking_lot::RwLock<std::collections::BTreeSet<Arc<str>>>> = LazyLock::new(Default::default);
 
 /// A document field name: a shared, immutable string that reads like `&str`.
 #[derive(Clone)]
