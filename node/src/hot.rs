@@ -18,7 +18,7 @@ const ARGS: usize = 8;
 pub fn register(env: sys::napi_env, exports: sys::napi_value) -> Result<()> {
     let name = "executeInSlotWith";
     let mut f = ptr::null_mut();
-    check(unsafe {
+    check("cannot create executeInSlotWith", unsafe {
         sys::napi_create_function(
             env,
             name.as_ptr().cast(),
@@ -28,14 +28,16 @@ pub fn register(env: sys::napi_env, exports: sys::napi_value) -> Result<()> {
             &mut f,
         )
     })?;
-    check(unsafe { sys::napi_set_named_property(env, exports, c"executeInSlotWith".as_ptr(), f) })
+    check("cannot export executeInSlotWith", unsafe {
+        sys::napi_set_named_property(env, exports, c"executeInSlotWith".as_ptr(), f)
+    })
 }
 
-fn check(status: sys::napi_status) -> Result<()> {
+fn check(what: &str, status: sys::napi_status) -> Result<()> {
     if status == sys::Status::napi_ok {
         Ok(())
     } else {
-        Err(Error::new(Status::from(status), "cannot register executeInSlotWith"))
+        Err(Error::new(Status::from(status), what.to_string()))
     }
 }
 
@@ -50,7 +52,7 @@ unsafe extern "C" fn execute_in_slot_with(env: sys::napi_env, info: sys::napi_ca
         // N-API fills arguments the caller left out with `undefined`.
         let status =
             unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut()) };
-        check(status)?;
+        check("cannot read the arguments of executeInSlotWith", status)?;
         let env = Env::from_raw(env);
         let out = call(&env, &argv)?;
         unsafe { Outcome::to_napi_value(env.raw(), out) }

@@ -5,8 +5,10 @@
 //! and settles their Promises in batches (`hub`), runs the rare blocking facade calls (`open`,
 //! `close`, `stopWorkers`, job queries) on libuv's thread pool (`AsyncTask`) so the event loop
 //! never waits, and calls JS job handlers through a weak threadsafe function. All behaviour
-//! lives in the facade. The JS layer (`index.js`) builds `AuroraError`s and implements the
-//! async-iterator protocol.
+//! lives in the facade. The hottest call, `execute` with a few scalar variables, takes a
+//! shorter path: a plain N-API callback (`hot`) on databases and texts by number (`slots`,
+//! `texts`) whose list results are built per shape (`rows`). The JS layer (`index.js`) builds
+//! `AuroraError`s and implements the async-iterator protocol.
 
 #![deny(clippy::all)]
 
