@@ -131,11 +131,6 @@ pub fn doc_data_from_object(m: IndexMap<String, Value>) -> DocData {
     m.into_iter().map(|(k, v)| (crate::FieldName::from(k), v)).collect()
 }
 
-/// Document fields as a nested object's map.
-pub fn object_from_doc_data(data: &DocData) -> IndexMap<String, Value> {
-    data.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
-}
-
 /// Fields up to this many are found by a scan of the entries, not the hash table.
 const SCAN_FIELDS: usize = 8;
 

@@ -211,6 +211,15 @@ type FieldOutput = (Vec<(Key, DocData)>, Option<Job>);
 
 /// Sets `path` (dotted for nested objects) in `data`, creating intermediate objects.
 pub(crate) fn set_path(data: &mut DocData, path: &str, v: Value) -> Result<()> {
+    set_in(data, path, v)
+}
+
+/// Sets `path` in a map of fields: a document's (`FieldName` keys) or a nested object's.
+fn set_in<K: std::hash::Hash + Eq + for<'a> From<&'a str>>(
+    data: &mut indexmap::IndexMap<K, Value>,
+    path: &str,
+    v: Value,
+) -> Result<()> {
     let Some((head, rest)) = path.split_once('.') else {
         data.insert(path.into(), v);
         return Ok(());
@@ -218,22 +227,13 @@ pub(crate) fn set_path(data: &mut DocData, path: &str, v: Value) -> Result<()> {
     set_in_slot(data.entry(head.into()).or_insert(Value::Null), path, head, rest, v)
 }
 
-/// Sets `path` in a nested object.
-fn set_nested(data: &mut indexmap::IndexMap<String, Value>, path: &str, v: Value) -> Result<()> {
-    let Some((head, rest)) = path.split_once('.') else {
-        data.insert(path.to_string(), v);
-        return Ok(());
-    };
-    set_in_slot(data.entry(head.to_string()).or_insert(Value::Null), path, head, rest, v)
-}
-
 /// Sets `rest` inside the value at `head` of `path`, making it an object when it is null.
 fn set_in_slot(slot: &mut Value, path: &str, head: &str, rest: &str, v: Value) -> Result<()> {
     match slot {
-        Value::Object(m) => set_nested(m, rest, v),
+        Value::Object(m) => set_in(m, rest, v),
         Value::Null => {
             let mut m = indexmap::IndexMap::new();
-            set_nested(&mut m, rest, v)?;
+            set_in(&mut m, rest, v)?;
             *slot = Value::Object(m);
             Ok(())
         }
