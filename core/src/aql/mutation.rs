@@ -457,3 +457,24 @@ fn job_result(f: &Field, job: Job, queue: Option<&JobQueue>) -> Result<MutationR
 fn coll_of(f: &Field, ctx: &Ctx) -> String {
     string_arg(f, "collection", ctx).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod set_path_tests {
+    use super::*;
+
+    #[test]
+    fn dotted_paths_create_objects_and_refuse_scalars_in_the_way() {
+        let mut d = DocData::new();
+        set_path(&mut d, "a", Value::Int(1)).expect("top level");
+        set_path(&mut d, "p.q.r", Value::Int(2)).expect("new objects");
+        set_path(&mut d, "p.s", Value::Bool(true)).expect("into an existing object");
+        d.insert("n".into(), Value::Null);
+        set_path(&mut d, "n.x", Value::Int(3)).expect("a null becomes an object");
+        let json = Document::new("s", d.clone()).to_json();
+        assert_eq!(json, serde_json::json!({ "a": 1, "p": { "q": { "r": 2 }, "s": true }, "n": { "x": 3 } }));
+        let e = set_path(&mut d, "a.b", Value::Int(4)).expect_err("`a` holds an Int");
+        assert!(e.to_string().contains("`a` holds"), "{e}");
+        let e = set_path(&mut d, "p.q.r.z", Value::Int(5)).expect_err("`r` holds an Int");
+        assert!(e.to_string().contains("`r` holds"), "{e}");
+    }
+}
