@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'CLOSED'
   | 'IO'
   | 'HANDLER'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'LIMIT';
 
 /** Job priority; any letter case is accepted (`'high'`, `'High'`). */
 export type JobPriority =

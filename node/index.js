@@ -34,6 +34,7 @@ const CODES = Object.freeze([
   'IO',
   'HANDLER',
   'INTERNAL',
+  'LIMIT',
 ]);
 const PRIORITIES = Object.freeze(['LOW', 'NORMAL', 'HIGH', 'CRITICAL']);
 

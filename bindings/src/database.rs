@@ -160,7 +160,7 @@ impl Database {
         };
         let k = crate::eager::key(&aql);
         let req = ExecuteRequest { aql, variables, options: ExecuteOptions { debug_audit, operation_name } };
-        self.eager.run(&rt, k, async move { Ok(db.execute(req).await?) })
+        self.eager.run(&rt, k, async move { Ok(db.execute_lean(req).await?) })
     }
 
     /// Opens an AQL subscription (`subscription { coll(where: ...) { fields } }`).

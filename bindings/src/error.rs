@@ -23,6 +23,8 @@ pub enum ErrorCode {
     Handler,
     /// A bug: includes panics caught at the boundary.
     Internal,
+    /// A request went past a configured limit (size, depth, time...) and was refused.
+    Limit,
 }
 
 impl ErrorCode {
@@ -38,6 +40,7 @@ impl ErrorCode {
             ErrorCode::Io => "IO",
             ErrorCode::Handler => "HANDLER",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Limit => "LIMIT",
         }
     }
 
@@ -53,6 +56,7 @@ impl ErrorCode {
             "IO" => ErrorCode::Io,
             "HANDLER" => ErrorCode::Handler,
             "INTERNAL" => ErrorCode::Internal,
+            "LIMIT" => ErrorCode::Limit,
             _ => return None,
         })
     }
@@ -69,6 +73,7 @@ impl ErrorCode {
             ErrorCode::Io => 7,
             ErrorCode::Handler => 8,
             ErrorCode::Internal => 9,
+            ErrorCode::Limit => 12,
         }
     }
 }

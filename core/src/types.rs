@@ -177,6 +177,12 @@ impl Document {
         field(&self.data, head)?.get_path(rest)
     }
 
+    /// The document's fields as a plain `HashMap<String, Value>` (the seed API's `data` type),
+    /// for code that builds its own maps from a document.
+    pub fn to_map(&self) -> std::collections::HashMap<String, Value> {
+        self.data.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
     /// The document as a JSON object (without `_sid`).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(self.data.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect())

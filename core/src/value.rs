@@ -329,6 +329,24 @@ impl std::fmt::Display for Value {
     }
 }
 
+/// Drops a JSON value without recursing: serde_json's drop recurses once per nesting level,
+/// which a value nested deep enough (from a host, never from parsed text) turns into a stack
+/// overflow.
+pub fn drop_json_flat(v: serde_json::Value) {
+    use serde_json::Value as Json;
+    if !matches!(&v, Json::Array(a) if !a.is_empty()) && !matches!(&v, Json::Object(m) if !m.is_empty()) {
+        return;
+    }
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Json::Array(items) => stack.extend(items),
+            Json::Object(m) => stack.extend(m.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -324,7 +324,8 @@ fn response_keys(part: &str) -> Vec<String> {
 }
 
 /// Variables may stand anywhere in a `where`: a whole filter, a list of filters, an operand, an
-/// item of a list, a shorthand equality. Each gives the same documents as the literal text.
+/// item of a list, a shorthand equality. Each gives the same documents as the literal text. A
+/// variable in a field's place is always the value compared, never operators.
 #[tokio::test]
 async fn variables_anywhere_in_a_filter_mean_their_literal() {
     let dir = tempfile::tempdir().unwrap();
@@ -337,7 +338,6 @@ async fn variables_anywhere_in_a_filter_mean_their_literal() {
         ("query Q($w: Object) { items(where: $w) { name } }", json!({"w": {"n": {"gt": 8}}}), "{ n: { gt: 8 } }"),
         ("query Q($l: [Object]) { items(where: { or: $l }) { name } }", json!({"l": [{"n": {"eq": 1}}, {"n": {"eq": 2}}]}), "{ or: [{ n: { eq: 1 } }, { n: { eq: 2 } }] }"),
         ("query Q($a: Int, $b: Int) { items(where: { n: { in: [$a, 5, $b] } }) { name } }", json!({"a": 3, "b": 7}), "{ n: { in: [3, 5, 7] } }"),
-        ("query Q($c: Object) { items(where: { n: $c }) { name } }", json!({"c": {"lte": 1}}), "{ n: { lte: 1 } }"),
         ("query Q($s: String) { items(where: { name: $s }) { name } }", json!({"s": "n4"}), "{ name: \"n4\" }"),
         ("query Q($f: Boolean, $m: Int) { items(where: { and: [{ flag: { eq: $f } }, { not: { n: { lt: $m } } }] }) { name } }", json!({"f": true, "m": 6}), "{ and: [{ flag: { eq: true } }, { not: { n: { lt: 6 } } }] }"),
     ];
@@ -347,6 +347,10 @@ async fn variables_anywhere_in_a_filter_mean_their_literal() {
         let expected = db.execute(text.as_str()).await.unwrap().to_json();
         assert_eq!(names(with_vars), names(expected), "{aql} with {vars}");
     }
+    // `{ n: $c }` compares `n` (an Int field) with the object `$c`: a type error, not `lte`.
+    let shorthand = db.execute(("query Q($c: Any) { items(where: { n: $c }) { name } }", json!({"c": {"lte": 1}})));
+    let e = shorthand.await.unwrap_err();
+    assert_eq!(e.code(), "TYPE_ERROR", "an object variable is a value: {e}");
     let null_where =
         db.execute(("query Q($w: Object) { items(where: $w) { name } }", json!({"w": null}))).await.unwrap();
     assert_eq!(names(null_where.to_json()).len(), 12, "a null `where` variable filters nothing");

@@ -117,7 +117,7 @@ async fn failed_job_commits_strand_no_job() {
     for n in 0..20 {
         ids.push(workers.enqueue(Job::new("t").add_field("n", n)).await.unwrap());
     }
-    workers.start().unwrap();
+    workers.start().await.unwrap();
     wait_until("the store fails", || store.fail_flush.load(Ordering::SeqCst)).await;
     // Let workers try (and fail) to claim for a while. They keep retrying, so a job can be
     // Running for the instant of a claim attempt; a stranded job would stay Running for good.
@@ -144,7 +144,7 @@ async fn failed_dead_letter_retry_changes_nothing() {
     let db = Aurora::open_on(cfg(dir.path(), DurabilityMode::Synchronous, false), store.clone()).unwrap();
     let workers = fast_workers(&db);
     workers.register_handler("bad", |_job: Job| async { Err("always".into()) });
-    workers.start().unwrap();
+    workers.start().await.unwrap();
     let id = workers.enqueue(Job::new("bad").with_max_retries(0)).await.unwrap();
     wait_until("dead letter", || workers.get_status(&id) == Some(JobStatus::DeadLetter)).await;
     store.fail(false, true);
@@ -166,7 +166,7 @@ async fn completed_jobs_are_purged_and_dead_letters_kept() {
     let workers = fast_workers(&db);
     workers.register_handler("ok", |_job: Job| async { Ok(()) });
     workers.register_handler("bad", |_job: Job| async { Err("no".into()) });
-    workers.start().unwrap();
+    workers.start().await.unwrap();
     for _ in 0..30 {
         workers.enqueue(Job::new("ok")).await.unwrap();
     }
@@ -189,7 +189,7 @@ async fn completed_jobs_are_purged_and_dead_letters_kept() {
     assert_eq!(workers.get_status(&dead), Some(JobStatus::DeadLetter));
     assert_eq!(workers.get_status(&later), Some(JobStatus::Pending));
     workers.register_handler("ok", |_job: Job| async { Ok(()) });
-    workers.start().unwrap();
+    workers.start().await.unwrap();
     let ids = [workers.enqueue(Job::new("ok")).await.unwrap(), workers.enqueue(Job::new("ok")).await.unwrap()];
     wait_until("background purge", || ids.iter().all(|id| workers.get_status(id).is_none())).await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -1,6 +1,6 @@
 //! Runs every vector of `tests/conformance/` through `Aurora::execute` (see its README).
 
-use aurora_db::{Aurora, ExecuteOptions, ExecuteRequest};
+use aurora_db::{Aurora, ExecuteOptions, ExecuteRequest, ExecutionResult};
 use serde_json::{Map, Value as Json};
 use std::path::PathBuf;
 
@@ -44,6 +44,27 @@ fn matches(expected: &Json, actual: &Json, path: &str) -> Result<(), String> {
     }
 }
 
+/// Where a list query's `documents` differ from its JSON list, if they do.
+fn documents_differ(r: &ExecutionResult) -> Option<String> {
+    let queries: Vec<&ExecutionResult> = match r {
+        ExecutionResult::Batch(items) => items.iter().collect(),
+        one => vec![one],
+    };
+    for q in queries {
+        let ExecutionResult::Query(q) = q else { continue };
+        let Json::Array(list) = q.json() else { continue };
+        let docs: Vec<Json> = q
+            .documents
+            .iter()
+            .map(|d| Json::Object(d.data.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()))
+            .collect();
+        if docs != list {
+            return Some(format!("documents {docs:?} of `{}`", q.key));
+        }
+    }
+    None
+}
+
 async fn run_case(case: &Json) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let db = Aurora::open(dir.path().join("db")).await.map_err(|e| e.to_string())?;
@@ -62,6 +83,10 @@ async fn run_case(case: &Json) -> Result<(), String> {
         let req = ExecuteRequest { aql: aql.to_string(), variables: Json::Object(vars), options };
         let result = db.execute(req).await.map(|r| {
             let tree = r.to_json();
+            // ... that a list query's Rust documents hold exactly its JSON ...
+            if let Some(diff) = documents_differ(&r) {
+                return Err((diff, tree));
+            }
             // ... and that rows, where the result has them, stand for the same JSON.
             if let Some(rows) = r.rows().filter(|rows| rows.to_json() != tree) {
                 return Err((format!("rows {}", rows.to_json()), tree));

@@ -30,7 +30,7 @@ async fn readme_style_handler_reads_its_payload() {
             Ok(())
         }
     });
-    workers.start().unwrap();
+    workers.start().await.unwrap();
     let id = workers
         .enqueue(Job::new("send_email").add_field("to", "alice@example.com").with_priority(JobPriority::High))
         .await
@@ -66,7 +66,7 @@ async fn priority_order_then_fifo_within_a_priority() {
     for (n, p) in jobs {
         workers.enqueue(Job::new("t").add_field("n", n).with_priority(p)).await.unwrap();
     }
-    workers.start().unwrap();
+    workers.start().await.unwrap();
     wait_until(|| order.lock().unwrap().len() == 7).await;
     assert_eq!(*order.lock().unwrap(), ["crit1", "crit2", "high1", "norm1", "norm2", "low1", "low2"]);
     workers.stop().await.unwrap();
@@ -92,7 +92,7 @@ async fn failing_job_retries_with_backoff_then_dead_letters_and_can_be_retried()
             }
         }
     });
-    workers.start().unwrap();
+    workers.start().await.unwrap();
     let id = workers.enqueue(Job::new("flaky").with_max_retries(2)).await.unwrap();
     wait_until(|| workers.get_status(&id) == Some(JobStatus::DeadLetter)).await;
     let seen = attempts.lock().unwrap().clone();
@@ -138,7 +138,7 @@ async fn timeouts_scheduling_and_panicking_handlers() {
             Ok(())
         }
     });
-    workers.start().unwrap();
+    workers.start().await.unwrap();
     let slow =
         workers.enqueue(Job::new("slow").with_timeout(Duration::from_millis(50)).with_max_retries(0)).await.unwrap();
     let boom = workers.enqueue(Job::new("boom").with_max_retries(0)).await.unwrap();
@@ -170,7 +170,7 @@ async fn five_thousand_jobs_complete_exactly_once() {
             Ok(())
         }
     });
-    workers.start().unwrap();
+    workers.start().await.unwrap();
     let mut ids = Vec::new();
     for i in 0..5000 {
         ids.push(db.enqueue(Job::new("noop").add_field("i", i)).await.unwrap());
@@ -216,7 +216,7 @@ async fn jobs_survive_restart_and_aql_enqueue_reaches_the_queue() {
             Ok(())
         }
     });
-    w.start().unwrap();
+    w.start().await.unwrap();
     wait_until(|| w.get_status(&id) == Some(JobStatus::Completed)).await;
     assert_eq!(done.load(Ordering::SeqCst), 1);
     w.stop().await.unwrap();
@@ -233,7 +233,7 @@ async fn stop_returns_unfinished_jobs_to_pending() {
         tokio::time::sleep(Duration::from_secs(60)).await;
         Ok(())
     });
-    workers.start().unwrap();
+    workers.start().await.unwrap();
     let id = workers.enqueue(Job::new("stuck")).await.unwrap();
     wait_until(|| workers.get_status(&id) == Some(JobStatus::Running)).await;
     workers.stop().await.unwrap();

@@ -28,7 +28,7 @@ pub type AuroraDb = u64;
 /// A live subscription (AQL stream or change listener): an id, `0` is never a valid one.
 pub type AuroraSubscription = u64;
 
-/// What every function returns. 1..=9 are the engine's stable error codes.
+/// What every function returns. 1..=9 and 12 are the engine's stable error codes.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuroraStatus {
@@ -56,6 +56,8 @@ pub enum AuroraStatus {
     InvalidArgument = 10,
     /// The handle is unknown or was already closed.
     InvalidHandle = 11,
+    /// A request went past a configured limit (size, depth, time...) and was refused.
+    Limit = 12,
 }
 
 impl From<ErrorCode> for AuroraStatus {
@@ -70,6 +72,7 @@ impl From<ErrorCode> for AuroraStatus {
             ErrorCode::Io => AuroraStatus::Io,
             ErrorCode::Handler => AuroraStatus::Handler,
             ErrorCode::Internal => AuroraStatus::Internal,
+            ErrorCode::Limit => AuroraStatus::Limit,
         }
     }
 }
@@ -262,6 +265,7 @@ fn status_name(status: i32) -> &'static CStr {
         9 => c"INTERNAL",
         10 => c"INVALID_ARGUMENT",
         11 => c"INVALID_HANDLE",
+        12 => c"LIMIT",
         _ => c"UNKNOWN",
     }
 }

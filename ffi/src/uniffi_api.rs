@@ -25,6 +25,8 @@ pub enum ErrorCode {
     Handler,
     /// A bug: includes panics caught at the boundary.
     Internal,
+    /// A request went past a configured limit (size, depth, time...) and was refused.
+    Limit,
 }
 
 impl From<facade::ErrorCode> for ErrorCode {
@@ -40,6 +42,7 @@ impl From<facade::ErrorCode> for ErrorCode {
             F::Io => ErrorCode::Io,
             F::Handler => ErrorCode::Handler,
             F::Internal => ErrorCode::Internal,
+            F::Limit => ErrorCode::Limit,
         }
     }
 }

@@ -30,6 +30,12 @@ create_exception!(aurora_db, ClosedError, AuroraError, "The database or subscrip
 create_exception!(aurora_db, StorageError, AuroraError, "File system or storage failure (code IO).");
 create_exception!(aurora_db, HandlerError, AuroraError, "A job handler failed (code HANDLER).");
 create_exception!(aurora_db, InternalError, AuroraError, "A bug in Aurora, including caught panics (code INTERNAL).");
+create_exception!(
+    aurora_db,
+    LimitExceeded,
+    AuroraError,
+    "A request went past a configured limit (size, depth, time...) and was refused (code LIMIT)."
+);
 
 /// Deepest nesting converted from Python values.
 const MAX_DEPTH: usize = 64;
@@ -46,6 +52,7 @@ fn to_pyerr(e: BindingError) -> PyErr {
             ErrorCode::Io => StorageError::new_err(e.message.clone()),
             ErrorCode::Handler => HandlerError::new_err(e.message.clone()),
             ErrorCode::Internal => InternalError::new_err(e.message.clone()),
+            ErrorCode::Limit => LimitExceeded::new_err(e.message.clone()),
         };
         let v = err.value(py);
         let _ = v.setattr("code", e.code.as_str());
@@ -301,5 +308,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("StorageError", py.get_type::<StorageError>())?;
     m.add("HandlerError", py.get_type::<HandlerError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
+    m.add("LimitExceeded", py.get_type::<LimitExceeded>())?;
     Ok(())
 }

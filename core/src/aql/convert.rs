@@ -1,6 +1,7 @@
 //! AST values → engine values: variables (declared types checked), filters and orderings.
 
 use super::ast::{AstValue, Pos, TypeRef, VariableDef};
+use crate::config::Limits;
 use crate::error::{AuroraError, Result};
 use crate::query::Filter;
 use crate::value::Value;
@@ -8,22 +9,53 @@ use crate::value::Value;
 /// Deepest nesting accepted in values that arrive as variables (AQL text is limited by the parser).
 pub const MAX_VALUE_DEPTH: usize = 64;
 
-/// Resolved variables of one operation. An operation declares a handful: scanning them costs
-/// less than hashing the name, and building them allocates no table.
-#[derive(Debug, Default)]
-pub(crate) struct Vars(Vec<(String, AstValue)>);
+/// Resolved variables of one operation. An operation usually declares a handful: scanning them
+/// costs less than hashing the name, and building them allocates no table.
+#[derive(Debug)]
+pub(crate) struct Vars {
+    values: Vec<(String, AstValue)>,
+    /// Positions in `values` by name, once there are too many to search (an operation usually
+    /// declares a handful, and comparing a few names beats hashing one).
+    index: Option<HashMap<String, usize>>,
+    /// Longest `in` list a filter may have (`Limits::max_in_values`).
+    pub(crate) max_in_values: usize,
+}
+
+impl Default for Vars {
+    fn default() -> Self {
+        Vars { values: Vec::new(), index: None, max_in_values: crate::config::Limits::default().max_in_values }
+    }
+}
+
+/// Past this many variables, lookups go through a hash index.
+const SCANNED_VARIABLES: usize = 16;
 
 impl Vars {
     /// The value of variable `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&AstValue> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        match &self.index {
+            Some(ix) => ix.get(name).and_then(|&i| self.values.get(i)).map(|(_, v)| v),
+            None => self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+        }
     }
 
     /// Sets variable `name` (a repeated declaration replaces the earlier one).
     fn insert(&mut self, name: String, value: AstValue) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((name, value)),
+        let found = match &self.index {
+            Some(ix) => ix.get(&name).copied(),
+            None => self.values.iter().position(|(n, _)| *n == name),
+        };
+        match found {
+            Some(i) => self.values[i].1 = value,
+            None => {
+                if let Some(ix) = self.index.as_mut() {
+                    ix.insert(name.clone(), self.values.len());
+                }
+                self.values.push((name, value));
+                if self.index.is_none() && self.values.len() > SCANNED_VARIABLES {
+                    self.index = Some(self.values.iter().enumerate().map(|(i, (n, _))| (n.clone(), i)).collect());
+                }
+            }
         }
     }
 }
@@ -33,13 +65,13 @@ fn err(pos: Pos, msg: impl Into<String>) -> AuroraError {
 }
 
 /// Checks provided variables against the declarations and fills in defaults.
-pub(crate) fn resolve_variables(defs: &[VariableDef], provided: &serde_json::Value) -> Result<Vars> {
+pub(crate) fn resolve_variables(defs: &[VariableDef], provided: &serde_json::Value, limits: &Limits) -> Result<Vars> {
     let provided = match provided {
         serde_json::Value::Null => None,
         serde_json::Value::Object(m) => Some(m),
         other => return Err(AuroraError::invalid(format!("variables must be a JSON object, got {other}"))),
     };
-    let mut out = Vars::default();
+    let mut out = Vars { max_in_values: limits.max_in_values, ..Vars::default() };
     for d in defs {
         let given = provided.and_then(|m| m.get(&d.name));
         let v = match (given, &d.default) {
@@ -84,7 +116,7 @@ fn check_type(t: &TypeRef, v: &serde_json::Value, name: &str, pos: Pos) -> Resul
             J::Array(_) => "list",
             J::Object(_) => "object",
         };
-        err(pos, format!("variable `${name}` is declared {} but was given {got} {v}", type_name(t)))
+        err(pos, format!("variable `${name}` is declared {} but was given {got} {}", type_name(t), preview(v)))
     };
     match (t, v) {
         (TypeRef::NonNull(_), J::Null) => Err(bad()),
@@ -138,6 +170,18 @@ fn json_to_ast(v: &serde_json::Value, depth: usize) -> std::result::Result<AstVa
     })
 }
 
+/// A JSON value for an error message: scalars as written (long strings cut), containers by size
+/// only (printing one would recurse through a nesting of any depth).
+fn preview(v: &serde_json::Value) -> String {
+    use serde_json::Value as J;
+    match v {
+        J::Array(a) => format!("(a list of {} items)", a.len()),
+        J::Object(m) => format!("(an object of {} fields)", m.len()),
+        J::String(s) => format!("{:?}", crate::error::shown(s)),
+        other => other.to_string(),
+    }
+}
+
 /// True when the value contains a `$variable` anywhere.
 pub(crate) fn has_variables(v: &AstValue) -> bool {
     match v {
@@ -183,6 +227,7 @@ pub(crate) fn to_value(v: &AstValue) -> Value {
 }
 
 use crate::query::planner::FILTER_OPERATORS as OPERATORS;
+use std::collections::HashMap;
 
 /// A value with a top-level `$variable` replaced by the variable's value (which holds none).
 pub(crate) fn deref<'a>(v: &'a AstValue, vars: &'a Vars, pos: Pos) -> Result<&'a AstValue> {
@@ -233,7 +278,11 @@ fn filter_at(v: &AstValue, prefix: &str, vars: &Vars, pos: Pos) -> Result<Filter
 }
 
 fn field_filter(path: &str, v: &AstValue, vars: &Vars, pos: Pos) -> Result<Filter> {
-    let v = deref(v, vars, pos)?;
+    if let AstValue::Variable(_) = v {
+        // `{ email: $e }`: a variable here is always the value compared, whatever it holds: an
+        // object passed in cannot turn into operators (variables never change the structure).
+        return Ok(Filter::Eq(path.to_string(), to_value(deref(v, vars, pos)?)));
+    }
     let AstValue::Object(ops) = v else {
         // Shorthand: `{ email: "a@x.io" }` means equality.
         return Ok(Filter::Eq(path.to_string(), to_value(&*resolve(v, vars, pos)?)));
@@ -263,6 +312,13 @@ fn field_filter(path: &str, v: &AstValue, vars: &Vars, pos: Pos) -> Result<Filte
         let f = path.to_string();
         let list = |val: &AstValue| -> Result<Vec<Value>> {
             match val {
+                AstValue::List(items) if items.len() > vars.max_in_values => Err(AuroraError::Limit {
+                    limit: "max_in_values",
+                    value: vars.max_in_values as u64,
+                    message: format!("`{op}` on `{path}` lists {} values", items.len()),
+                    line: pos.line,
+                    column: pos.column,
+                }),
                 AstValue::List(items) => Ok(items.iter().map(to_value).collect()),
                 other => Err(err(pos, format!("`{op}` on `{path}` takes a list, got {}", describe(other)))),
             }
@@ -359,7 +415,7 @@ pub(crate) fn describe(v: &AstValue) -> String {
         AstValue::Bool(b) => b.to_string(),
         AstValue::Int(i) => format!("the integer {i}"),
         AstValue::Float(f) => format!("the number {f}"),
-        AstValue::String(s) => format!("the string {s:?}"),
+        AstValue::String(s) => format!("the string {:?}", crate::error::shown(s)),
         AstValue::Enum(e) => format!("`{e}`"),
         AstValue::Variable(n) => format!("${n}"),
         AstValue::List(_) => "a list".into(),

@@ -6,6 +6,7 @@ use super::fragments::{self, Fragments};
 use super::plan::Plan;
 use super::query::Ctx;
 use super::result::{ExecutionResult, SubscriptionResult};
+use crate::config::Limits;
 use crate::db::{Aurora, Inner};
 use crate::error::{AuroraError, Result};
 use lru::LruCache;
@@ -51,6 +52,14 @@ impl ExecuteRequest {
     pub fn debug_audit(mut self, on: bool) -> Self {
         self.options.debug_audit = on;
         self
+    }
+}
+
+impl Drop for ExecuteRequest {
+    /// Variables can come from a host nested far deeper than any query accepts; serde_json's
+    /// own drop would recurse once per level, so the tree is taken apart with a loop.
+    fn drop(&mut self) {
+        crate::value::drop_json_flat(std::mem::take(&mut self.variables));
     }
 }
 
@@ -117,7 +126,7 @@ pub(crate) fn parse_cached(db: &Aurora, text: &str) -> Result<Arc<Plan>> {
     let plan = match cached {
         Some(p) => p,
         None => {
-            let plan = Arc::new(Plan::new(text, parse(text)?));
+            let plan = Arc::new(Plan::new(text, parse_with(text, &db.inner.config.limits)?));
             cache.map.lock().put(text.to_string(), plan.clone());
             plan
         }
@@ -126,14 +135,36 @@ pub(crate) fn parse_cached(db: &Aurora, text: &str) -> Result<Arc<Plan>> {
     Ok(plan)
 }
 
-/// Parses and checks the schema-independent rules (fragment names and cycles).
+/// Parses and checks the schema-independent rules (fragment names and cycles) under the
+/// default [`Limits`].
 pub fn parse(text: &str) -> Result<AqlDocument> {
+    parse_with(text, &Limits::default())
+}
+
+/// Parses and checks the schema-independent rules under `limits`: text size, fragment count,
+/// expanded selection size, nesting depth and root fields.
+pub fn parse_with(text: &str, limits: &Limits) -> Result<AqlDocument> {
+    if text.len() > limits.max_query_bytes {
+        return Err(AuroraError::limit(
+            "max_query_bytes",
+            limits.max_query_bytes,
+            format!("the AQL text is {} bytes", text.len()),
+        ));
+    }
+    let fragments = super::parser::count_fragment_definitions(text);
+    if fragments > limits.max_fragments {
+        return Err(AuroraError::limit(
+            "max_fragments",
+            limits.max_fragments,
+            format!("the text defines {fragments} fragments"),
+        ));
+    }
     let doc = super::parser::parse(text).map_err(|e| AuroraError::Syntax {
         message: e.message,
         line: e.line,
         column: e.column,
     })?;
-    fragments::check(&doc)?;
+    fragments::check(&doc, limits)?;
     Ok(doc)
 }
 
@@ -208,8 +239,18 @@ fn selected<'a>(plan: &'a Plan, req: &'a ExecuteRequest) -> impl Iterator<Item =
 
 impl Aurora {
     /// Executes AQL: `execute("query { users { email } }")`,
-    /// `execute((aql, json!({"min": 3})))` or with [`ExecuteOptions`].
+    /// `execute((aql, json!({"min": 3})))` or with [`ExecuteOptions`]. Query results hold their
+    /// projected documents (see [`super::QueryResult::documents`]).
     pub async fn execute(&self, request: impl Into<ExecuteRequest>) -> Result<ExecutionResult> {
+        let mut result = self.execute_lean(request).await?;
+        result.materialize();
+        Ok(result)
+    }
+
+    /// Like [`Aurora::execute`], for callers that read the result through its JSON forms
+    /// (`to_json`, `into_json_text`, `rows`): query results leave `documents` empty, so no
+    /// projected document is built.
+    pub async fn execute_lean(&self, request: impl Into<ExecuteRequest>) -> Result<ExecutionResult> {
         let req = request.into();
         self.inner.check_open()?;
         let plan = parse_cached(self, &req.aql)?;
@@ -234,7 +275,7 @@ impl Aurora {
         let frags: Fragments = plan.doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
         let mut results = Results::default();
         for (i, op) in selected(plan, req) {
-            let vars = resolve_variables(&op.variables, &req.variables)?;
+            let vars = resolve_variables(&op.variables, &req.variables, &self.inner.config.limits)?;
             let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit };
             match &op.body {
                 OperationBody::Selections(sels) => run_query_op(&ctx, plan, i, sels, &mut results)?,
@@ -248,7 +289,7 @@ impl Aurora {
         let frags: Fragments = plan.doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
         let mut results = Results::default();
         for (i, op) in selected(plan, req) {
-            let vars = resolve_variables(&op.variables, &req.variables)?;
+            let vars = resolve_variables(&op.variables, &req.variables, &self.inner.config.limits)?;
             let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit };
             match (&op.kind, &op.body) {
                 (OperationKind::Query, OperationBody::Selections(sels)) => {
@@ -285,12 +326,12 @@ impl Aurora {
 
     /// Executes AQL and returns the SPEC §4.11 JSON (what every binding returns).
     pub async fn execute_json(&self, request: impl Into<ExecuteRequest>) -> Result<serde_json::Value> {
-        Ok(self.execute(request).await?.into_json())
+        Ok(self.execute_lean(request).await?.into_json())
     }
 
     /// Executes AQL and returns the SPEC §4.11 JSON as text, written straight from the
     /// documents (for hosts that take text: cheaper than [`Aurora::execute_json`] + serializing).
     pub async fn execute_json_text(&self, request: impl Into<ExecuteRequest>) -> Result<super::JsonText> {
-        self.execute(request).await?.into_json_text()
+        self.execute_lean(request).await?.into_json_text()
     }
 }

@@ -63,9 +63,9 @@ impl Serialize for Envelope<'_> {
         let mut map = s.serialize_map(Some(1))?;
         match &self.body {
             Body::Query(q, big) => match &q.body {
-                QueryBody::Json(j) => map.serialize_entry(self.key, &JsonView(j, big))?,
-                QueryBody::Projected { fields, with_sid } => {
-                    map.serialize_entry(self.key, &Documents { docs: &q.documents, fields, with_sid: *with_sid, big })?
+                QueryBody::Json { json, .. } => map.serialize_entry(self.key, &JsonView(json, big))?,
+                QueryBody::Projected { fields, with_sid, rows } => {
+                    map.serialize_entry(self.key, &Documents { docs: rows, fields, with_sid: *with_sid, big })?
                 }
             },
             Body::Json(j, big) => map.serialize_entry(self.key, &JsonView(j, big))?,
@@ -107,7 +107,7 @@ impl Serialize for JsonView<'_> {
 
 /// The projected documents of a query, as an array.
 struct Documents<'a> {
-    docs: &'a [Document],
+    docs: &'a [std::sync::Arc<Document>],
     fields: &'a [Field],
     with_sid: bool,
     big: &'a Cell<bool>,

@@ -285,7 +285,11 @@ mod tests {
             // Where a template applies, it builds exactly the arguments the tree converts to.
             let plan = super::Plan::new(text, super::super::exec::parse(text).expect("parse"));
             let op = &plan.doc.operations[0];
-            let Ok(vars) = super::super::convert::resolve_variables(&op.variables, vars) else { continue };
+            let Ok(vars) =
+                super::super::convert::resolve_variables(&op.variables, vars, &crate::config::Limits::default())
+            else {
+                continue;
+            };
             let (Some(roots), OperationBody::Selections(sels)) = (&plan.queries[0], &op.body) else { continue };
             let (Some(Some(root)), Some(Selection::Field(f))) = (roots.first(), sels.first()) else { continue };
             if let Some(a) = root.template.as_ref().and_then(|t| t.args(&vars)) {

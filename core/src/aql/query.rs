@@ -165,7 +165,7 @@ fn run_with(
     mode: Mode,
     checked: Checked,
 ) -> Result<QueryResult> {
-    let (body, documents) = match mode {
+    let body = match mode {
         Mode::List => {
             // Checks and query under one read lock. With static arguments, checks that passed
             // at the current shape epoch pass again (they read nothing else), so they are
@@ -194,20 +194,19 @@ fn run_with(
                 c.store(epoch, AtomicOrdering::Relaxed);
             }
             drop(st);
-            let docs = rows.into_iter().map(|(_, d)| Arc::unwrap_or_clone(d)).collect();
-            (QueryBody::Projected { fields, with_sid: ctx.debug_audit }, docs)
+            let rows = rows.into_iter().map(|(_, d)| d).collect();
+            QueryBody::Projected { fields, with_sid: ctx.debug_audit, rows }
         }
         Mode::Paged => {
             check_order(&coll.read(), &args.order, f.pos)?;
-            let (json, docs) = page(ctx, f, &fields, args)?;
-            (QueryBody::Json(json), docs)
+            QueryBody::Json { json: page(ctx, f, &fields, args)?, grouped: false }
         }
         Mode::Grouped => {
             check_order(&coll.read(), &args.order, f.pos)?;
-            (QueryBody::Json(aggregate_root(ctx, f, &fields, args)?), Vec::new())
+            QueryBody::Json { json: aggregate_root(ctx, f, &fields, args)?, grouped: true }
         }
     };
-    Ok(QueryResult { key: f.response_key().to_string(), collection: f.name.clone(), documents, body })
+    Ok(QueryResult { key: f.response_key().to_string(), collection: f.name.clone(), documents: Vec::new(), body })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -271,7 +270,7 @@ fn after_cursor(row: &Row, keys: &[Value], sid: &str, order: &[(String, bool)]) 
     row.1._sid.as_str() > sid
 }
 
-fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<(Json, Vec<Document>)> {
+fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> {
     let first = args.first.or(args.limit);
     let spec = QuerySpec { filter: args.filter, order: args.order.clone(), limit: None, offset: 0 };
     let rows = ctx.db.inner.run_query(&f.name, spec, true).map_err(at(f.pos))?;
@@ -350,7 +349,7 @@ fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<(Json,
         };
         out.insert(sel.response_key().to_string(), v);
     }
-    Ok((Json::Object(out), page.iter().map(|(_, d)| (**d).clone()).collect()))
+    Ok(Json::Object(out))
 }
 
 fn aggregate_root(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> {

@@ -1,7 +1,9 @@
 //! Results of AQL execution and their GraphQL-style JSON shape (SPEC §4.11).
 
-use crate::types::Document;
+use crate::types::{DocData, Document};
+use crate::{FieldName, Value};
 use serde_json::{Map, Value as Json};
+use std::sync::Arc;
 
 /// Result of one root field of a `query`.
 #[derive(Debug, Clone, PartialEq)]
@@ -10,38 +12,88 @@ pub struct QueryResult {
     pub key: String,
     /// Collection read.
     pub collection: String,
-    /// Documents returned (the page's nodes for paginated queries; empty for aggregates).
+    /// The result as documents, holding exactly what [`QueryResult::json`] holds: for a list,
+    /// one projected document per match (selected fields under their response keys, a selected
+    /// but absent field as `Null`, `_sid` only when selected or with `debug_audit`); for an
+    /// `aggregate` selection one document `{key: {count: …}}`; for `groupBy` one per group; for
+    /// a cursor connection one `{edges, pageInfo}`. Each document's `_sid` field is the stored
+    /// document's system id (empty for aggregates, groups and connections). Empty in results of
+    /// [`crate::Aurora::execute_lean`], which are read through their JSON forms.
     pub documents: Vec<Document>,
     pub(crate) body: QueryBody,
 }
 
-/// How a query result becomes JSON: built already, or projected from `documents` on demand
-/// (so Rust callers that only read `documents` never pay for JSON).
+/// How a query result becomes JSON: built already, or projected from the matched documents on
+/// demand (so a caller that only wants JSON text never builds a tree or projected documents).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum QueryBody {
-    Json(Json),
-    Projected { fields: std::sync::Arc<[super::ast::Field]>, with_sid: bool },
+    /// A cursor connection (`grouped: false`) or aggregates and groups (`grouped: true`).
+    Json {
+        json: Json,
+        grouped: bool,
+    },
+    Projected {
+        fields: std::sync::Arc<[super::ast::Field]>,
+        with_sid: bool,
+        rows: Vec<Arc<Document>>,
+    },
 }
 
 impl QueryResult {
     /// The JSON value under `key` (SPEC §4.11).
     pub fn json(&self) -> Json {
         match &self.body {
-            QueryBody::Json(j) => j.clone(),
-            QueryBody::Projected { fields, with_sid } => {
-                Json::Array(self.documents.iter().map(|d| super::project::project(d, fields, *with_sid)).collect())
+            QueryBody::Json { json, .. } => json.clone(),
+            QueryBody::Projected { fields, with_sid, rows } => {
+                Json::Array(rows.iter().map(|d| super::project::project(d, fields, *with_sid)).collect())
             }
         }
     }
 
     fn into_json_value(self) -> Json {
         match self.body {
-            QueryBody::Json(j) => j,
-            QueryBody::Projected { fields, with_sid } => {
-                Json::Array(self.documents.iter().map(|d| super::project::project(d, &fields, with_sid)).collect())
+            QueryBody::Json { json, .. } => json,
+            QueryBody::Projected { fields, with_sid, rows } => {
+                Json::Array(rows.iter().map(|d| super::project::project(d, &fields, with_sid)).collect())
             }
         }
     }
+
+    /// Fills `documents` with what the JSON holds (see the field's documentation).
+    pub(crate) fn materialize(&mut self) {
+        self.documents = match &self.body {
+            QueryBody::Projected { fields, with_sid, rows } => super::project::project_docs(rows, fields, *with_sid),
+            QueryBody::Json { json: Json::Object(parts), grouped: false } => {
+                vec![Document::new(String::new(), object_data(parts))]
+            }
+            QueryBody::Json { json: Json::Object(parts), grouped: true } => {
+                let mut docs = Vec::new();
+                for (key, part) in parts {
+                    match part {
+                        // groupBy: one document per group.
+                        Json::Array(groups) => docs.extend(groups.iter().map(|g| match g {
+                            Json::Object(m) => Document::new(String::new(), object_data(m)),
+                            other => Document::new(String::new(), single(key, other)),
+                        })),
+                        // aggregate: `{key: {count: …}}`.
+                        other => docs.push(Document::new(String::new(), single(key, other))),
+                    }
+                }
+                docs
+            }
+            QueryBody::Json { .. } => Vec::new(),
+        };
+    }
+}
+
+/// A JSON object's entries as document fields.
+fn object_data(m: &Map<String, Json>) -> DocData {
+    m.iter().map(|(k, v)| (FieldName::from(k.as_str()), Value::from_json(v))).collect()
+}
+
+/// A document of one field.
+fn single(key: &str, v: &Json) -> DocData {
+    std::iter::once((FieldName::from(key), Value::from_json(v))).collect()
 }
 
 /// Result of one mutation operation.
@@ -82,7 +134,7 @@ pub struct SchemaResult {
 pub struct MigrationResult {
     /// Last version of the block.
     pub version: String,
-    /// Steps (alter actions and `set` statements) applied by this run.
+    /// Versions applied by this run (0 when every version was applied before).
     pub steps_applied: usize,
     /// "applied" if any version was applied now, "skipped" if all were already applied.
     pub status: String,
@@ -159,6 +211,15 @@ impl ExecutionResult {
                 Json::Object(out)
             }
             other => other.to_json(),
+        }
+    }
+
+    /// Fills the `documents` of every query result (see [`QueryResult::documents`]).
+    pub(crate) fn materialize(&mut self) {
+        match self {
+            ExecutionResult::Query(q) => q.materialize(),
+            ExecutionResult::Batch(items) => items.iter_mut().for_each(ExecutionResult::materialize),
+            _ => {}
         }
     }
 

@@ -81,7 +81,7 @@ impl ExecutionResult {
     /// scalars; `None` for any other shape (the JSON is then the way to read it).
     pub fn rows(&self) -> Option<Rows<'_>> {
         let ExecutionResult::Query(q) = self else { return None };
-        let QueryBody::Projected { fields, with_sid } = &q.body else { return None };
+        let QueryBody::Projected { fields, with_sid, rows } = &q.body else { return None };
         if fields.is_empty() {
             return None; // whole documents: each has its own keys
         }
@@ -97,8 +97,8 @@ impl ExecutionResult {
         if sid_column {
             columns.push("_sid");
         }
-        let mut cells = Vec::with_capacity(columns.len() * q.documents.len());
-        for doc in &q.documents {
+        let mut cells = Vec::with_capacity(columns.len() * rows.len());
+        for doc in rows {
             for f in fields.iter() {
                 cells.push(if f.name == "_sid" { Scalar::Str(&doc._sid) } else { field(doc, &f.name)? });
             }

@@ -107,8 +107,7 @@ pub(crate) async fn migrate(
     source: &str,
 ) -> Result<MigrationResult> {
     ensure_migration_table(db).await?;
-    let mut applied_steps = 0;
-    let mut any_applied = false;
+    let mut applied_versions = 0;
     for v in versions {
         let done = db
             .query(MIGRATION_COLLECTION)
@@ -118,13 +117,13 @@ pub(crate) async fn migrate(
         if done > 0 {
             continue;
         }
-        applied_steps += apply_version(db, v, vars, source).await?;
-        any_applied = true;
+        apply_version(db, v, vars, source).await?;
+        applied_versions += 1;
     }
     Ok(MigrationResult {
         version: versions.last().map(|v| v.version.clone()).unwrap_or_default(),
-        steps_applied: applied_steps,
-        status: if any_applied { "applied" } else { "skipped" }.into(),
+        steps_applied: applied_versions,
+        status: if applied_versions > 0 { "applied" } else { "skipped" }.into(),
     })
 }
 

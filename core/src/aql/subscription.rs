@@ -176,7 +176,7 @@ impl Aurora {
                 op.pos.column,
             ));
         };
-        let vars = super::convert::resolve_variables(&op.variables, &req.variables)?;
+        let vars = super::convert::resolve_variables(&op.variables, &req.variables, &self.inner.config.limits)?;
         let frags = doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
         let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit };
         let compiled = compile(&ctx, f)?;

@@ -6,4 +6,4 @@ pub mod system;
 
 pub use job::{Job, JobPriority, JobStatus};
 pub use queue::{JobQueue, QueueStats};
-pub use system::{WorkerConfig, WorkerSystem};
+pub use system::{Registered, WorkerConfig, WorkerSystem};

@@ -60,6 +60,19 @@ pub struct WorkerSystem {
     running: Arc<Mutex<Option<Running>>>,
 }
 
+/// A handler registration that has taken effect; awaiting it (optional) yields `()`.
+#[derive(Debug)]
+pub struct Registered(());
+
+impl std::future::IntoFuture for Registered {
+    type Output = ();
+    type IntoFuture = std::future::Ready<()>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        std::future::ready(())
+    }
+}
+
 impl WorkerSystem {
     /// A worker system over `db`'s durable queue (not started).
     pub fn new(db: &Aurora, config: WorkerConfig) -> Result<WorkerSystem> {
@@ -72,15 +85,17 @@ impl WorkerSystem {
         })
     }
 
-    /// Registers the handler for a job type (replacing an earlier one).
-    pub fn register_handler<F, Fut>(&self, job_type: &str, f: F)
+    /// Registers the handler for a job type (replacing an earlier one). The handler is in place
+    /// when this returns; the returned value may also be awaited
+    /// (`workers.register_handler(..).await;`), as async code written for the seed API does.
+    pub fn register_handler<F, Fut>(&self, job_type: &str, f: F) -> Registered
     where
         F: Fn(Job) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
         let h: Handler = Arc::new(move |job| Box::pin(f(job)));
-        self.handlers.lock().insert(job_type.to_string(), h);
-        self.queue.notify.notify_waiters();
+        self.register_boxed(job_type, h);
+        Registered(())
     }
 
     /// Registers an already boxed handler (used by the language bindings).
@@ -138,14 +153,16 @@ impl WorkerSystem {
         self.running.lock().is_some()
     }
 
-    /// Starts `concurrency` worker tasks on the current tokio runtime.
-    pub fn start(&self) -> Result<()> {
+    /// Starts `concurrency` worker tasks on the current tokio runtime
+    /// (`workers.start().await?`). Outside async code, use [`WorkerSystem::start_on`].
+    pub async fn start(&self) -> Result<()> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| AuroraError::Other("WorkerSystem::start needs a tokio runtime".into()))?;
         self.start_on(&handle)
     }
 
-    /// Starts the worker tasks on the given runtime.
+    /// Starts the worker tasks on the given runtime, without awaiting (for callers outside
+    /// async code).
     pub fn start_on(&self, rt: &tokio::runtime::Handle) -> Result<()> {
         self.db.upgrade().ok_or(AuroraError::Closed)?.check_open()?;
         let mut running = self.running.lock();

@@ -214,7 +214,7 @@ async fn drain_jobs(db_dir: &std::path::Path, acked: &Acked) -> (usize, usize) {
     let workers = WorkerSystem::new(&db, job_worker_config()).unwrap();
     let handler_db = db.clone();
     workers.register_handler("crash-job", move |job: Job| run_job(handler_db.clone(), job));
-    workers.start().unwrap();
+    workers.start().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let s = workers.stats();

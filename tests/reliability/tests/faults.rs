@@ -388,7 +388,7 @@ fn job_workers(db: &Aurora) -> WorkerSystem {
             Ok(())
         }
     });
-    workers.start().unwrap();
+    workers.start_on(&tokio::runtime::Handle::current()).unwrap();
     workers
 }
 

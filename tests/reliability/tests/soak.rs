@@ -399,7 +399,7 @@ fn soak_concurrent_everything() {
                 }
             });
         }
-        workers.start().unwrap();
+        workers.start().await.unwrap();
         let mut writers = Vec::new();
         for w in 0..WRITERS {
             writers.push(tokio::spawn(writer(db.clone(), sh.clone(), w, seed + w as u64)));

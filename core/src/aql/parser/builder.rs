@@ -386,7 +386,7 @@ impl<'a> Builder<'a> {
                 Err(_) => {
                     return Err(self.error_at(
                         start,
-                        format!("integer literal {s} does not fit in a 64-bit signed integer"),
+                        format!("integer literal {} does not fit in a 64-bit signed integer", crate::error::shown(s)),
                         vec!["integer between -9223372036854775808 and 9223372036854775807".to_string()],
                     ))
                 }
@@ -396,7 +396,7 @@ impl<'a> Builder<'a> {
                 _ => {
                     return Err(self.error_at(
                         start,
-                        format!("float literal {s} is out of range"),
+                        format!("float literal {} is out of range", crate::error::shown(s)),
                         vec!["finite number".to_string()],
                     ))
                 }

@@ -57,7 +57,7 @@ type Result<T> = std::result::Result<T, ParseError>;
 /// Parses an AQL document (operations and fragments) into its syntax tree.
 pub fn parse(text: &str) -> Result<AqlDocument> {
     let mut b = Builder::new(text);
-    if let Some(offset) = excessive_nesting(text) {
+    if let Some(offset) = scan(text).too_deep_at {
         return Err(b.error_at(offset, format!("nesting deeper than {MAX_NESTING_DEPTH} levels"), Vec::new()));
     }
     let mut pairs = match AqlParser::parse(Rule::document, text) {
@@ -70,15 +70,35 @@ pub fn parse(text: &str) -> Result<AqlDocument> {
     }
 }
 
-/// Returns the byte offset of the first bracket that exceeds [`MAX_NESTING_DEPTH`].
-///
-/// Strings, block strings and comments are skipped the way the grammar reads
-/// them; where the two could disagree (malformed strings) this errs towards
+/// How many fragment definitions a text holds, counted without parsing it (the keyword
+/// `fragment` outside brackets, strings and comments), so a text with too many is refused
+/// before any parse work.
+pub fn count_fragment_definitions(text: &str) -> usize {
+    scan(text).fragments
+}
+
+/// What one linear pass over a text finds before pest runs.
+struct Scan {
+    /// Byte offset of the first bracket that exceeds [`MAX_NESTING_DEPTH`].
+    too_deep_at: Option<usize>,
+    /// `fragment` keywords at the top level.
+    fragments: usize,
+}
+
+/// One linear pass over `text`. Strings, block strings and comments are skipped the way the
+/// grammar reads them; where the two could disagree (malformed strings) this errs towards
 /// counting more brackets, never fewer.
-fn excessive_nesting(text: &str) -> Option<usize> {
+fn scan(text: &str) -> Scan {
     let b = text.as_bytes();
+    let mut out = Scan { too_deep_at: None, fragments: 0 };
+    let is_name = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let mut depth = 0usize;
     let mut i = 0usize;
+    // Offsets an earlier search for a block string's end passed through without finding one:
+    // a later search that reaches one of them fails the same way, so every offset is searched
+    // at most once and the scan stays linear (`""""\` repeated would otherwise rescan the
+    // rest of the text at every quote).
+    let mut dead_end: Vec<bool> = Vec::new();
     while i < b.len() {
         match b[i] {
             b'#' => {
@@ -89,22 +109,12 @@ fn excessive_nesting(text: &str) -> Option<usize> {
             }
             b'"' => {
                 if b[i..].starts_with(b"\"\"\"") {
-                    let mut j = i + 3;
-                    let mut closed = false;
-                    while j < b.len() {
-                        if b[j..].starts_with(b"\\\"\"\"") {
-                            j += 4;
-                        } else if b[j..].starts_with(b"\"\"\"") {
-                            j += 3;
-                            closed = true;
-                            break;
-                        } else {
-                            j += 1;
-                        }
-                    }
-                    // An unterminated block string backtracks in the grammar to
-                    // an empty string `""` followed by more input: do the same.
-                    i = if closed { j } else { i + 2 };
+                    // An unterminated block string backtracks in the grammar to an empty
+                    // string `""` followed by more input: do the same.
+                    i = match block_string_end(b, i + 3, &mut dead_end) {
+                        Some(end) => end,
+                        None => i + 2,
+                    };
                     continue;
                 }
                 i += 1;
@@ -124,13 +134,47 @@ fn excessive_nesting(text: &str) -> Option<usize> {
             b'{' | b'[' | b'(' => {
                 depth += 1;
                 if depth > MAX_NESTING_DEPTH {
-                    return Some(i);
+                    out.too_deep_at = Some(i);
+                    return out;
                 }
             }
             b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            b'f' if depth == 0
+                && b[i..].starts_with(b"fragment")
+                && (i == 0 || !is_name(b[i - 1]))
+                && !b.get(i + 8).copied().is_some_and(is_name) =>
+            {
+                out.fragments += 1;
+                i += 8;
+                continue;
+            }
             _ => {}
         }
         i += 1;
+    }
+    out
+}
+
+/// The offset after the `"""` that closes a block string whose body starts at `from` (an
+/// escaped `\"""` does not close it), or `None` when the text ends first. Offsets searched in
+/// vain are marked in `dead_end` so that no offset is searched twice.
+fn block_string_end(b: &[u8], from: usize, dead_end: &mut Vec<bool>) -> Option<usize> {
+    let step = |j: usize| if b[j..].starts_with(b"\\\"\"\"") { j + 4 } else { j + 1 };
+    let mut j = from;
+    while j < b.len() && !dead_end.get(j).copied().unwrap_or(false) {
+        if b[j..].starts_with(b"\"\"\"") {
+            return Some(j + 3);
+        }
+        j = step(j);
+    }
+    // No end: walk the same path again, marking it.
+    if dead_end.is_empty() {
+        dead_end.resize(b.len(), false);
+    }
+    let mut j = from;
+    while j < b.len() && !dead_end[j] {
+        dead_end[j] = true;
+        j = step(j);
     }
     None
 }

@@ -35,7 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let workers = WorkerSystem::new(&db, job_worker_config())?;
     let handler_db = db.clone();
     workers.register_handler("crash-job", move |job: Job| run_job(handler_db.clone(), job));
-    workers.start()?;
+    workers.start().await?;
     let out = std::io::stdout();
     let mut out = out.lock();
     writeln!(out, "READY")?;

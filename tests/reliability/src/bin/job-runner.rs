@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Ok(())
             });
-            workers.start()?;
+            workers.start().await?;
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
         "finish" => {
@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("DONE {} {}", job.id, job.attempts);
                 Ok(())
             });
-            workers.start()?;
+            workers.start().await?;
             loop {
                 let stats = workers.stats();
                 if stats.completed > 0 && stats.pending == 0 && stats.running == 0 {
