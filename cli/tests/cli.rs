@@ -465,3 +465,22 @@ fn serve_prints_its_address_and_holds_the_database() {
     // Refuses a public address unless asked.
     aurora().arg("serve").arg(&db).args(["--bind", "0.0.0.0:0"]).assert().code(2);
 }
+
+#[cfg(feature = "http")]
+#[test]
+fn serve_public_requires_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    for bind in ["0.0.0.0:0", "127.0.0.1:0"] {
+        aurora()
+            .arg("serve")
+            .arg(&db)
+            .args(["--bind", bind, "--public"])
+            .timeout(Duration::from_secs(20))
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("--public needs a bearer token").and(predicate::str::contains("AURORA_TOKEN")),
+            );
+    }
+}
