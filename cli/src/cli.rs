@@ -127,10 +127,16 @@ pub struct ImportArgs {
     /// Documents per atomic batch.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub batch_size: u64,
-    /// Stop at the first rejected line instead of skipping it (batches already written stay).
+    /// Stop at the first rejected line: batches written before it stay, nothing from the
+    /// batch holding it on is written. Without it a bad line is skipped, and so is the rest of
+    /// a batch the engine refuses (batches are all-or-nothing).
     #[arg(long)]
     pub strict: bool,
-    /// No progress bar or summary.
+    /// Drop a top-level `_sid` (the system id written by `export --with-sid`); the documents
+    /// get new ids. Without it such a line is rejected.
+    #[arg(long)]
+    pub drop_sid: bool,
+    /// No progress bar, and no summary unless lines were rejected.
     #[arg(short, long)]
     pub quiet: bool,
 }
