@@ -3,6 +3,8 @@
 use crate::exit::{self, Failure, EXIT_CODES_HELP};
 use crate::render::OutputMode;
 use aurora_db::{Aurora, AuroraConfig, ExecuteOptions, ExecuteRequest};
+#[cfg(feature = "http")]
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Map, Value as Json};
 use std::ffi::OsString;
@@ -125,10 +127,16 @@ pub struct ImportArgs {
     /// Documents per atomic batch.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub batch_size: u64,
-    /// Stop at the first rejected line instead of skipping it (batches already written stay).
+    /// Stop at the first rejected line: batches written before it stay, nothing from the
+    /// batch holding it on is written. Without it a bad line is skipped, and so is the rest of
+    /// a batch the engine refuses (batches are all-or-nothing).
     #[arg(long)]
     pub strict: bool,
-    /// No progress bar or summary.
+    /// Drop a top-level `_sid` (the system id written by `export --with-sid`); the documents
+    /// get new ids. Without it such a line is rejected.
+    #[arg(long)]
+    pub drop_sid: bool,
+    /// No progress bar, and no summary unless lines were rejected.
     #[arg(short, long)]
     pub quiet: bool,
 }
@@ -207,9 +215,21 @@ pub struct ServeArgs {
     /// Most concurrent subscriptions (more get 503).
     #[arg(long, default_value_t = 1024)]
     pub max_subscriptions: usize,
-    /// Allow binding to a non-loopback address.
+    /// Allow binding to a non-loopback address (requires a token).
     #[arg(long)]
     pub public: bool,
+    /// Most requests handled at once (more get 503 at once; subscriptions count until their
+    /// stream starts).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
+    pub max_requests: usize,
+    /// Also answer requests whose Host header names NAME (any port; `NAME:PORT` for one port),
+    /// e.g. behind a reverse proxy. Repeatable. Other names get 403 (DNS-rebinding defence).
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
+    /// Let web pages from ORIGIN (`https://app.example.com`) call the server (CORS). Repeatable.
+    /// Requests from other foreign origins get 403.
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors_origin: Vec<String>,
 }
 
 /// Parses `args` (program name first), runs the command and returns the exit code. Results go

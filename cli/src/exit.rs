@@ -6,7 +6,7 @@
 //! | 1 | the query failed: AQL syntax, validation, unknown collection/field, type or unique violation |
 //! | 2 | usage error: bad arguments or options, unreadable `--var`/`--vars` |
 //! | 3 | I/O error: the database cannot be opened (missing, locked by another process, damaged), a file cannot be read or written |
-//! | 4 | partial import: some input lines were rejected (each one is reported with its line number) |
+//! | 4 | incomplete import: some input lines were rejected (each reported with its line number; the other documents of a batch the engine refused are skipped), or `--strict` stopped it |
 //! | 5 | internal error of the engine |
 
 use aurora_db::AuroraError;
@@ -32,7 +32,7 @@ Exit codes:
   1  query failed (AQL syntax, validation, not found, type or unique violation)
   2  usage error (bad arguments, --var/--vars not parseable)
   3  I/O error (database cannot be opened or is locked, file unreadable/unwritable)
-  4  import finished but some lines were rejected
+  4  import incomplete: lines rejected (their refused batch skipped) or --strict stopped it
   5  internal engine error";
 
 /// A failed command: the exit code and the text printed on stderr.

@@ -4,14 +4,25 @@
 //! |---|---|---|
 //! | `POST /aql` | `{"query": "...", "variables": {...}, "operationName": "...", "debugAudit": false}` | the result JSON of SPEC §4.11 |
 //! | `GET /subscribe?query=...&variables=<json>` | | `text/event-stream`: `event: subscribed`, then `data: {event json}` per change |
-//! | `POST /jobs` | `{"jobType": "...", "payload": {...}, "priority": "HIGH", "maxRetries": 3, "delayMs": 0}` | `201 {"id": "..."}` |
+//! | `POST /jobs` | `{"jobType": "...", "payload": {...}, "priority": "HIGH", "maxRetries": 3, "delayMs": 0, "timeoutMs": 60000}` | `201 {"id": "..."}` |
 //! | `GET /jobs/{id}` | | the job's status |
 //! | `GET /health` | | `{"status": "ok"}` |
+//! | `OPTIONS *` (CORS preflight) | | `204` for an origin listed with `--cors-origin` |
+//!
+//! POST bodies must be sent as `Content-Type: application/json` (optionally `; charset=utf-8`).
+//! `POST /jobs` accepts `maxRetries` 0 to [`MAX_JOB_RETRIES`], `delayMs` 0 to [`MAX_JOB_MS`] and
+//! `timeoutMs` 1 to [`MAX_JOB_MS`], and no other fields.
+//!
+//! Every request first passes [`crate::http_policy`]: its `Host` must name the server and its
+//! `Origin`, if any, must be the server's own or listed with `--cors-origin` (else 403); then
+//! at most [`ServerConfig::max_requests`] are handled at once (else 503 at once, no queue).
 //!
 //! Errors are `{"code", "message", "line", "column"}` with 400 (SYNTAX, VALIDATION, TYPE_ERROR,
-//! BAD_REQUEST), 401 (UNAUTHORIZED), 404 (NOT_FOUND), 405, 409 (UNIQUE_VIOLATION), 413
-//! (PAYLOAD_TOO_LARGE), 503 (CLOSED, UNAVAILABLE), 504 (TIMEOUT) or 500 (IO, INTERNAL, HANDLER:
-//! a generic message with an incident number; the details go to the server's stderr only).
+//! BAD_REQUEST), 401 (UNAUTHORIZED), 403 (FORBIDDEN: foreign `Host` or `Origin`), 404
+//! (NOT_FOUND), 405, 409 (UNIQUE_VIOLATION), 413 (PAYLOAD_TOO_LARGE), 415
+//! (UNSUPPORTED_MEDIA_TYPE), 503 (CLOSED, UNAVAILABLE: too many requests or subscriptions),
+//! 504 (TIMEOUT) or 500 (IO, INTERNAL, HANDLER: a generic message with an incident number; the
+//! details go to the server's stderr only).
 
 // Handlers return `Result<_, HttpResponse>`: the error *is* the response to send, built once
 // per failed request, so its size does not matter.
@@ -19,10 +30,14 @@
 
 use crate::cli::{close_db, open_db, ServeArgs};
 use crate::exit::{self, Failure};
-use actix_web::dev::ServerHandle;
-use actix_web::http::{header, StatusCode};
+use crate::http_policy::{self, OriginVerdict, Policy};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderMap, HeaderValue};
+use actix_web::http::{header, Method, StatusCode, Version};
+use actix_web::middleware::{from_fn, Next};
 use actix_web::web::{self, Bytes, BytesMut};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{mime, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use aurora_db::{Aurora, AuroraError, ExecuteOptions, ExecuteRequest, Job, JobPriority};
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value as Json};
@@ -30,9 +45,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 /// How the server runs.
@@ -52,6 +67,35 @@ pub struct ServerConfig {
     pub max_subscriptions: usize,
     /// Interval of SSE keep-alive comments (they also detect clients that went away).
     pub keep_alive: Duration,
+    /// Most requests handled at once; one more is answered 503 at once (not queued). A
+    /// subscription counts until its event stream starts.
+    pub max_requests: usize,
+    /// More names accepted in the `Host` header, with any port (`--allow-host`), besides the
+    /// bind address; a `name:port` entry matches that port only.
+    pub allowed_hosts: Vec<String>,
+    /// Web origins (`scheme://host[:port]`) allowed to call the server from a browser
+    /// (`--cors-origin`); requests from any other foreign origin are refused.
+    pub cors_origins: Vec<String>,
+}
+
+impl ServerConfig {
+    /// Checks the settings [`serve`] relies on: a token for a non-loopback address, a
+    /// non-zero request cap, well-formed host names and origins.
+    pub fn check(&self) -> Result<(), String> {
+        let token = self.token.as_deref().is_some_and(|t| !t.is_empty());
+        if !self.bind.ip().is_loopback() && !token {
+            return Err(format!(
+                "refusing to serve {} (not a loopback address) without a bearer token: anyone who can reach it \
+                 could read and change the database; set AURORA_TOKEN (or --token)",
+                self.bind
+            ));
+        }
+        if self.max_requests == 0 || self.max_subscriptions == 0 {
+            return Err("max_requests and max_subscriptions must be at least 1".into());
+        }
+        self.allowed_hosts.iter().try_for_each(|h| http_policy::check_host_name(h))?;
+        self.cors_origins.iter().try_for_each(|o| http_policy::check_origin(o))
+    }
 }
 
 impl Default for ServerConfig {
@@ -64,6 +108,9 @@ impl Default for ServerConfig {
             workers: None,
             max_subscriptions: 1024,
             keep_alive: Duration::from_secs(15),
+            max_requests: 256,
+            allowed_hosts: Vec::new(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -116,7 +163,19 @@ struct State {
     keep_alive: Duration,
     shutdown: watch::Receiver<bool>,
     incidents: AtomicU64,
+    /// Accepted `Host` and `Origin` values; set once the port is known, before serving.
+    policy: OnceLock<Policy>,
+    /// One permit per request being handled.
+    requests: Arc<Semaphore>,
+    max_requests: usize,
 }
+
+/// Longest `delayMs` and `timeoutMs` accepted by `POST /jobs`: 10 × 365 days.
+pub const MAX_JOB_MS: u64 = 10 * 365 * 86_400_000;
+/// Most `maxRetries` accepted by `POST /jobs`.
+pub const MAX_JOB_RETRIES: u64 = 100_000;
+/// Fields `POST /jobs` accepts.
+const JOB_FIELDS: &str = "jobType, payload, priority, maxRetries, delayMs, timeoutMs";
 
 fn json_response(status: StatusCode, body: &Json) -> HttpResponse {
     HttpResponse::build(status).content_type("application/json").body(body.to_string())
@@ -138,6 +197,43 @@ fn validation(message: impl AsRef<str>) -> HttpResponse {
     error_response(StatusCode::BAD_REQUEST, "VALIDATION", message.as_ref(), None)
 }
 
+fn forbidden(message: impl AsRef<str>) -> HttpResponse {
+    error_response(StatusCode::FORBIDDEN, "FORBIDDEN", message.as_ref(), None)
+}
+
+fn unavailable(message: impl AsRef<str>) -> HttpResponse {
+    let mut r = error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message.as_ref(), None);
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+/// Whether a `Content-Type` value is `application/json`, optionally with `charset=utf-8`.
+fn is_json(content_type: &mime::Mime) -> bool {
+    content_type.type_() == mime::APPLICATION
+        && content_type.subtype() == mime::JSON
+        && content_type.suffix().is_none()
+        && content_type.params().all(|(name, value)| name == mime::CHARSET && value == mime::UTF_8)
+}
+
+/// Refuses a body not declared as JSON: a web page can send `text/plain`, form or multipart
+/// bodies to any address without the browser asking the server first (no CORS preflight), so
+/// this is what keeps other sites from posting AQL.
+fn require_json(req: &HttpRequest) -> Result<(), HttpResponse> {
+    if req.mime_type().ok().flatten().is_some_and(|m| is_json(&m)) {
+        return Ok(());
+    }
+    let got = match req.headers().get(header::CONTENT_TYPE) {
+        None => "no Content-Type".to_string(),
+        Some(v) => format!("Content-Type {:?}", v.to_str().unwrap_or("(not text)")),
+    };
+    Err(error_response(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+        &format!("the request body must be sent as `Content-Type: application/json` (optionally `; charset=utf-8`); got {got}"),
+        None,
+    ))
+}
+
 /// HTTP status for an engine error code.
 pub fn status_for(code: &str) -> StatusCode {
     match code {
@@ -150,6 +246,29 @@ pub fn status_for(code: &str) -> StatusCode {
 }
 
 impl State {
+    /// The `Host` and `Origin` checks; `Ok` says whether the answer needs CORS headers.
+    fn admit(&self, req: &HttpRequest) -> Result<OriginVerdict, HttpResponse> {
+        let policy = self.policy.get().ok_or_else(|| unavailable("the server is starting"))?;
+        let host = req.headers().get(header::HOST).map(|v| v.to_str().unwrap_or(""));
+        // HTTP/1.0 allows a request without Host; browsers always send one.
+        if host.is_some() || req.version() != Version::HTTP_10 {
+            policy.check_host(host).map_err(forbidden)?;
+        }
+        let origin = match req.headers().get(header::ORIGIN) {
+            None => None,
+            Some(v) => Some(v.to_str().map_err(|_| forbidden("the Origin header is not text"))?),
+        };
+        policy.check_origin(origin).map_err(forbidden)
+    }
+
+    /// The 503 for a request past [`ServerConfig::max_requests`].
+    fn busy(&self) -> HttpResponse {
+        unavailable(format!(
+            "the server is already handling its maximum of {} requests at once; retry shortly",
+            self.max_requests
+        ))
+    }
+
     fn authorize(&self, req: &HttpRequest) -> Result<(), HttpResponse> {
         let Some(token) = &self.token else { return Ok(()) };
         let given = req
@@ -228,6 +347,7 @@ impl State {
         mut payload: web::Payload,
         deadline: Instant,
     ) -> Result<Map<String, Json>, HttpResponse> {
+        require_json(req)?;
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -294,6 +414,67 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 fn deadline(st: &State) -> Instant {
     Instant::now() + st.timeout
+}
+
+/// Runs before every route: refuses a foreign `Host` or `Origin` (403), answers CORS
+/// preflights, refuses a request past the cap (503), and adds the CORS headers to the answer.
+async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(st) = req.app_data::<web::Data<State>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError("server state missing"));
+    };
+    let verdict = match st.admit(req.request()) {
+        Ok(v) => v,
+        Err(refusal) => return Ok(req.into_response(refusal).map_into_right_body()),
+    };
+    let mut res = if is_preflight(req.request()) {
+        req.into_response(preflight()).map_into_right_body()
+    } else {
+        match st.requests.clone().try_acquire_owned() {
+            Err(_) => req.into_response(st.busy()).map_into_right_body(),
+            // The permit is held until the handler has answered (a subscription: until its
+            // event stream starts; `max_subscriptions` bounds the streams).
+            Ok(_permit) => next.call(req).await?.map_into_left_body(),
+        }
+    };
+    add_cors(res.headers_mut(), &verdict);
+    Ok(res)
+}
+
+/// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
+fn is_preflight(req: &HttpRequest) -> bool {
+    req.method() == Method::OPTIONS
+        && req.headers().contains_key(header::ORIGIN)
+        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// The answer to a preflight from an admitted origin (no token needed: browsers send none).
+fn preflight() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+        .finish()
+}
+
+/// Echoes an origin listed with `--cors-origin`; any answer to a request with an `Origin`
+/// varies with it.
+fn add_cors(headers: &mut HeaderMap, verdict: &OriginVerdict) {
+    if *verdict == OriginVerdict::Absent {
+        return;
+    }
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let OriginVerdict::Cors(origin) = verdict {
+        if let Ok(v) = HeaderValue::from_str(origin) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("WWW-Authenticate, Retry-After"),
+            );
+        }
+    }
 }
 
 /// `POST /aql`.
@@ -440,52 +621,73 @@ async fn subscribe(req: HttpRequest, st: web::Data<State>) -> HttpResponse {
         .streaming(events)
 }
 
-/// `POST /jobs`: `{jobType, payload, priority, maxRetries, delayMs}` → `201 {"id": ...}`.
+/// `POST /jobs`: `{jobType, payload, priority, maxRetries, delayMs, timeoutMs}` → `201 {"id": ...}`.
 async fn enqueue(req: HttpRequest, payload: web::Payload, st: web::Data<State>) -> HttpResponse {
     let deadline = deadline(&st);
     let run = async {
         st.authorize(&req)?;
-        let mut body = st.read_json(&req, payload, deadline).await?;
-        let job_type = match body.remove("jobType") {
-            Some(Json::String(t)) if !t.trim().is_empty() => t,
-            _ => return Err(validation("`jobType` (a non-empty string) is required")),
-        };
-        let mut job = Job::new(job_type);
-        match body.remove("payload") {
-            None | Some(Json::Null) => {}
-            Some(Json::Object(m)) => job.payload = m.into_iter().collect(),
-            Some(_) => return Err(validation("`payload` must be a JSON object")),
-        }
-        match body.remove("priority") {
-            None | Some(Json::Null) => {}
-            Some(Json::String(p)) => {
-                job.priority = JobPriority::parse(&p).ok_or_else(|| {
-                    validation(format!("unknown priority {p:?}; expected LOW, NORMAL, HIGH or CRITICAL"))
-                })?
-            }
-            Some(_) => return Err(validation("`priority` must be a string")),
-        }
-        match body.remove("maxRetries") {
-            None | Some(Json::Null) => {}
-            Some(v) => {
-                job.max_retries = v
-                    .as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| validation("`maxRetries` must be a non-negative integer"))?
-            }
-        }
-        match body.remove("delayMs") {
-            None | Some(Json::Null) => {}
-            Some(v) => {
-                let ms = v.as_u64().ok_or_else(|| validation("`delayMs` must be a non-negative integer"))?;
-                job = job.with_delay(Duration::from_millis(ms));
-            }
-        }
+        let body = st.read_json(&req, payload, deadline).await?;
+        let job = job_from_body(body)?;
         let db = st.db.clone();
         let id = st.run(deadline, async move { db.enqueue(job).await }).await?;
         Ok(json_response(StatusCode::CREATED, &json!({"id": id})))
     };
     run.await.unwrap_or_else(|e| e)
+}
+
+/// Builds a job from a `POST /jobs` body, refusing unknown fields and numbers out of range.
+fn job_from_body(mut body: Map<String, Json>) -> Result<Job, HttpResponse> {
+    let job_type = match body.remove("jobType") {
+        Some(Json::String(t)) if !t.trim().is_empty() => t,
+        _ => return Err(validation("`jobType` (a non-empty string) is required")),
+    };
+    let mut job = Job::new(job_type);
+    match body.remove("payload") {
+        None | Some(Json::Null) => {}
+        Some(Json::Object(m)) => job.payload = m.into_iter().collect(),
+        Some(_) => return Err(validation("`payload` must be a JSON object")),
+    }
+    match body.remove("priority") {
+        None | Some(Json::Null) => {}
+        Some(Json::String(p)) => {
+            job.priority = JobPriority::parse(&p).ok_or_else(|| {
+                validation(format!("unknown `priority` {p:?}; expected LOW, NORMAL, HIGH or CRITICAL"))
+            })?
+        }
+        Some(_) => return Err(validation("`priority` must be one of the strings LOW, NORMAL, HIGH, CRITICAL")),
+    }
+    if let Some(n) = int_field(&mut body, "maxRetries", 0, MAX_JOB_RETRIES, "")? {
+        // In range, so it fits: MAX_JOB_RETRIES < u32::MAX.
+        job.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    // The engine adds the delay to the current time: the cap keeps that sum far from overflow.
+    if let Some(ms) = int_field(&mut body, "delayMs", 0, MAX_JOB_MS, " (ms)")? {
+        job = job.with_delay(Duration::from_millis(ms));
+    }
+    if let Some(ms) = int_field(&mut body, "timeoutMs", 1, MAX_JOB_MS, " (ms)")? {
+        job = job.with_timeout(Duration::from_millis(ms));
+    }
+    if let Some(field) = body.keys().next() {
+        return Err(validation(format!("unknown field `{field}` in the job; expected {JOB_FIELDS}")));
+    }
+    Ok(job)
+}
+
+/// Removes an optional integer field, which must lie in `min..=max` (null counts as absent).
+fn int_field(
+    body: &mut Map<String, Json>,
+    name: &str,
+    min: u64,
+    max: u64,
+    unit: &str,
+) -> Result<Option<u64>, HttpResponse> {
+    match body.remove(name) {
+        None | Some(Json::Null) => Ok(None),
+        Some(v) => match v.as_u64().filter(|n| (min..=max).contains(n)) {
+            Some(n) => Ok(Some(n)),
+            None => Err(validation(format!("`{name}` must be an integer from {min} to {max}{unit}; got {v}"))),
+        },
+    }
 }
 
 /// `GET /jobs/{id}`.
@@ -504,8 +706,8 @@ async fn job_status(req: HttpRequest, path: web::Path<String>, st: web::Data<Sta
             StatusCode::OK,
             &json!({
                 "id": j.id, "jobType": j.job_type, "status": j.status.as_str(), "priority": j.priority.as_str(),
-                "attempts": j.attempts, "maxRetries": j.max_retries, "lastError": j.last_error,
-                "payload": j.payload,
+                "attempts": j.attempts, "maxRetries": j.max_retries, "timeoutMs": j.timeout_ms,
+                "lastError": j.last_error, "payload": j.payload,
             }),
         ),
     }
@@ -546,6 +748,7 @@ async fn method_not_allowed(req: HttpRequest, st: web::Data<State>) -> HttpRespo
 pub async fn serve(db: Aurora, config: ServerConfig) -> std::io::Result<Server> {
     let engine = tokio::runtime::Handle::try_current()
         .map_err(|_| std::io::Error::other("serve() must be called inside a tokio runtime"))?;
+    config.check().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let (tx, rx) = watch::channel(false);
     let state = web::Data::new(State {
         db,
@@ -558,10 +761,15 @@ pub async fn serve(db: Aurora, config: ServerConfig) -> std::io::Result<Server> 
         keep_alive: config.keep_alive,
         shutdown: rx,
         incidents: AtomicU64::new(0),
+        policy: OnceLock::new(),
+        requests: Arc::new(Semaphore::new(config.max_requests)),
+        max_requests: config.max_requests,
     });
+    let app_state = state.clone();
     let mut server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
+            .app_data(app_state.clone())
+            .wrap(from_fn(guard))
             .service(web::resource("/aql").route(web::post().to(aql)).default_service(web::to(method_not_allowed)))
             .service(
                 web::resource("/subscribe")
@@ -586,6 +794,8 @@ pub async fn serve(db: Aurora, config: ServerConfig) -> std::io::Result<Server> 
     }
     let server = server.bind(config.bind)?;
     let addr = server.addrs().first().copied().ok_or_else(|| std::io::Error::other("no address bound"))?;
+    // Set before the first request can arrive: `run` starts accepting.
+    let _ = state.policy.set(Policy::new(addr, &config.allowed_hosts, &config.cors_origins));
     let running = server.run();
     let handle = running.handle();
     let task = tokio::spawn(running);
@@ -603,7 +813,12 @@ pub async fn run_serve(a: ServeArgs) -> Result<u8, Failure> {
     if a.token.as_deref().is_some_and(str::is_empty) {
         return Err(Failure::usage("error: --token is empty"));
     }
-    let db = open_db(&a.db, false).await?;
+    if a.public && a.token.is_none() {
+        return Err(Failure::usage(
+            "error: --public needs a bearer token: without one anyone who can reach the address could read and \
+             change the database; set AURORA_TOKEN (or --token)",
+        ));
+    }
     let config = ServerConfig {
         bind: a.bind,
         token: a.token.clone(),
@@ -611,8 +826,13 @@ pub async fn run_serve(a: ServeArgs) -> Result<u8, Failure> {
         request_timeout: Duration::from_millis(a.timeout_ms.max(1)),
         workers: a.workers,
         max_subscriptions: a.max_subscriptions,
+        max_requests: a.max_requests,
+        allowed_hosts: a.allow_host.clone(),
+        cors_origins: a.cors_origin.clone(),
         ..ServerConfig::default()
     };
+    config.check().map_err(|e| Failure::usage(format!("error: {e}")))?;
+    let db = open_db(&a.db, false).await?;
     let mut server = match serve(db.clone(), config).await {
         Ok(s) => s,
         Err(e) => {

@@ -14,6 +14,8 @@ pub mod transfer;
 
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http")]
+pub mod http_policy;
 
 pub use cli::run;
 pub use exit::Failure;

@@ -316,7 +316,7 @@ fn import_100k_lines_then_count_and_export_round_trip() {
 }
 
 #[test]
-fn import_reports_bad_lines_and_export_to_stdout() {
+fn import_reports_bad_lines_and_skips_rejected_batches_whole() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     aurora()
@@ -336,9 +336,11 @@ fn import_reports_bad_lines_and_export_to_stdout() {
             "{\"code\": \"a\", \"qty\": 3}\n",
             "{\"code\": \"c\", \"qty\": \"many\"}\n",
             "{\"code\": \"d\", \"qty\": 4}\n",
+            "{\"code\": \"e\", \"qty\": 5}\n",
         ),
     )
     .unwrap();
+    // Batches of two documents: [1, 5] (5 repeats 1), [6, 7] (6 has a bad type), [8].
     let out = aurora()
         .arg("import")
         .arg(&db)
@@ -353,30 +355,151 @@ fn import_reports_bad_lines_and_export_to_stdout() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2: column") && err.contains("invalid JSON"), "{err}");
     assert!(err.contains("line 4: expected a JSON object, found an array"), "{err}");
-    assert!(err.contains("line 5: rejected [UNIQUE_VIOLATION]"), "{err}");
+    assert!(err.contains("line 5: rejected [UNIQUE_VIOLATION]") && err.contains("line 1"), "{err}");
     assert!(err.contains("line 6: rejected [TYPE_ERROR]"), "{err}");
-    assert!(err.contains("imported 2 documents") && err.contains("4 line(s) rejected"), "{err}");
+    assert!(err.contains("lines 1-5: batch not imported") && err.contains("lines 6-7: batch not imported"), "{err}");
+    assert!(err.contains("imported 1 documents") && err.contains("4 line(s) rejected"), "{err}");
+    assert!(err.contains("2 other document(s) skipped"), "{err}");
 
+    // Nothing of a rejected batch was written: only line 8 is there.
     let out = aurora().arg("export").arg(&db).arg("p").assert().success().get_output().stdout.clone();
     let docs: Vec<Json> = String::from_utf8_lossy(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(docs, vec![json!({"code": "a", "qty": 1}), json!({"code": "d", "qty": 4})]);
+    assert_eq!(docs, vec![json!({"code": "e", "qty": 5})]);
     let out = aurora().arg("export").arg(&db).arg("p").arg("--with-sid").assert().success().get_output().stdout.clone();
     let first: Json = serde_json::from_str(String::from_utf8_lossy(&out).lines().next().unwrap_or("")).unwrap();
     assert!(uuid::Uuid::parse_str(first["_sid"].as_str().unwrap_or("")).is_ok(), "{first}");
 
-    // --strict stops at the first rejected line.
+    // A value already stored is named as such; the batch's other document is not written.
+    std::fs::write(&src, "{\"code\": \"f\", \"qty\": 6}\n{\"code\": \"e\", \"qty\": 7}\n").unwrap();
+    let out = aurora().arg("import").arg(&db).arg("p").arg(&src).assert().code(4).get_output().clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2: rejected [UNIQUE_VIOLATION]") && err.contains("already stored"), "{err}");
+    assert!(err.contains("imported 0 documents"), "{err}");
+    let out = aurora().arg("export").arg(&db).arg("p").assert().success().get_output().stdout.clone();
+    assert_eq!(String::from_utf8_lossy(&out).lines().count(), 1);
+
+    // Unknown collection on export: exit 1.
+    aurora().arg("export").arg(&db).arg("nope").assert().code(1).stderr(predicate::str::contains("NOT_FOUND"));
+}
+
+#[test]
+fn strict_import_writes_nothing_after_the_last_committed_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    aurora()
+        .arg("exec")
+        .arg(&db)
+        .arg("schema { define collection p { code: String! @unique  qty: Int } }")
+        .assert()
+        .success();
+    let src = dir.path().join("p.jsonl");
+    let count = |db: &Path| -> usize {
+        let out = aurora().arg("export").arg(db).arg("p").assert().success().get_output().stdout.clone();
+        String::from_utf8_lossy(&out).lines().count()
+    };
+    // A JSON error: the pending batch (line 1) is not committed.
+    std::fs::write(&src, "{\"code\": \"a\", \"qty\": 1}\n{\"code\": \"b\", \"qty\": \n{\"code\": \"c\", \"qty\": 3}\n")
+        .unwrap();
+    aurora().arg("import").arg(&db).arg("p").arg(&src).arg("--strict").assert().code(4).stderr(
+        predicate::str::contains("line 2:")
+            .and(predicate::str::contains("imported 0 documents"))
+            .and(predicate::str::contains("stopped at line 2 (--strict)"))
+            .and(predicate::str::contains("nothing from line 1 on was imported")),
+    );
+    assert_eq!(count(&db), 0);
+    // An engine rejection in the second batch: the first batch stays, nothing of the second.
+    std::fs::write(
+        &src,
+        concat!(
+            "{\"code\": \"a\", \"qty\": 1}\n",
+            "{\"code\": \"b\", \"qty\": 2}\n",
+            "{\"code\": \"c\", \"qty\": 3}\n",
+            "{\"code\": \"d\", \"qty\": \"four\"}\n",
+            "{\"code\": \"e\", \"qty\": 5}\n",
+        ),
+    )
+    .unwrap();
+    aurora().arg("import").arg(&db).arg("p").arg(&src).args(["--strict", "--batch-size", "2"]).assert().code(4).stderr(
+        predicate::str::contains("line 4: rejected [TYPE_ERROR]")
+            .and(predicate::str::contains("imported 2 documents"))
+            .and(predicate::str::contains("nothing from line 3 on was imported")),
+    );
+    assert_eq!(count(&db), 2);
+}
+
+#[test]
+fn export_with_sid_round_trips_through_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    let file = dir.path().join("users.jsonl");
+    aurora().arg("export").arg(&db).arg("users").arg(&file).arg("--with-sid").assert().success();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let sids: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Json>(l).unwrap()["_sid"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(sids.len() == 3 && sids.iter().all(|s| uuid::Uuid::parse_str(s).is_ok()), "{text}");
+    // Without --drop-sid the system ids are refused with a hint (not one error per document
+    // from the engine).
     let db2 = dir.path().join("db2");
     aurora()
         .arg("import")
         .arg(&db2)
-        .arg("p")
-        .arg(&src)
-        .arg("--strict")
+        .arg("users")
+        .arg(&file)
         .assert()
         .code(4)
-        .stderr(predicate::str::contains("line 2:").and(predicate::str::contains("imported 1 documents")));
-    // Unknown collection on export: exit 1.
-    aurora().arg("export").arg(&db).arg("nope").assert().code(1).stderr(predicate::str::contains("NOT_FOUND"));
+        .stderr(predicate::str::contains("line 1: `_sid`").and(predicate::str::contains("--drop-sid")));
+    aurora()
+        .arg("import")
+        .arg(&db2)
+        .arg("users")
+        .arg(&file)
+        .arg("--drop-sid")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("imported 3 documents").and(predicate::str::contains("3 `_sid`")));
+    let plain = |db: &Path| aurora().arg("export").arg(db).arg("users").assert().success().get_output().stdout.clone();
+    assert_eq!(plain(&db), plain(&db2));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn export_syncs_the_file_before_the_rename_and_the_directory_after() {
+    // strace may be missing, or unable to trace (no ptrace in some containers).
+    let usable = std::process::Command::new("strace").args(["-o", "/dev/null", "true"]).output();
+    if !usable.is_ok_and(|o| o.status.success()) {
+        eprintln!("strace is not installed or cannot trace here; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    let out_dir = dir.path().canonicalize().unwrap().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let file = out_dir.join("users.jsonl");
+    let log = dir.path().join("strace.log");
+    let status = std::process::Command::new("strace")
+        .args(["-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_aurora"))
+        .arg("export")
+        .arg(&db)
+        .arg("users")
+        .arg(&file)
+        .arg("--quiet")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let find = |pred: &dyn Fn(&str) -> bool| lines.iter().position(|l| pred(l));
+    let partial = format!("{}.partial", file.display());
+    let rename = find(&|l| l.contains("rename") && l.contains(&partial)).unwrap_or_else(|| panic!("no rename:\n{log}"));
+    let file_sync =
+        find(&|l| (l.contains("fsync(") || l.contains("fdatasync(")) && l.contains(&format!("<{partial}>")));
+    assert!(file_sync.is_some_and(|i| i < rename), "the .partial file is not synced before its rename:\n{log}");
+    let dir_sync = find(&|l| l.contains("fsync(") && l.contains(&format!("<{}>)", out_dir.display())));
+    assert!(dir_sync.is_some_and(|i| i > rename), "the directory is not synced after the rename:\n{log}");
 }
 
 #[test]
@@ -464,4 +587,23 @@ fn serve_prints_its_address_and_holds_the_database() {
     result.unwrap();
     // Refuses a public address unless asked.
     aurora().arg("serve").arg(&db).args(["--bind", "0.0.0.0:0"]).assert().code(2);
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn serve_public_requires_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    for bind in ["0.0.0.0:0", "127.0.0.1:0"] {
+        aurora()
+            .arg("serve")
+            .arg(&db)
+            .args(["--bind", bind, "--public"])
+            .timeout(Duration::from_secs(20))
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("--public needs a bearer token").and(predicate::str::contains("AURORA_TOKEN")),
+            );
+    }
 }

@@ -218,17 +218,38 @@ async fn bad_requests_get_clear_errors() {
     bounded(async {
         // Oversized body: 413, whether announced by Content-Length or not.
         let big = format!("{{\"query\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
-        let r = fx.client.post(fx.url("/aql")).body(big.clone()).send().await.unwrap();
+        let r = fx
+            .client
+            .post(fx.url("/aql"))
+            .header("Content-Type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(r.json::<Json>().await.unwrap()["code"], "PAYLOAD_TOO_LARGE");
         // The same body chunked, without Content-Length.
         let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
             big.as_bytes().chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
         let chunks = futures_util::stream::iter(chunks);
-        let r = fx.client.post(fx.url("/aql")).body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
+        let r = fx
+            .client
+            .post(fx.url("/aql"))
+            .header("Content-Type", "application/json")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
         // Malformed JSON: 400 naming the problem.
-        let r = fx.client.post(fx.url("/aql")).body("{\"query\": ").send().await.unwrap();
+        let r = fx
+            .client
+            .post(fx.url("/aql"))
+            .header("Content-Type", "application/json")
+            .body("{\"query\": ")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         let j: Json = r.json().await.unwrap();
         assert_eq!(j["code"], "BAD_REQUEST");
@@ -240,7 +261,14 @@ async fn bad_requests_get_clear_errors() {
             ("{\"query\": 5}", "must be a string"),
             ("{\"query\": \"query { a { b } }\", \"variables\": [1]}", "`variables` must be a JSON object"),
         ] {
-            let r = fx.client.post(fx.url("/aql")).body(body).send().await.unwrap();
+            let r = fx
+                .client
+                .post(fx.url("/aql"))
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
             let j: Json = r.json().await.unwrap();
             assert!(j["message"].as_str().unwrap_or("").contains(needle), "{body}: {j}");
@@ -429,4 +457,350 @@ async fn slow_requests_time_out_and_closed_databases_reveal_nothing() {
     let text = j.to_string();
     assert!(!text.contains("/tmp") && !text.contains(".rs") && !text.contains("panicked"), "{text}");
     fx.server.stop().await;
+}
+
+// --- browser-facing hardening ----------------------------------------------------------------
+
+/// One raw HTTP/1.1 exchange: `head` is the request line and headers (CRLF-separated, without
+/// the blank line); `Connection: close` and `Content-Length` are added. Returns the status, the
+/// response head (lower-cased) and the body.
+async fn raw(addr: std::net::SocketAddr, head: &str, body: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("{head}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+async fn seed_users(fx: &Fixture) {
+    let (s, j) = fx.aql("schema { define collection users { email: String! @unique  age: Int } }", Json::Null).await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+    let (s, j) = fx
+        .aql(
+            "mutation { a: insertInto(collection: \"users\", data: { email: \"a@x.io\", age: 30 }) { email }
+                        b: insertInto(collection: \"users\", data: { email: \"b@x.io\", age: 40 }) { email } }",
+            Json::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+}
+
+async fn user_count(fx: &Fixture) -> u64 {
+    fx.db.count("users").await.unwrap()
+}
+
+const DELETE_ALL: &str =
+    r#"{"query": "mutation { deleteFrom(collection: \"users\", where: { age: { lt: 1000 } }) { email } }"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_bodies_must_be_declared_json() {
+    let fx = Fixture::start(ServerConfig::default()).await;
+    bounded(async {
+        seed_users(&fx).await;
+        // What an HTML form or a preflight-free fetch() can send: refused, nothing deleted.
+        for ctype in [
+            Some("text/plain"),
+            Some("text/plain;charset=UTF-8"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            Some("application/json; charset=latin1"),
+            Some("application/jsonx"),
+            None,
+        ] {
+            let mut rq = fx.client.post(fx.url("/aql")).body(DELETE_ALL);
+            if let Some(c) = ctype {
+                rq = rq.header("Content-Type", c);
+            }
+            let r = rq.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ctype:?}");
+            let j: Json = r.json().await.unwrap();
+            assert_eq!(j["code"], "UNSUPPORTED_MEDIA_TYPE", "{ctype:?}");
+            assert!(j["message"].as_str().unwrap_or("").contains("application/json"), "{j}");
+            assert_eq!(
+                j.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+                Some(vec!["code".into(), "message".into(), "line".into(), "column".into()])
+            );
+        }
+        let r = fx.client.post(fx.url("/jobs")).header("Content-Type", "text/plain").body(r#"{"jobType": "x"}"#);
+        assert_eq!(r.send().await.unwrap().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(user_count(&fx).await, 2);
+        // JSON, with or without a UTF-8 charset, in any case.
+        let read = r#"{"query": "query { users { email } }"}"#;
+        for ctype in ["application/json", "application/json; charset=utf-8", "Application/JSON;Charset=\"UTF-8\""] {
+            let r = fx.client.post(fx.url("/aql")).header("Content-Type", ctype).body(read).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{ctype}");
+        }
+    })
+    .await;
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_naming_another_host_are_refused() {
+    let fx = Fixture::start(ServerConfig::default()).await;
+    let addr = fx.server.local_addr();
+    let port = addr.port();
+    bounded(async {
+        seed_users(&fx).await;
+        // DNS rebinding: the browser sends the attacker's name in Host.
+        for host in [
+            "evil.example".to_string(),
+            format!("evil.example:{port}"),
+            format!("127.0.0.2:{port}"),
+            "127.0.0.1:1".to_string(),
+            "localhost".to_string(),
+            String::new(),
+        ] {
+            let head = format!("POST /aql HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json");
+            let (status, _, body) = raw(addr, &head, DELETE_ALL).await;
+            assert_eq!(status, 403, "Host {host:?}: {body}");
+            let j: Json = serde_json::from_str(&body).unwrap();
+            assert_eq!(j["code"], "FORBIDDEN", "{j}");
+            assert!(j["message"].as_str().unwrap_or("").contains("--allow-host"), "{j}");
+        }
+        // No Host at all on HTTP/1.1: the HTTP layer refuses it (400, RFC 9112 §3.2) before the
+        // application sees it; nothing runs either way.
+        let (status, _, _) = raw(addr, "POST /aql HTTP/1.1\r\nContent-Type: application/json", DELETE_ALL).await;
+        assert!(status == 400 || status == 403, "{status}");
+        // HTTP/1.0 may omit Host (browsers never do).
+        let (status, _, _) = raw(addr, "GET /health HTTP/1.0", "").await;
+        assert_eq!(status, 200);
+        assert_eq!(user_count(&fx).await, 2);
+        for host in [
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("LocalHost:{port}"),
+            format!("[::1]:{port}"),
+        ] {
+            let (status, _, body) = raw(addr, &format!("GET /health HTTP/1.1\r\nHost: {host}"), "").await;
+            assert_eq!(status, 200, "Host {host}: {body}");
+        }
+    })
+    .await;
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_origins_are_refused_on_every_route() {
+    let fx = Fixture::start(ServerConfig::default()).await;
+    let port = fx.server.local_addr().port();
+    bounded(async {
+        seed_users(&fx).await;
+        for origin in
+            ["http://evil.example", "null", &format!("http://localhost:{}", port.wrapping_add(1)), "https://127.0.0.1"]
+        {
+            let requests = [
+                fx.client.post(fx.url("/aql")).header("Content-Type", "application/json").body(DELETE_ALL),
+                fx.client.get(fx.url("/subscribe")).query(&[("query", "subscription { users { email } }")]),
+                fx.client.post(fx.url("/jobs")).json(&json!({"jobType": "x"})),
+                fx.client.get(fx.url("/jobs/some-id")),
+                fx.client.get(fx.url("/health")),
+                fx.client
+                    .request(reqwest::Method::OPTIONS, fx.url("/aql"))
+                    .header("Access-Control-Request-Method", "POST"),
+            ];
+            for rq in requests {
+                let r = rq.header("Origin", origin).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::FORBIDDEN, "{origin} {}", r.url());
+                assert!(r.headers().get("access-control-allow-origin").is_none());
+                let j: Json = r.json().await.unwrap();
+                assert_eq!(j["code"], "FORBIDDEN");
+                assert!(j["message"].as_str().unwrap_or("").contains("--cors-origin"), "{j}");
+            }
+        }
+        assert_eq!(user_count(&fx).await, 2);
+        assert!(fx.db.workers().unwrap().stats().pending == 0);
+        // The server's own origin (a page it would serve itself) is fine.
+        for origin in [format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")] {
+            let r = fx.client.get(fx.url("/health")).header("Origin", &origin).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{origin}");
+        }
+    })
+    .await;
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_numbers_out_of_range_are_refused_with_the_range() {
+    let fx = Fixture::start(ServerConfig::default()).await;
+    bounded(async {
+        for (body, field) in [
+            (r#"{"jobType": "x", "delayMs": 18446744073709551615}"#, "delayMs"),
+            (r#"{"jobType": "x", "delayMs": 315360000001}"#, "delayMs"),
+            (r#"{"jobType": "x", "delayMs": -1}"#, "delayMs"),
+            (r#"{"jobType": "x", "delayMs": 1.5}"#, "delayMs"),
+            (r#"{"jobType": "x", "delayMs": 1e3}"#, "delayMs"),
+            (r#"{"jobType": "x", "delayMs": "10"}"#, "delayMs"),
+            (r#"{"jobType": "x", "maxRetries": 4294967296}"#, "maxRetries"),
+            (r#"{"jobType": "x", "maxRetries": 100001}"#, "maxRetries"),
+            (r#"{"jobType": "x", "maxRetries": 2.5}"#, "maxRetries"),
+            (r#"{"jobType": "x", "timeoutMs": 0}"#, "timeoutMs"),
+            (r#"{"jobType": "x", "timeoutMs": 18446744073709551615}"#, "timeoutMs"),
+            (r#"{"jobType": "x", "priority": 3}"#, "priority"),
+            (r#"{"jobType": "x", "delay_ms": 10}"#, "delay_ms"),
+        ] {
+            let r = fx.client.post(fx.url("/jobs")).header("Content-Type", "application/json").body(body).send().await;
+            let r = r.unwrap_or_else(|e| panic!("{body}: no answer ({e})"));
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+            let j: Json = r.json().await.unwrap();
+            assert_eq!(j["code"], "VALIDATION", "{body}: {j}");
+            let message = j["message"].as_str().unwrap_or("");
+            assert!(message.contains(&format!("`{field}`")), "{body}: {j}");
+            if field.ends_with("Ms") || field == "maxRetries" {
+                assert!(message.contains(" to "), "{body}: the range is named: {j}");
+            }
+        }
+        // The largest allowed values are accepted and stored.
+        let body = json!({"jobType": "x", "delayMs": 315_360_000_000u64, "maxRetries": 100_000, "timeoutMs": 5000});
+        let r = fx.client.post(fx.url("/jobs")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = r.json::<Json>().await.unwrap()["id"].as_str().unwrap_or_default().to_string();
+        let j: Json = fx.client.get(fx.url(&format!("/jobs/{id}"))).send().await.unwrap().json().await.unwrap();
+        assert_eq!((j["maxRetries"].as_u64(), j["timeoutMs"].as_u64()), (Some(100_000), Some(5000)), "{j}");
+        assert_eq!(fx.client.get(fx.url("/health")).send().await.unwrap().status(), StatusCode::OK);
+    })
+    .await;
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_address_needs_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Aurora::open(dir.path().join("db")).await.unwrap();
+    let config = ServerConfig { bind: "0.0.0.0:0".parse().unwrap(), token: None, ..Default::default() };
+    match serve(db.clone(), config).await {
+        Ok(server) => {
+            server.stop().await;
+            panic!("served a non-loopback address without a token");
+        }
+        Err(e) => assert!(e.to_string().contains("token"), "{e}"),
+    }
+    db.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_hosts_and_cors_origins_are_answered() {
+    let fx = Fixture::start(ServerConfig {
+        allowed_hosts: vec!["db.example.com".into()],
+        cors_origins: vec!["https://app.example.com".into()],
+        ..Default::default()
+    })
+    .await;
+    let addr = fx.server.local_addr();
+    bounded(async {
+        seed_users(&fx).await;
+        for host in ["db.example.com", "DB.example.com:8443"] {
+            let (status, _, body) = raw(addr, &format!("GET /health HTTP/1.1\r\nHost: {host}"), "").await;
+            assert_eq!(status, 200, "Host {host}: {body}");
+        }
+        // An allowed origin: CORS headers echo it, on a normal answer, an error and an SSE stream.
+        let app = "https://app.example.com";
+        let read = r#"{"query": "query { users { email } }"}"#;
+        let r = fx.client.post(fx.url("/aql")).header("Origin", app).header("Content-Type", "application/json");
+        let r = r.body(read).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["access-control-allow-origin"], app);
+        assert!(r.headers().get_all("vary").iter().any(|v| v.to_str().unwrap_or("").contains("Origin")));
+        let r = fx.client.post(fx.url("/aql")).header("Origin", app).header("Content-Type", "text/plain").body(read);
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(r.headers()["access-control-allow-origin"], app);
+        let sse = fx.client.get(fx.url("/subscribe")).query(&[("query", "subscription { users { email } }")]);
+        let sse = sse.header("Origin", app).send().await.unwrap();
+        assert_eq!(sse.status(), StatusCode::OK);
+        assert_eq!(sse.headers()["access-control-allow-origin"], app);
+        drop(sse);
+        // Preflight: no token needed, methods and headers named.
+        let r = fx
+            .client
+            .request(reqwest::Method::OPTIONS, fx.url("/aql"))
+            .header("Origin", app)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "authorization, content-type")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let h = r.headers();
+        assert_eq!(h["access-control-allow-origin"], app);
+        let methods = h["access-control-allow-methods"].to_str().unwrap_or("");
+        assert!(methods.contains("POST") && methods.contains("GET"), "{methods}");
+        let allowed = h["access-control-allow-headers"].to_str().unwrap_or("").to_ascii_lowercase();
+        assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
+        // Answers without an Origin carry no CORS headers.
+        let r = fx.client.get(fx.url("/health")).send().await.unwrap();
+        assert!(r.headers().get("access-control-allow-origin").is_none());
+    })
+    .await;
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_caps_get_503_at_once() {
+    let fx = Fixture::start(ServerConfig { max_requests: 1, max_subscriptions: 1, ..Default::default() }).await;
+    bounded(async {
+        seed_users(&fx).await;
+        // Hold the only request slot with a body that has not finished arriving. A probe that
+        // overlaps the held request may take the slot first (the held one then gets the 503):
+        // start it again until the probe is the one refused.
+        let mut held = None;
+        let mut refused = None;
+        for _ in 0..200 {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+            tx.send(Ok(b"{\"query\": ".to_vec())).await.unwrap();
+            let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+            let rq = fx.client.post(fx.url("/aql")).header("Content-Type", "application/json").body(body).send();
+            let task = tokio::spawn(rq);
+            for _ in 0..20 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let r = fx.client.get(fx.url("/health")).send().await.unwrap();
+                if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+                    refused = Some((r.headers().get("retry-after").is_some(), r.json::<Json>().await.unwrap()));
+                    break;
+                }
+                if task.is_finished() {
+                    break;
+                }
+            }
+            if refused.is_some() {
+                held = Some((tx, task));
+                break;
+            }
+        }
+        let (retry_after, j) = refused.expect("a request past the cap was never refused");
+        assert!(retry_after);
+        assert_eq!(j["code"], "UNAVAILABLE");
+        assert!(j["message"].as_str().unwrap_or("").contains("maximum of 1 requests"), "{j}");
+        // The held request completes normally once its body arrives; then the slot is free.
+        let (tx, task) = held.expect("held request");
+        tx.send(Ok(b"\"query { users { email } }\"}".to_vec())).await.unwrap();
+        drop(tx);
+        let r = task.await.unwrap().unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(fx.client.get(fx.url("/health")).send().await.unwrap().status(), StatusCode::OK);
+
+        // The subscription cap: an open stream does not hold a request slot, a second one is 503.
+        let q = [("query", "subscription { users { email } }")];
+        let first = fx.client.get(fx.url("/subscribe")).query(&q).send().await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        let second = fx.client.get(fx.url("/subscribe")).query(&q).send().await.unwrap();
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(second.json::<Json>().await.unwrap()["code"], "UNAVAILABLE");
+        assert_eq!(fx.client.get(fx.url("/health")).send().await.unwrap().status(), StatusCode::OK);
+        drop(first);
+    })
+    .await;
+    fx.stop().await;
+}
+
+/// A stream of the items sent on `rx`, ending when the sender is dropped.
+fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
 }
