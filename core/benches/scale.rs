@@ -841,14 +841,12 @@ fn rows(a: &EngineReport, s: &EngineReport, n: usize) -> Vec<Row> {
         .collect()
 }
 
-/// A value with precision that suits its size.
+/// A value to three significant digits (whole numbers from 100 up); `—` when missing.
 fn fmt_num(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
-        Some(x) if x >= 100.0 => format!("{x:.0}"),
-        Some(x) if x >= 10.0 => format!("{x:.1}"),
-        Some(x) if x >= 1.0 => format!("{x:.2}"),
-        Some(x) => format!("{x:.3}"),
+        Some(x) if x >= 100.0 || x <= 0.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.*}", (2.0 - x.log10().floor()) as usize),
     }
 }
 
@@ -920,7 +918,7 @@ fn parent_main(args: &Args) {
     println!("| metric | Aurora | SQLite | ratio |");
     println!("|---|---:|---:|---:|");
     for r in &table {
-        let ratio = r.ratio.map_or("—".into(), |x| format!("{x:.2}×"));
+        let ratio = r.ratio.map_or("—".into(), |x| format!("{}×", fmt_num(Some(x))));
         println!("| {} | {} | {} | {ratio} |", r.metric, fmt_num(r.aurora), fmt_num(r.sqlite));
     }
     for (name, r) in [("Aurora", &aurora), ("SQLite", &sqlite)] {
