@@ -862,8 +862,9 @@ struct Summary<'a> {
     rows: &'a [Row],
 }
 
-/// Orchestrates the child processes and prints the table.
-fn parent_main(args: &Args) {
+/// Orchestrates the child processes and prints the table; false if a phase failed or the
+/// engines disagree (the temp dir is removed either way).
+fn parent_main(args: &Args) -> bool {
     let shown: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let command = format!("cargo bench -p aurora-db --bench scale -- {}", shown.join(" "));
     let temp;
@@ -946,9 +947,7 @@ fn parent_main(args: &Args) {
     }
     let wanted = |which| args.engine == which || args.engine == Which::Both;
     let failed = (wanted(Which::Aurora) && aurora.query.is_none()) || (wanted(Which::Sqlite) && sqlite.query.is_none());
-    if failed || !ok {
-        std::process::exit(1);
-    }
+    ok && !failed
 }
 
 fn main() {
@@ -958,6 +957,10 @@ fn main() {
     });
     match args.phase.clone() {
         Some(phase) => child_main(&args, &phase),
-        None => parent_main(&args),
+        None => {
+            if !parent_main(&args) {
+                std::process::exit(1);
+            }
+        }
     }
 }
