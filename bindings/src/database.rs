@@ -75,7 +75,11 @@ impl Database {
         ExecuteRequest {
             aql: aql.to_string(),
             variables,
-            options: ExecuteOptions { debug_audit, operation_name: operation_name.map(String::from) },
+            options: ExecuteOptions {
+                debug_audit,
+                operation_name: operation_name.map(String::from),
+                ..Default::default()
+            },
         }
     }
 
@@ -159,7 +163,11 @@ impl Database {
             Err(e) => return Execution::Ready(Err(e)),
         };
         let k = crate::eager::key(&aql);
-        let req = ExecuteRequest { aql, variables, options: ExecuteOptions { debug_audit, operation_name } };
+        let req = ExecuteRequest {
+            aql,
+            variables,
+            options: ExecuteOptions { debug_audit, operation_name, ..Default::default() },
+        };
         self.eager.run(&rt, k, async move { Ok(db.execute_lean(req).await?) })
     }
 

@@ -361,7 +361,8 @@ async fn exec(a: ExecArgs) -> Result<u8, Failure> {
     let variables = parse_vars(a.vars.as_deref(), &a.var)?;
     let mode = a.out.mode();
     let db = open_db(&a.db, false).await?;
-    let options = ExecuteOptions { debug_audit: a.debug_audit, operation_name: a.operation.clone() };
+    let options =
+        ExecuteOptions { debug_audit: a.debug_audit, operation_name: a.operation.clone(), ..Default::default() };
     let result = db.execute_lean(ExecuteRequest { aql: aql.clone(), variables, options }).await;
     let closed = close_db(&db).await;
     let value = result.map_err(|e| Failure::engine(&e, Some((&label, &aql))))?;

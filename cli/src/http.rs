@@ -483,7 +483,10 @@ async fn aql(req: HttpRequest, payload: web::Payload, st: web::Data<State>) -> H
     let run = async {
         st.authorize(&req)?;
         let body = st.read_json(&req, payload, deadline).await?;
-        let request = execute_request(body)?;
+        let mut request = execute_request(body)?;
+        // The query stops itself when the request's deadline passes (it would otherwise run on
+        // in the background after the 504).
+        request.options.timeout = Some(deadline.saturating_duration_since(Instant::now()));
         let db = st.db.clone();
         let text = st.run(deadline, async move { db.execute_json_text(request).await.map(|t| t.text) }).await?;
         Ok::<_, HttpResponse>(HttpResponse::Ok().content_type("application/json").body(text))
@@ -516,7 +519,7 @@ fn execute_request(mut body: Map<String, Json>) -> Result<ExecuteRequest, HttpRe
         Some(Json::String(s)) => Some(s),
         Some(_) => return Err(validation("`operationName` must be a string")),
     };
-    Ok(ExecuteRequest { aql, variables, options: ExecuteOptions { debug_audit, operation_name } })
+    Ok(ExecuteRequest { aql, variables, options: ExecuteOptions { debug_audit, operation_name, ..Default::default() } })
 }
 
 /// A subscription slot, released when the event stream is dropped.

@@ -275,7 +275,7 @@ proptest! {
             let db = things(dir.path(), &docs).await;
             let aql = format!("query {{ things {{ {sel} }} }}");
             // debug_audit adds each document's `_sid` unless the selection has that key.
-            let options = aurora_db::aql::ExecuteOptions { debug_audit: audit, operation_name: None };
+            let options = aurora_db::aql::ExecuteOptions { debug_audit: audit, ..Default::default() };
             let req = aurora_db::aql::ExecuteRequest { aql: aql.clone(), variables: json!(null), options };
             let Ok(result) = db.execute(req).await else { return Ok(()) };
             let keys: Vec<String> = sel

@@ -79,6 +79,7 @@ async fn run_case(case: &Json) -> Result<(), String> {
         let options = ExecuteOptions {
             debug_audit: step.pointer("/options/debug_audit").and_then(Json::as_bool).unwrap_or(false),
             operation_name: step.pointer("/options/operation_name").and_then(Json::as_str).map(String::from),
+            ..Default::default()
         };
         let req = ExecuteRequest { aql: aql.to_string(), variables: Json::Object(vars), options };
         let result = db.execute(req).await.map(|r| {

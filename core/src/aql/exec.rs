@@ -9,6 +9,7 @@ use super::result::{ExecutionResult, SubscriptionResult};
 use crate::config::Limits;
 use crate::db::{Aurora, Inner};
 use crate::error::{AuroraError, Result};
+use crate::query::Budget;
 use lru::LruCache;
 use parking_lot::Mutex;
 use std::cell::RefCell;
@@ -22,6 +23,9 @@ pub struct ExecuteOptions {
     pub debug_audit: bool,
     /// Run only the operation with this name (default: every operation, in order).
     pub operation_name: Option<String>,
+    /// Time budget of this request, overriding `Limits::query_time_ms`: its reads stop with a
+    /// `LIMIT` error once it has passed (a server sets it to what is left of its deadline).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// AQL text with its variables and options. Build it from `&str`, `(aql, json!({..}))` or
@@ -274,9 +278,11 @@ impl Aurora {
     fn run_queries(&self, plan: &Plan, req: &ExecuteRequest) -> Result<ExecutionResult> {
         let frags: Fragments = plan.doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
         let mut results = Results::default();
+        let budget = Budget::for_request(&self.inner.config.limits, req.options.timeout);
         for (i, op) in selected(plan, req) {
             let vars = resolve_variables(&op.variables, &req.variables, &self.inner.config.limits)?;
-            let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit };
+            let ctx =
+                Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit, budget: &budget };
             match &op.body {
                 OperationBody::Selections(sels) => run_query_op(&ctx, plan, i, sels, &mut results)?,
                 _ => return Err(AuroraError::invalid("operation kind and body do not match")),
@@ -288,9 +294,11 @@ impl Aurora {
     async fn execute_operations(&self, plan: &Plan, req: &ExecuteRequest) -> Result<ExecutionResult> {
         let frags: Fragments = plan.doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
         let mut results = Results::default();
+        let budget = Budget::for_request(&self.inner.config.limits, req.options.timeout);
         for (i, op) in selected(plan, req) {
             let vars = resolve_variables(&op.variables, &req.variables, &self.inner.config.limits)?;
-            let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit };
+            let ctx =
+                Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit, budget: &budget };
             match (&op.kind, &op.body) {
                 (OperationKind::Query, OperationBody::Selections(sels)) => {
                     run_query_op(&ctx, plan, i, sels, &mut results)?;

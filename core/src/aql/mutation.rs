@@ -177,6 +177,7 @@ impl Overlay {
         filter: Filter,
         limit: Option<usize>,
         pos: Pos,
+        budget: &crate::query::Budget,
     ) -> Result<Vec<(Key, DocData)>> {
         let prepared = {
             let c = inner.collection(coll).map_err(at(pos))?;
@@ -185,7 +186,7 @@ impl Overlay {
         };
         let spec = QuerySpec { filter: prepared.clone(), ..Default::default() };
         let mut out = Vec::new();
-        for (_, d) in inner.run_query(coll, spec, false).map_err(at(pos))? {
+        for (_, d) in inner.run_query(coll, spec, false, budget).map_err(at(pos))? {
             let key = Key::Existing(coll.to_string(), crate::db::parse_sid(&d._sid)?);
             if !self.docs.contains_key(&key) {
                 out.push((key, (*d.data).clone()));
@@ -318,7 +319,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
                             }
                         }
                         Planned::Update { coll, filter, changes, limit } => {
-                            for (key, mut data) in overlay.find(inner, &coll, filter, limit, f.pos)? {
+                            for (key, mut data) in overlay.find(inner, &coll, filter, limit, f.pos, ctx.budget)? {
                                 for (k, v) in &changes {
                                     set_path(&mut data, k, v.clone()).map_err(at(f.pos))?;
                                 }
@@ -327,7 +328,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
                             }
                         }
                         Planned::Delete { coll, filter, limit } => {
-                            for (key, data) in overlay.find(inner, &coll, filter, limit, f.pos)? {
+                            for (key, data) in overlay.find(inner, &coll, filter, limit, f.pos, ctx.budget)? {
                                 overlay.set(key.clone(), &coll, None);
                                 docs_out.push((key, data));
                             }

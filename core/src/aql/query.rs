@@ -25,6 +25,8 @@ pub(crate) struct Ctx<'a> {
     pub vars: &'a Vars,
     pub frags: &'a Fragments<'a>,
     pub debug_audit: bool,
+    /// The request's time and row budget.
+    pub budget: &'a crate::query::Budget,
 }
 
 fn err(pos: Pos, msg: impl Into<String>) -> AuroraError {
@@ -186,7 +188,7 @@ fn run_with(
                 }
             }
             let spec = QuerySpec { filter: args.filter, order: args.order, limit: args.limit, offset: args.offset };
-            let rows = ctx.db.inner.run_query_in(&st, spec, !filter_passed).map_err(at(f.pos))?;
+            let rows = ctx.db.inner.run_query_in(&st, spec, !filter_passed, ctx.budget).map_err(at(f.pos))?;
             if let (false, Some(c)) = (passed, checked.all) {
                 c.store(epoch, AtomicOrdering::Relaxed);
             }
@@ -273,7 +275,7 @@ fn after_cursor(row: &Row, keys: &[Value], sid: &str, order: &[(String, bool)]) 
 fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> {
     let first = args.first.or(args.limit);
     let spec = QuerySpec { filter: args.filter, order: args.order.clone(), limit: None, offset: 0 };
-    let rows = ctx.db.inner.run_query(&f.name, spec, true).map_err(at(f.pos))?;
+    let rows = ctx.db.inner.run_query(&f.name, spec, true, ctx.budget).map_err(at(f.pos))?;
     let start = match &args.after {
         Some(c) => {
             let (keys, sid) = decode_cursor(ctx, &f.name, c, &args.order, f.pos)?;
@@ -358,7 +360,7 @@ fn aggregate_root(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Res
     let mut rows: Option<Vec<Row>> = None;
     let load = |rows: &mut Option<Vec<Row>>| -> Result<Vec<Row>> {
         if rows.is_none() {
-            *rows = Some(ctx.db.inner.run_query(&f.name, spec.clone(), true).map_err(at(f.pos))?);
+            *rows = Some(ctx.db.inner.run_query(&f.name, spec.clone(), true, ctx.budget).map_err(at(f.pos))?);
         }
         Ok(rows.clone().unwrap_or_default())
     };
@@ -368,7 +370,11 @@ fn aggregate_root(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Res
                 let only_count =
                     sel.selections.iter().all(|s| matches!(s, super::ast::Selection::Field(x) if x.name == "count"));
                 if only_count && spec.limit.is_none() && spec.offset == 0 {
-                    let n = ctx.db.inner.count_matches(&f.name, args.filter.clone(), true).map_err(at(f.pos))?;
+                    let n = ctx
+                        .db
+                        .inner
+                        .count_matches(&f.name, args.filter.clone(), true, ctx.budget)
+                        .map_err(at(f.pos))?;
                     let mut m = Map::new();
                     for s in &sel.selections {
                         if let super::ast::Selection::Field(x) = s {

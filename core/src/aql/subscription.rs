@@ -177,8 +177,9 @@ impl Aurora {
             ));
         };
         let vars = super::convert::resolve_variables(&op.variables, &req.variables, &self.inner.config.limits)?;
+        let budget = crate::query::Budget::for_request(&self.inner.config.limits, req.options.timeout);
         let frags = doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
-        let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit };
+        let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit, budget: &budget };
         let compiled = compile(&ctx, f)?;
         let listener = self.listen(&compiled.collection);
         Ok(AqlStream { compiled, listener, debug_audit: req.options.debug_audit })

@@ -4,7 +4,7 @@ use super::{sid_key, sid_string, Aurora, Inner};
 use crate::error::Result;
 use crate::index::CollectionState;
 use crate::query::planner::{self, QuerySpec, Row};
-use crate::query::Filter;
+use crate::query::{Budget, Filter};
 use crate::storage::buffer::Buffered;
 use crate::storage::codec::{approx_size, decode_doc};
 use crate::types::Document;
@@ -33,25 +33,50 @@ impl Inner {
         Ok(Some(doc))
     }
 
-    /// Runs a query under the collection's read lock.
-    pub(crate) fn run_query(&self, collection: &str, spec: QuerySpec, check_fields: bool) -> Result<Vec<Row>> {
+    /// Runs a query under the collection's read lock, within `budget`.
+    pub(crate) fn run_query(
+        &self,
+        collection: &str,
+        spec: QuerySpec,
+        check_fields: bool,
+        budget: &Budget,
+    ) -> Result<Vec<Row>> {
         let coll = self.collection(collection)?;
         let st = coll.read();
-        self.run_query_in(&st, spec, check_fields)
+        self.run_query_in(&st, spec, check_fields, budget)
     }
 
-    /// Runs a query on a collection whose read lock the caller holds.
-    pub(crate) fn run_query_in(&self, st: &CollectionState, spec: QuerySpec, check_fields: bool) -> Result<Vec<Row>> {
+    /// Runs a query on a collection whose read lock the caller holds, within `budget`: every
+    /// document read counts against its deadline.
+    pub(crate) fn run_query_in(
+        &self,
+        st: &CollectionState,
+        spec: QuerySpec,
+        check_fields: bool,
+        budget: &Budget,
+    ) -> Result<Vec<Row>> {
         let spec = QuerySpec { filter: planner::prepare_filter(st, spec.filter, check_fields)?, ..spec };
-        planner::run(st, &spec, &|_, sid| self.fetch(st, sid))
+        planner::run(st, &spec, budget, &|_, sid| {
+            budget.tick()?;
+            self.fetch(st, sid)
+        })
     }
 
-    /// Counts matches of a filter.
-    pub(crate) fn count_matches(&self, collection: &str, filter: Filter, check_fields: bool) -> Result<u64> {
+    /// Counts matches of a filter, within `budget`.
+    pub(crate) fn count_matches(
+        &self,
+        collection: &str,
+        filter: Filter,
+        check_fields: bool,
+        budget: &Budget,
+    ) -> Result<u64> {
         let coll = self.collection(collection)?;
         let st = coll.read();
         let filter = planner::prepare_filter(&st, filter, check_fields)?;
-        planner::count(&st, &filter, &|_, sid| self.fetch(&st, sid))
+        planner::count(&st, &filter, &|_, sid| {
+            budget.tick()?;
+            self.fetch(&st, sid)
+        })
     }
 }
 

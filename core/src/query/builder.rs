@@ -1,5 +1,6 @@
 //! The fluent query builder: `db.query("users").filter(|f| ...).order_by(..).limit(..)`.
 
+use super::budget::Budget;
 use super::filter::{Filter, FilterBuilder};
 use super::planner::QuerySpec;
 use crate::db::{Aurora, WriteOp};
@@ -71,7 +72,7 @@ impl QueryBuilder {
 
     /// Runs the query and returns the matching documents.
     pub async fn collect(self) -> Result<Vec<Document>> {
-        let rows = self.db.inner.run_query(&self.collection, self.spec, false)?;
+        let rows = self.db.inner.run_query(&self.collection, self.spec, false, &Budget::unlimited())?;
         Ok(rows.into_iter().map(|(_, d)| (*d).clone()).collect())
     }
 
@@ -88,7 +89,7 @@ impl QueryBuilder {
 
     /// Number of matches; no document is read when the indexes answer.
     pub async fn count(self) -> Result<usize> {
-        Ok(self.db.inner.count_matches(&self.collection, self.spec.filter, false)? as usize)
+        Ok(self.db.inner.count_matches(&self.collection, self.spec.filter, false, &Budget::unlimited())? as usize)
     }
 
     /// Deletes every match atomically; returns how many were deleted.
@@ -98,7 +99,7 @@ impl QueryBuilder {
             .inner
             .commit_with(
                 |inner| {
-                    let rows = inner.run_query(&collection, spec, false)?;
+                    let rows = inner.run_query(&collection, spec, false, &Budget::unlimited())?;
                     Ok(rows
                         .into_iter()
                         .filter_map(|(_, d)| crate::db::parse_sid(&d._sid).ok())
@@ -119,7 +120,7 @@ impl QueryBuilder {
             .inner
             .commit_with(
                 |inner| {
-                    let rows = inner.run_query(&collection, spec, false)?;
+                    let rows = inner.run_query(&collection, spec, false, &Budget::unlimited())?;
                     let mut ops = Vec::with_capacity(rows.len());
                     for (_, d) in rows {
                         let mut data = (*d.data).clone();

@@ -1,5 +1,6 @@
 //! Planner and executor: filter → index lookups (bitmap algebra) → residual → order → page.
 
+use super::budget::Budget;
 use super::filter::Filter;
 use crate::error::{hint_for, AuroraError, Result};
 use crate::index::{CollectionState, RowIdIter, RowIds};
@@ -269,7 +270,7 @@ pub fn prepare_filter(state: &CollectionState, f: Filter, check_fields: bool) ->
 }
 
 /// Runs a query and returns the matching rows in result order.
-pub fn run(state: &CollectionState, spec: &QuerySpec, fetch: Fetch<'_>) -> Result<Vec<Row>> {
+pub fn run(state: &CollectionState, spec: &QuerySpec, budget: &Budget, fetch: Fetch<'_>) -> Result<Vec<Row>> {
     if spec.limit == Some(0) {
         return Ok(Vec::new());
     }
@@ -318,7 +319,7 @@ pub fn run(state: &CollectionState, spec: &QuerySpec, fetch: Fetch<'_>) -> Resul
             }
         }
     }
-    run_unordered_or_sorted(state, spec, &candidates(state, &spec.filter), want, fetch)
+    run_unordered_or_sorted(state, spec, &candidates(state, &spec.filter), want, budget, fetch)
 }
 
 /// Splits an And filter into leaf predicates on `field` (checkable on index keys) and the rest.
@@ -377,6 +378,7 @@ fn run_unordered_or_sorted(
     spec: &QuerySpec,
     cand: &Candidates<'_>,
     want: Option<usize>,
+    budget: &Budget,
     fetch: Fetch<'_>,
 ) -> Result<Vec<Row>> {
     let residual = !cand.exact;
@@ -400,6 +402,7 @@ fn run_unordered_or_sorted(
                 if want.is_some_and(|w| out.len() >= w) {
                     break;
                 }
+                budget.hold(out.len())?;
             }
         }
         return Ok(out.into_iter().skip(spec.offset).collect());
@@ -409,6 +412,7 @@ fn run_unordered_or_sorted(
     for rowid in ids {
         if let Some(row) = accept(rowid)? {
             rows.push(row);
+            budget.hold(rows.len())?;
         }
     }
     sort_rows(&mut rows, &spec.order, want);

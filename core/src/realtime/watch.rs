@@ -98,7 +98,8 @@ impl WatchState {
 
     /// Re-runs the query and emits the difference to the known result.
     fn resync(&self, inner: &Inner) {
-        let rows = match inner.run_query(&self.collection, self.spec.clone(), false) {
+        let rows = match inner.run_query(&self.collection, self.spec.clone(), false, &crate::query::Budget::unlimited())
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("watcher on `{}` could not refresh: {e}", self.collection);
@@ -352,7 +353,7 @@ impl QueryBuilder {
         }
         let initial = {
             let _no_writes = db.inner.commit.lock();
-            let rows = db.inner.run_query(&collection, spec, false)?;
+            let rows = db.inner.run_query(&collection, spec, false, &crate::query::Budget::unlimited())?;
             *state.members.lock() = rows.iter().map(|(_, d)| (d._sid.clone(), d.clone())).collect();
             rows.into_iter().map(|(_, d)| (*d).clone()).collect()
         };
