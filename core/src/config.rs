@@ -68,6 +68,12 @@ pub struct AuroraConfig {
     pub enable_wal: bool,
     /// What an acknowledged write has survived.
     pub durability_mode: DurabilityMode,
+    /// `WAL` mode: how often the WAL is fsynced in the background, in ms (it is also fsynced
+    /// at every checkpoint and segment rotation): a power loss loses at most this much of the
+    /// writes acknowledged before it. 0 syncs only at checkpoints and rotations.
+    pub wal_sync_interval_ms: u64,
+    /// WAL segments rotate once they pass this many bytes.
+    pub wal_segment_bytes: u64,
     /// Period of WAL checkpoints, in ms.
     pub checkpoint_interval_ms: u64,
     /// Run background compaction.
@@ -143,6 +149,8 @@ impl Default for AuroraConfig {
             write_buffer_flush_interval_ms: 1_000,
             enable_wal: true,
             durability_mode: DurabilityMode::WAL,
+            wal_sync_interval_ms: 1_000,
+            wal_segment_bytes: crate::storage::wal::DEFAULT_SEGMENT_BYTES,
             checkpoint_interval_ms: 10_000,
             auto_compact: true,
             compact_interval_mins: 60,

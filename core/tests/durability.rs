@@ -65,19 +65,6 @@ async fn corrupted_wal_record_in_the_middle_names_file_and_offset() {
     }
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn hot_cache_stays_within_its_byte_budget() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,6 @@ use crate::query::Budget;
 use lru::LruCache;
 use parking_lot::Mutex;
 use std::cell::RefCell;
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Weak};
 
 /// Options of one execution.
@@ -93,18 +92,69 @@ impl<S: Into<String>> From<(S, serde_json::Value, ExecuteOptions)> for ExecuteRe
     }
 }
 
-/// Parsed, fragment-checked and compiled documents keyed by their exact text (no hash-only keys).
+/// Parsed, fragment-checked and compiled documents keyed by their exact text (no hash-only
+/// keys), least recently used first out once their approximate size passes the byte budget
+/// (`Limits::plan_cache_bytes`). A text too large for a quarter of the budget is not kept.
 pub(crate) struct PlanCache {
-    map: Mutex<LruCache<String, Arc<Plan>, foldhash::fast::RandomState>>,
+    inner: Mutex<PlanCacheInner>,
+    budget: usize,
 }
 
-const PLAN_CACHE_ENTRIES: usize = 512;
+struct PlanCacheInner {
+    map: LruCache<String, (Arc<Plan>, usize), foldhash::fast::RandomState>,
+    bytes: usize,
+}
+
+/// Approximate memory of a cached plan: its text, the key's copy, and a syntax tree a few
+/// times the text's size.
+fn plan_weight(text: &str) -> usize {
+    text.len().saturating_mul(6).saturating_add(1024)
+}
 
 impl PlanCache {
-    fn new() -> Self {
-        let cap = NonZeroUsize::new(PLAN_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN);
-        PlanCache { map: Mutex::new(LruCache::with_hasher(cap, foldhash::fast::RandomState::default())) }
+    fn new(budget: usize) -> Self {
+        let map = LruCache::unbounded_with_hasher(foldhash::fast::RandomState::default());
+        PlanCache { inner: Mutex::new(PlanCacheInner { map, bytes: 0 }), budget }
     }
+
+    fn get(&self, text: &str) -> Option<Arc<Plan>> {
+        self.inner.lock().map.get(text).map(|(p, _)| p.clone())
+    }
+
+    fn put(&self, text: &str, plan: Arc<Plan>) {
+        let weight = plan_weight(text);
+        if weight > self.budget / 4 {
+            return;
+        }
+        let mut g = self.inner.lock();
+        if let Some((_, old)) = g.map.put(text.to_string(), (plan, weight)) {
+            g.bytes -= old;
+        }
+        g.bytes += weight;
+        while g.bytes > self.budget {
+            match g.map.pop_lru() {
+                Some((_, (_, w))) => g.bytes -= w,
+                None => break,
+            }
+        }
+    }
+
+    /// (entries, approximate bytes, budget).
+    pub(crate) fn usage(&self) -> (usize, usize, usize) {
+        let g = self.inner.lock();
+        (g.map.len(), g.bytes, self.budget)
+    }
+}
+
+/// (entries, approximate bytes, budget) of `db`'s plan cache.
+pub(crate) fn plan_cache_usage(db: &Aurora) -> (usize, usize, usize) {
+    plan_cache(db).usage()
+}
+
+/// The plan cache of `db`.
+pub(crate) fn plan_cache(db: &Aurora) -> Arc<PlanCache> {
+    let budget = db.inner.config.limits.plan_cache_bytes;
+    db.extension("aql_plan_cache", move || PlanCache::new(budget))
 }
 
 thread_local! {
@@ -125,13 +175,12 @@ pub(crate) fn parse_cached(db: &Aurora, text: &str) -> Result<Arc<Plan>> {
     if let Some(plan) = last {
         return Ok(plan);
     }
-    let cache = db.extension("aql_plan_cache", PlanCache::new);
-    let cached = cache.map.lock().get(text).cloned();
-    let plan = match cached {
+    let cache = plan_cache(db);
+    let plan = match cache.get(text) {
         Some(p) => p,
         None => {
             let plan = Arc::new(Plan::new(text, parse_with(text, &db.inner.config.limits)?));
-            cache.map.lock().put(text.to_string(), plan.clone());
+            cache.put(text, plan.clone());
             plan
         }
     };

@@ -19,6 +19,7 @@ mod schema_ops;
 pub mod subscription;
 
 pub use convert::MAX_VALUE_DEPTH;
+pub(crate) use exec::plan_cache_usage;
 pub use exec::{parse, parse_with, ExecuteOptions, ExecuteRequest};
 pub use json_text::{JsonText, MAX_SAFE_INTEGER};
 pub use result::{ExecutionResult, MigrationResult, MutationResult, QueryResult, SchemaResult, SubscriptionResult};

@@ -15,7 +15,6 @@ use crate::types::Document;
 use crate::value::Value;
 use parking_lot::RwLock;
 use serde_json::{json, Map, Value as Json};
-use std::cmp::Ordering;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
@@ -187,7 +186,13 @@ fn run_with(
                     c.store(epoch, AtomicOrdering::Relaxed);
                 }
             }
-            let spec = QuerySpec { filter: args.filter, order: args.order, limit: args.limit, offset: args.offset };
+            let spec = QuerySpec {
+                filter: args.filter,
+                order: args.order,
+                limit: args.limit,
+                offset: args.offset,
+                after: None,
+            };
             let rows = ctx.db.inner.run_query_in(&st, spec, !filter_passed, ctx.budget).map_err(at(f.pos))?;
             if let (false, Some(c)) = (passed, checked.all) {
                 c.store(epoch, AtomicOrdering::Relaxed);
@@ -261,32 +266,31 @@ fn decode_cursor(
     Ok((keys, sid))
 }
 
-fn after_cursor(row: &Row, keys: &[Value], sid: &str, order: &[(String, bool)]) -> bool {
-    for ((field, asc), k) in order.iter().zip(keys) {
-        let v = row.1.get_ref(field).unwrap_or(&Value::Null);
-        let o = v.total_cmp(k);
-        if o != Ordering::Equal {
-            return if *asc { o == Ordering::Greater } else { o == Ordering::Less };
-        }
-    }
-    row.1._sid.as_str() > sid
-}
-
 fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> {
     let first = args.first.or(args.limit);
-    let spec = QuerySpec { filter: args.filter, order: args.order.clone(), limit: None, offset: 0 };
-    let rows = ctx.db.inner.run_query(&f.name, spec, true, ctx.budget).map_err(at(f.pos))?;
-    let start = match &args.after {
+    let after = match &args.after {
         Some(c) => {
             let (keys, sid) = decode_cursor(ctx, &f.name, c, &args.order, f.pos)?;
-            rows.iter().position(|r| after_cursor(r, &keys, &sid, &args.order)).unwrap_or(rows.len())
+            Some(crate::query::planner::Cursor { keys, sid })
         }
-        None => 0,
+        None => None,
+    };
+    let has_previous = after.is_some() || args.offset > 0;
+    // One row more than the page: whether it exists is `hasNextPage`. Only the page is read,
+    // whatever the number of matches.
+    let spec = QuerySpec {
+        filter: args.filter.clone(),
+        order: args.order.clone(),
+        limit: first.map(|n| n.saturating_add(1)),
+        offset: args.offset,
+        after,
+    };
+    let mut rows = ctx.db.inner.run_query(&f.name, spec, true, ctx.budget).map_err(at(f.pos))?;
+    let has_next = first.is_some_and(|n| rows.len() > n);
+    if let Some(n) = first {
+        rows.truncate(n);
     }
-    .saturating_add(args.offset)
-    .min(rows.len());
-    let end = first.map_or(rows.len(), |n| start.saturating_add(n).min(rows.len()));
-    let page = &rows[start..end];
+    let page = &rows[..];
     let coll = ctx.db.inner.collection(&f.name)?;
     let mut out = Map::new();
     for sel in fields {
@@ -324,8 +328,8 @@ fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> 
                 for pf in &sel.selections {
                     let super::ast::Selection::Field(pf) = pf else { continue };
                     let v = match pf.name.as_str() {
-                        "hasNextPage" => Json::Bool(end < rows.len()),
-                        "hasPreviousPage" => Json::Bool(start > 0),
+                        "hasNextPage" => Json::Bool(has_next),
+                        "hasPreviousPage" => Json::Bool(has_previous),
                         "endCursor" => page.last().map_or(Json::Null, |(_, d)| Json::String(encode_cursor(d, &args.order))),
                         "startCursor" => {
                             page.first().map_or(Json::Null, |(_, d)| Json::String(encode_cursor(d, &args.order)))
@@ -341,7 +345,9 @@ fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> 
                 }
                 Json::Object(pi)
             }
-            "totalCount" => Json::from(rows.len()),
+            "totalCount" => Json::from(
+                ctx.db.inner.count_matches(&f.name, args.filter.clone(), true, ctx.budget).map_err(at(f.pos))?,
+            ),
             other => {
                 return Err(err(
                     sel.pos,
@@ -356,7 +362,13 @@ fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> 
 
 fn aggregate_root(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> {
     let mut out = Map::new();
-    let spec = QuerySpec { filter: args.filter.clone(), order: args.order, limit: args.limit, offset: args.offset };
+    let spec = QuerySpec {
+        filter: args.filter.clone(),
+        order: args.order,
+        limit: args.limit,
+        offset: args.offset,
+        after: None,
+    };
     let mut rows: Option<Vec<Row>> = None;
     let load = |rows: &mut Option<Vec<Row>>| -> Result<Vec<Row>> {
         if rows.is_none() {

@@ -18,10 +18,15 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
     let flush_every = Duration::from_millis(cfg.write_buffer_flush_interval_ms.max(10));
     let checkpoint_every = Duration::from_millis(cfg.checkpoint_interval_ms.max(10));
     let compact_every = Duration::from_secs(cfg.compact_interval_mins.max(1) * 60);
+    // WAL mode: the log is fsynced on this period, so a power loss keeps what was written
+    // before the last sync (Strict and Synchronous fsync every commit).
+    let wal_sync_every = (inner.durability == crate::config::DurabilityMode::WAL && cfg.wal_sync_interval_ms > 0)
+        .then(|| Duration::from_millis(cfg.wal_sync_interval_ms));
     // Completed jobs past their retention are deleted every half retention (100 ms to 1 min).
     let purge_after = cfg.completed_job_retention_ms.map(Duration::from_millis);
     let purge_every = Duration::from_millis(cfg.completed_job_retention_ms.unwrap_or(0) / 2)
         .clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let tick = flush_every.min(Duration::from_millis(200)).min(wal_sync_every.unwrap_or(Duration::MAX));
     let signal = inner.shutdown.clone();
     std::thread::Builder::new()
         .name("aurora-maintenance".into())
@@ -30,6 +35,7 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
             let mut last_checkpoint = Instant::now();
             let mut last_compact = Instant::now();
             let mut last_purge = Instant::now();
+            let mut last_wal_sync = Instant::now();
             loop {
                 // Wait without holding a strong handle, so dropping the last user handle closes now.
                 // The flag is read before taking the signal lock: if the user drops the last handle
@@ -42,7 +48,7 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
                         return;
                     }
                     if !wanted {
-                        cv.wait_for(&mut stop, flush_every.min(Duration::from_millis(200)));
+                        cv.wait_for(&mut stop, tick);
                     }
                     if *stop {
                         return;
@@ -51,6 +57,12 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
                 let Some(inner) = weak.upgrade() else { return };
                 let now = Instant::now();
                 let result = (|| -> Result<()> {
+                    if let (Some(every), Some(w)) = (wal_sync_every, &inner.wal_shared) {
+                        if now.duration_since(last_wal_sync) >= every {
+                            last_wal_sync = now;
+                            w.sync_now()?;
+                        }
+                    }
                     if now.duration_since(last_checkpoint) >= checkpoint_every {
                         last_checkpoint = now;
                         last_flush = now;
@@ -120,11 +132,7 @@ impl Inner {
             *f = (*f).max(lsn);
         }
         if let Some(seg) = segment {
-            for (start, path) in wal::list_segments(&self.wal_dir)? {
-                if start < seg {
-                    std::fs::remove_file(&path).map_err(|e| AuroraError::io(&path, e))?;
-                }
-            }
+            remove_segments_before(&self.wal_dir, seg)?;
         }
         Ok(())
     }
@@ -151,4 +159,14 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// Deletes the WAL segments that start before `segment` (their records are checkpointed).
+pub(super) fn remove_segments_before(wal_dir: &std::path::Path, segment: u64) -> Result<()> {
+    for (start, path) in wal::list_segments(wal_dir)? {
+        if start < segment {
+            std::fs::remove_file(&path).map_err(|e| AuroraError::io(&path, e))?;
+        }
+    }
+    Ok(())
 }

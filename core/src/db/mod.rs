@@ -4,9 +4,11 @@ mod audit;
 mod health;
 mod maintenance;
 mod read;
+mod stats;
 mod txn;
 mod write;
 
+pub use stats::MemoryStats;
 pub use txn::Transaction;
 pub(crate) use write::{Applied, WriteOp};
 
@@ -141,7 +143,7 @@ impl Aurora {
         let wal = if durability == DurabilityMode::None || !config.enable_wal {
             None
         } else {
-            Some(Wal::create(&wal_dir, last_lsn + 1, fsync)?)
+            Some(Wal::create(&wal_dir, last_lsn + 1, fsync, config.wal_segment_bytes)?)
         };
         let current_seg = last_lsn + 1;
         for (start, path) in wal::list_segments(&wal_dir)? {
@@ -400,17 +402,37 @@ impl Inner {
         Ok(())
     }
 
+    /// Drops a collection under the commit lock, checkpointing inside it: no write can land
+    /// between the checkpoint and the drop, so no WAL record can bring its documents back.
     fn drop_collection(&self, name: &str) -> Result<()> {
+        let _one = self.checkpoint_lock.lock();
+        let mut cs = self.commit.lock();
         self.collection(name)?;
-        // Checkpoint first so no WAL record can resurrect the collection's documents.
-        self.checkpoint()?;
-        let _cs = self.commit.lock();
-        self.buffer.flush_into(&*self.cold()?)?;
-        self.cold()?.drop_tree(&docs_tree(name))?;
-        self.cold()?.apply(META_TREE, vec![(format!("{COLLECTION_PREFIX}{name}").into_bytes(), None)])?;
-        self.cold()?.flush()?;
-        self.collections.write().remove(name);
-        Ok(())
+        let Some(state) = self.collections.write().remove(name) else { return Ok(()) };
+        let dropped = self.cold().and_then(|cold| {
+            self.buffer.flush_into(&*cold)?;
+            cold.drop_tree(&docs_tree(name))?;
+            cold.apply(META_TREE, vec![(format!("{COLLECTION_PREFIX}{name}").into_bytes(), None)])?;
+            let lsn = cs.next_lsn - 1;
+            let segment = cs.wal.as_mut().map(|w| w.rotate()).transpose()?;
+            write_checkpoint(&*cold, lsn)?;
+            cold.flush()?;
+            Ok(segment)
+        });
+        match dropped {
+            Ok(segment) => {
+                *self.sync_flushed.lock() = cs.next_lsn - 1;
+                drop(cs);
+                if let Some(seg) = segment {
+                    maintenance::remove_segments_before(&self.wal_dir, seg)?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.collections.write().insert(name.to_string(), state);
+                Err(e)
+            }
+        }
     }
 
     fn verify(&self) -> Result<()> {
@@ -447,9 +469,6 @@ impl Inner {
             cv.notify_all();
         }
         let result = self.checkpoint_inner();
-        if let Some(w) = &self.wal_shared {
-            w.stop();
-        }
         self.commit.lock().wal = None;
         *self.cold_slot.write() = None;
         result

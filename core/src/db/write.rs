@@ -99,39 +99,19 @@ impl Inner {
     where
         F: FnOnce(&Inner) -> Result<Vec<WriteOp>>,
     {
-        let (lsn, applied) = self.commit_now(build, origin)?;
-        if lsn > 0 {
-            self.wait_durable(lsn).await?;
-        }
-        Ok(applied)
+        self.commit_blocking(build, origin)
     }
 
-    /// Blocking form of [`Inner::commit_with`] for callers outside an async runtime.
+    /// [`Inner::commit_with`] without an async runtime: nothing in a commit waits on one.
     pub(crate) fn commit_blocking<F>(&self, build: F, origin: &str) -> Result<Vec<Applied>>
     where
         F: FnOnce(&Inner) -> Result<Vec<WriteOp>>,
     {
         let (lsn, applied) = self.commit_now(build, origin)?;
-        if lsn > 0 {
-            if let (DurabilityMode::Strict | DurabilityMode::Synchronous, Some(w)) = (self.durability, &self.wal_shared)
-            {
-                w.wait_synced_blocking(lsn)?;
-            }
-            if self.durability == DurabilityMode::Synchronous {
-                self.flush_to_cold(lsn)?;
-            }
-        }
-        Ok(applied)
-    }
-
-    async fn wait_durable(&self, lsn: u64) -> Result<()> {
-        if let (DurabilityMode::Strict | DurabilityMode::Synchronous, Some(w)) = (self.durability, &self.wal_shared) {
-            w.wait_synced(lsn).await?;
-        }
-        if self.durability == DurabilityMode::Synchronous {
+        if lsn > 0 && self.durability == DurabilityMode::Synchronous {
             self.flush_to_cold(lsn)?;
         }
-        Ok(())
+        Ok(applied)
     }
 
     /// Synchronous mode: make sure the cold store durably holds everything up to `lsn`.
@@ -195,6 +175,12 @@ impl Inner {
     }
 
     /// The critical section: returns the commit's LSN (0 when nothing was written).
+    ///
+    /// One rule for faults: the write is applied to memory (and becomes visible, and its events
+    /// are published) only after its WAL record is written whole — and fsynced, in Strict and
+    /// Synchronous mode — so a commit that returns an error was never applied, is never seen and
+    /// is never replayed. The commit lock is held across the fsync: Strict commits are one
+    /// fsync each, in order.
     fn commit_now<F>(&self, build: F, origin: &str) -> Result<(u64, Vec<Applied>)>
     where
         F: FnOnce(&Inner) -> Result<Vec<WriteOp>>,
@@ -207,6 +193,7 @@ impl Inner {
         if staged.is_empty() {
             return Ok((0, Vec::new()));
         }
+        self.check_commit_size(&staged)?;
         let lsn = cs.next_lsn;
 
         if let Some(wal) = cs.wal.as_mut() {
@@ -269,13 +256,31 @@ impl Inner {
         }
         self.audit(origin, &applied_out);
         self.publish(lsn, &applied_out);
-        if let (DurabilityMode::Strict | DurabilityMode::Synchronous, Some(w)) = (self.durability, &self.wal_shared) {
-            w.request_sync(lsn);
-        }
         Ok((lsn, applied_out))
     }
 
-    /// Sends change events in commit order, once the write is durable per the mode.
+    /// Refuses a commit whose writes would encode to more than `Limits::max_commit_bytes` (or
+    /// than a WAL record holds), before anything is written or applied.
+    fn check_commit_size(&self, staged: &[Staged]) -> Result<()> {
+        let limit = self.config.limits.max_commit_bytes.min(crate::storage::wal::MAX_RECORD_BYTES as usize / 2);
+        let mut bytes = 0usize;
+        for s in staged {
+            bytes = bytes.saturating_add(match s {
+                Staged::Doc { encoded, .. } => 48 + encoded.as_ref().map_or(0, |e| e.len()),
+                Staged::Raw { tree, key, value } => 16 + tree.len() + key.len() + value.as_ref().map_or(0, Vec::len),
+            });
+        }
+        if bytes > limit {
+            return Err(AuroraError::limit(
+                "max_commit_bytes",
+                limit,
+                format!("the commit's {} writes encode to {bytes} bytes; nothing was written", staged.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends change events in commit order (the commit is durable per the mode by now).
     fn publish(&self, lsn: u64, applied: &[Applied]) {
         let events: Vec<ChangeEvent> = applied
             .iter()
@@ -289,23 +294,7 @@ impl Inner {
                 before: a.before.clone(),
             })
             .collect();
-        if events.is_empty() {
-            return;
-        }
-        match (self.durability, &self.wal_shared) {
-            (DurabilityMode::Strict | DurabilityMode::Synchronous, Some(w)) => {
-                let hub = self.hub_handle();
-                w.defer_until_synced(
-                    lsn,
-                    Box::new(move || {
-                        if let Some(hub) = hub.upgrade() {
-                            events.into_iter().for_each(|e| hub.hub.publish(e));
-                        }
-                    }),
-                );
-            }
-            _ => events.into_iter().for_each(|e| self.hub.publish(e)),
-        }
+        events.into_iter().for_each(|e| self.hub.publish(e));
     }
 
     fn stage(&self, cs: &mut CommitState, ops: Vec<WriteOp>) -> Result<Vec<Staged>> {
@@ -413,11 +402,6 @@ impl Inner {
             }
         }
         Ok(staged)
-    }
-
-    fn hub_handle(&self) -> std::sync::Weak<Inner> {
-        // The deferred publisher must not keep the database alive.
-        self.self_weak.read().clone()
     }
 }
 

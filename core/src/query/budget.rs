@@ -41,7 +41,7 @@ impl Budget {
     /// passed.
     pub fn tick(&self) -> Result<()> {
         let t = self.ticks.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        if t % TICKS_PER_CHECK == 0 {
+        if t.is_multiple_of(TICKS_PER_CHECK) {
             self.check()?;
         }
         Ok(())

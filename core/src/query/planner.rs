@@ -24,6 +24,33 @@ pub struct QuerySpec {
     pub limit: Option<usize>,
     /// Documents to skip.
     pub offset: usize,
+    /// Only documents strictly after this position in the query's order (cursor pagination):
+    /// the walk skips what comes before instead of loading it.
+    pub after: Option<Cursor>,
+}
+
+/// A position in a query's order: the sort keys of a document and its system id (which breaks
+/// ties, in insertion order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    /// The document's values of the `order` fields, in order.
+    pub keys: Vec<Value>,
+    /// The document's system id.
+    pub sid: String,
+}
+
+impl Cursor {
+    /// True when `doc` comes strictly after this position under `order`.
+    pub fn precedes(&self, doc: &Document, order: &[(String, bool)]) -> bool {
+        for ((field, asc), k) in order.iter().zip(&self.keys) {
+            let v = doc.get_ref(field).unwrap_or(&Value::Null);
+            let o = v.total_cmp(k);
+            if o != Ordering::Equal {
+                return if *asc { o == Ordering::Greater } else { o == Ordering::Less };
+            }
+        }
+        doc._sid.as_str() > self.sid.as_str()
+    }
 }
 
 /// Loads a document by row id and system id.
@@ -275,6 +302,7 @@ pub fn run(state: &CollectionState, spec: &QuerySpec, budget: &Budget, fetch: Fe
         return Ok(Vec::new());
     }
     let want = spec.limit.map(|l| l.saturating_add(spec.offset));
+    let after = |doc: &Document| spec.after.as_ref().is_none_or(|c| c.precedes(doc, &spec.order));
 
     // Ordered walk of an index: top-k without sorting everything. Predicates on the sort
     // field are checked on the index keys during the walk (and end it once past the range),
@@ -306,7 +334,7 @@ pub fn run(state: &CollectionState, spec: &QuerySpec, budget: &Budget, fetch: Fe
                     for rowid in ids {
                         let Some(sid) = state.sid_of(rowid) else { continue };
                         let Some(doc) = fetch(rowid, sid)? else { continue };
-                        if residual && !rest.matches(&doc) {
+                        if residual && !rest.matches(&doc) || !after(&doc) {
                             continue;
                         }
                         out.push((rowid, doc));
@@ -388,6 +416,9 @@ fn run_unordered_or_sorted(
         if residual && !spec.filter.matches(&doc) {
             return Ok(None);
         }
+        if spec.after.as_ref().is_some_and(|c| !c.precedes(&doc, &spec.order)) {
+            return Ok(None);
+        }
         Ok(Some((rowid, doc)))
     };
     let ids = match &cand.set {
@@ -408,11 +439,16 @@ fn run_unordered_or_sorted(
         return Ok(out.into_iter().skip(spec.offset).collect());
     }
 
+    // With a limit, only the best `want` rows are kept: the buffer is cut back to them each
+    // time it doubles, so memory stays O(want) however many rows match.
     let mut rows = Vec::new();
     for rowid in ids {
         if let Some(row) = accept(rowid)? {
             rows.push(row);
-            budget.hold(rows.len())?;
+            match want {
+                Some(k) if rows.len() >= k.saturating_mul(2).max(64) => sort_rows(&mut rows, &spec.order, want),
+                _ => budget.hold(rows.len())?,
+            }
         }
     }
     sort_rows(&mut rows, &spec.order, want);

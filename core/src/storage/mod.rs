@@ -4,6 +4,7 @@ pub mod buffer;
 pub mod cache;
 pub mod codec;
 pub mod cold;
+pub mod faults;
 pub mod wal;
 
 pub use cold::{ColdStore, MemStore, SledStore};

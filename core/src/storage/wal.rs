@@ -1,23 +1,28 @@
-//! Write-ahead log: checksummed records in numbered segment files, with group-commit fsync.
+//! Write-ahead log: checksummed records in numbered segment files.
 //!
 //! Frame: `len: u32 LE | crc32(payload): u32 LE | payload` where the payload is a postcard
 //! [`WalRecord`]. Segment files are named by the first LSN they may hold, so dropping
 //! checkpointed history is a file delete.
+//!
+//! One rule for faults: a record that was not written whole, or whose fsync failed, is cut
+//! back off the file and its LSN is not used; after a failed fsync (or a failed cut) the log
+//! refuses every later write until the database is reopened. A record written whole is kept,
+//! whatever happens to the segment rotation after it. Replay checks that LSNs are contiguous.
 
 use crate::error::{AuroraError, Result};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::watch;
 
-/// Segments rotate once they pass this size.
-const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
-/// A record larger than this is treated as damage, not as data.
-const MAX_RECORD_BYTES: u32 = 1 << 30;
+/// Segments rotate once they pass this size (unless configured otherwise).
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// A record larger than this is treated as damage, not as data; a commit that would encode to
+/// more is refused before anything is written.
+pub const MAX_RECORD_BYTES: u32 = 1 << 30;
 /// In fsync modes a segment grows in zero-filled steps of this size ahead of the records:
 /// overwriting allocated blocks lets `fdatasync` skip the file-size metadata update that an
 /// append needs, which is most of a small commit's fsync cost.
@@ -49,124 +54,62 @@ struct WalRecordRef<'a> {
     ops: &'a [WalOp],
 }
 
-/// What the syncer has made durable so far.
-#[derive(Debug, Clone, Default)]
-pub struct SyncState {
-    /// Every record with an LSN at or below this is fsynced.
-    pub lsn: u64,
-    /// Set when an fsync failed: nothing after `lsn` can be promised.
-    pub error: Option<String>,
-}
-
-type Deferred = Box<dyn FnOnce() + Send>;
-
-/// State shared between the appender (under the commit lock) and committers waiting for
-/// durability. Group commit without a sync thread: the first waiter that finds no sync in
-/// progress becomes the leader, fsyncs everything written so far and wakes the others; a
-/// waiter whose record came after the leader's snapshot leads the next round. A lone writer
-/// therefore pays one fsync and no thread hand-off.
+/// What the log shares with the background syncer (WAL mode syncs on a timer): the current
+/// segment, how far it is written and synced, and whether the log has failed.
 pub struct WalShared {
-    current: Mutex<(Arc<File>, u64)>,
-    leader: Mutex<()>,
-    synced_lsn: Mutex<SyncState>,
-    wake: Condvar,
-    synced: watch::Sender<SyncState>,
-    deferred: Mutex<VecDeque<(u64, Deferred)>>,
+    current: Mutex<(Arc<File>, PathBuf)>,
+    written_lsn: AtomicU64,
+    synced_lsn: AtomicU64,
+    failed: Mutex<Option<String>>,
 }
 
 impl WalShared {
-    /// Kept for API symmetry: durability is requested by waiting.
-    pub fn request_sync(&self, _lsn: u64) {}
-
-    /// Runs `f` once `lsn` is durable (in LSN order, by the leader of that sync).
-    pub fn defer_until_synced(&self, lsn: u64, f: Deferred) {
-        self.deferred.lock().push_back((lsn, f));
-    }
-
-    fn state(&self) -> SyncState {
-        self.synced_lsn.lock().clone()
-    }
-
-    /// Leads one sync round if nobody else does; returns false when another leader is active.
-    fn try_lead(&self) -> bool {
-        let Some(_leading) = self.leader.try_lock() else { return false };
-        let (file, lsn) = self.current.lock().clone();
-        if self.state().lsn >= lsn {
-            return true;
+    /// fsyncs the current segment (everything written before the call). A failure marks the
+    /// log failed: no later write is accepted until the database is reopened.
+    pub fn sync_now(&self) -> Result<()> {
+        if let Some(f) = self.failed.lock().clone() {
+            return Err(failed_error(&f));
         }
-        let result = file.sync_data();
-        {
-            let mut st = self.synced_lsn.lock();
-            match &result {
-                Ok(()) => st.lsn = st.lsn.max(lsn),
-                Err(e) => st.error = Some(e.to_string()),
-            }
-            let snapshot = st.clone();
-            self.synced.send_replace(snapshot);
+        let lsn = self.written_lsn.load(Ordering::Acquire);
+        if self.synced_lsn.load(Ordering::Acquire) >= lsn {
+            return Ok(());
         }
-        self.wake.notify_all();
-        if result.is_ok() {
-            loop {
-                let next = {
-                    let mut d = self.deferred.lock();
-                    match d.front() {
-                        Some((l, _)) if *l <= lsn => d.pop_front(),
-                        _ => None,
-                    }
-                };
-                match next {
-                    Some((_, f)) => f(),
-                    None => break,
-                }
+        let (file, path) = self.current.lock().clone();
+        match sync_data(&file) {
+            Ok(()) => {
+                self.synced_lsn.fetch_max(lsn, Ordering::AcqRel);
+                Ok(())
             }
-        } else if let Err(e) = result {
-            tracing::error!("WAL fsync failed: {e}");
-        }
-        true
-    }
-
-    fn check(&self, lsn: u64) -> Option<Result<()>> {
-        let s = self.state();
-        if s.lsn >= lsn {
-            return Some(Ok(()));
-        }
-        s.error.map(|e| Err(AuroraError::Storage(format!("WAL fsync failed: {e}"))))
-    }
-
-    /// Waits until `lsn` is durable, leading a sync when none is running.
-    pub async fn wait_synced(&self, lsn: u64) -> Result<()> {
-        let mut rx = self.synced.subscribe();
-        loop {
-            if let Some(r) = self.check(lsn) {
-                return r;
-            }
-            if self.try_lead() {
-                continue;
-            }
-            if rx.changed().await.is_err() {
-                return Err(AuroraError::Closed);
+            Err(e) => {
+                let msg = format!("fsync of {} failed: {e}", path.display());
+                *self.failed.lock() = Some(msg.clone());
+                Err(failed_error(&msg))
             }
         }
     }
 
-    /// Blocking form of [`WalShared::wait_synced`].
-    pub fn wait_synced_blocking(&self, lsn: u64) -> Result<()> {
-        loop {
-            if let Some(r) = self.check(lsn) {
-                return r;
-            }
-            if self.try_lead() {
-                continue;
-            }
-            let mut st = self.synced_lsn.lock();
-            if st.lsn < lsn && st.error.is_none() {
-                self.wake.wait_for(&mut st, std::time::Duration::from_millis(5));
-            }
-        }
+    /// Highest LSN known fsynced.
+    pub fn synced_lsn(&self) -> u64 {
+        self.synced_lsn.load(Ordering::Acquire)
     }
 
-    /// Nothing to stop: there is no sync thread.
-    pub fn stop(&self) {}
+    /// Why the log refuses writes, if it does.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().clone()
+    }
+}
+
+fn failed_error(why: &str) -> AuroraError {
+    AuroraError::Storage(format!(
+        "the WAL refuses writes after an earlier failure ({why}); every write acknowledged before it is safe: \
+         close and reopen the database"
+    ))
+}
+
+/// `fdatasync`, or an injected failure (see [`super::faults`]).
+fn sync_data(file: &File) -> std::io::Result<()> {
+    super::faults::check(super::faults::Point::WalSync)?;
+    file.sync_data()
 }
 
 /// The appending side of the log. Owned by the commit path.
@@ -182,9 +125,13 @@ pub struct Wal {
     preallocate: bool,
     seg_start: u64,
     last_lsn: u64,
-    fsync_on_rotate: bool,
+    /// fsync every record before its append returns (Strict and Synchronous modes).
+    fsync: bool,
+    /// Rotate once a segment passes this size.
+    segment_bytes: u64,
+    /// A rotation failed after its record was written: try again on the next append.
+    rotate_pending: bool,
     shared: Arc<WalShared>,
-    poisoned: Option<String>,
     buf: Vec<u8>,
 }
 
@@ -223,6 +170,18 @@ pub fn decode_segment(path: &Path, bytes: &[u8], is_last: bool) -> Result<(Vec<W
     while off < bytes.len() {
         let reason = match frame_at(bytes, off) {
             Ok((record, end)) => {
+                if let Some(prev) = out.last().map(|r| r.lsn) {
+                    if record.lsn != prev.wrapping_add(1) {
+                        return Err(AuroraError::Corruption {
+                            file: path.to_path_buf(),
+                            offset: off as u64,
+                            reason: format!(
+                                "record with LSN {} follows LSN {prev}: LSNs must be consecutive",
+                                record.lsn
+                            ),
+                        });
+                    }
+                }
                 out.push(record);
                 off = end;
                 continue;
@@ -301,27 +260,37 @@ pub fn replay(dir: &Path) -> Result<Vec<WalRecord>> {
             f.set_len(cut).map_err(|e| AuroraError::io(path, e))?;
             f.sync_all().map_err(|e| AuroraError::io(path, e))?;
         }
+        if let (Some(prev), Some(first)) = (records.last().map(|r: &WalRecord| r.lsn), recs.first()) {
+            if first.lsn != prev.wrapping_add(1) {
+                return Err(AuroraError::Corruption {
+                    file: path.clone(),
+                    offset: 0,
+                    reason: format!(
+                        "the segment starts at LSN {} but the one before it ends at LSN {prev}: LSNs must be consecutive",
+                        first.lsn
+                    ),
+                });
+            }
+        }
         records.extend(recs);
     }
     Ok(records)
 }
 
 impl Wal {
-    /// Starts a fresh segment at `next_lsn` in `dir`; `fsync` makes rotation fsync the old segment.
-    pub fn create(dir: &Path, next_lsn: u64, fsync: bool) -> Result<Wal> {
+    /// Starts a fresh segment at `next_lsn` in `dir`. With `fsync`, every append is fsynced
+    /// before it returns.
+    pub fn create(dir: &Path, next_lsn: u64, fsync: bool, segment_bytes: u64) -> Result<Wal> {
         std::fs::create_dir_all(dir).map_err(|e| AuroraError::io(dir, e))?;
         let path = dir.join(segment_name(next_lsn));
         let file = Arc::new(open_segment(&path)?);
         let size = file.metadata().map_err(|e| AuroraError::io(&path, e))?.len();
         let last = next_lsn.saturating_sub(1);
-        let (synced, _) = watch::channel(SyncState { lsn: last, error: None });
         let shared = Arc::new(WalShared {
-            current: Mutex::new((file.clone(), last)),
-            leader: Mutex::new(()),
-            synced_lsn: Mutex::new(SyncState { lsn: last, error: None }),
-            wake: Condvar::new(),
-            synced,
-            deferred: Mutex::new(VecDeque::new()),
+            current: Mutex::new((file.clone(), path.clone())),
+            written_lsn: AtomicU64::new(last),
+            synced_lsn: AtomicU64::new(last),
+            failed: Mutex::new(None),
         });
         Ok(Wal {
             dir: dir.to_path_buf(),
@@ -332,29 +301,43 @@ impl Wal {
             preallocate: fsync,
             seg_start: next_lsn,
             last_lsn: last,
-            fsync_on_rotate: fsync,
+            fsync,
+            segment_bytes: segment_bytes.max(1),
+            rotate_pending: false,
             shared,
-            poisoned: None,
             buf: Vec::with_capacity(4096),
         })
     }
 
-    /// The state shared with waiters and the syncer.
+    /// The state shared with the background syncer.
     pub fn shared(&self) -> &Arc<WalShared> {
         &self.shared
     }
 
-    /// Appends one record with a single `write`. On failure the file is cut back, so the log
-    /// never holds a partial record followed by later ones.
+    /// Appends one record with a single `write` (and, in fsync modes, one `fdatasync`).
+    ///
+    /// On `Ok` the record is in the file whole (and synced in fsync modes): its LSN is used.
+    /// On `Err` it is not in the file: a write cut short or a record whose fsync failed is
+    /// cut back off. A failed fsync or a failed cut also fails the log for every later write.
     pub fn append(&mut self, lsn: u64, ops: &[WalOp]) -> Result<()> {
-        if let Some(p) = &self.poisoned {
-            return Err(AuroraError::Storage(format!("WAL unusable after an earlier failure: {p}")));
+        if let Some(f) = self.shared.failure() {
+            return Err(failed_error(&f));
         }
         self.buf.clear();
         self.buf.extend_from_slice(&[0u8; 8]);
         let payload = postcard::to_extend(&WalRecordRef { lsn, ops }, std::mem::take(&mut self.buf))?;
         self.buf = payload;
-        let len = (self.buf.len() - 8) as u32;
+        let payload_len = self.buf.len() - 8;
+        let len = match u32::try_from(payload_len) {
+            Ok(l) if l <= MAX_RECORD_BYTES => l,
+            _ => return Err(AuroraError::limit(
+                "max_commit_bytes",
+                MAX_RECORD_BYTES,
+                format!(
+                    "the commit encodes to {payload_len} bytes, more than one WAL record holds; nothing was written"
+                ),
+            )),
+        };
         let crc = crc32fast::hash(&self.buf[8..]);
         self.buf[0..4].copy_from_slice(&len.to_le_bytes());
         self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
@@ -363,24 +346,53 @@ impl Wal {
             self.grow(end);
         }
         if let Err(e) = write_at(&self.file, &self.buf, self.size) {
-            if let Err(e2) = self.file.set_len(self.size) {
-                self.poisoned = Some(format!("{e}; truncating back failed: {e2}"));
-            }
-            self.allocated = self.size;
+            self.cut_back(&format!("write failed: {e}"), false);
             return Err(AuroraError::io(&self.path, e));
+        }
+        if self.fsync {
+            if let Err(e) = sync_data(&self.file) {
+                // The record may or may not have reached the disk: cut it off so it is never
+                // replayed, and refuse further writes (the page cache may have dropped data).
+                self.cut_back(&format!("fsync failed: {e}"), true);
+                return Err(failed_error(&format!("fsync of {} failed: {e}", self.path.display())));
+            }
         }
         self.size = end;
         self.allocated = self.allocated.max(end);
         self.last_lsn = lsn;
-        self.shared.current.lock().1 = lsn;
-        if self.size >= SEGMENT_BYTES {
-            self.rotate()?;
+        self.shared.written_lsn.store(lsn, Ordering::Release);
+        if self.fsync {
+            self.shared.synced_lsn.fetch_max(lsn, Ordering::AcqRel);
+        }
+        if self.size >= self.segment_bytes || self.rotate_pending {
+            // The record is written: a failed rotation does not undo it, it is tried again.
+            if let Err(e) = self.rotate() {
+                tracing::warn!("WAL segment rotation failed (tried again on the next write): {e}");
+                self.rotate_pending = true;
+            }
         }
         Ok(())
     }
 
-    /// Closes the current segment (fsyncing it in durable modes) and starts the next one.
-    /// Returns the first LSN of the new segment: every earlier segment holds only lower LSNs.
+    /// Cuts the file back to the last whole record (and its zero-filled space). A failed cut,
+    /// or `fail` (a failed fsync), fails the log for every later write.
+    fn cut_back(&mut self, why: &str, fail: bool) {
+        let cut = self.file.set_len(self.size).and_then(|_| self.file.sync_all());
+        self.allocated = self.size;
+        let failure = match (cut, fail) {
+            (Err(e), _) => Some(format!("{why}; cutting the partial record off failed: {e}")),
+            (Ok(()), true) => Some(why.to_string()),
+            (Ok(()), false) => None,
+        };
+        if let Some(f) = failure {
+            tracing::error!("WAL {}: {f}", self.path.display());
+            *self.shared.failed.lock() = Some(f);
+        }
+    }
+
+    /// Closes the current segment (fsynced, so a later sync of the next one never covers an
+    /// unsynced earlier one) and starts the next. Returns the first LSN of the new segment:
+    /// every earlier segment holds only lower LSNs. On error nothing changes.
     pub fn rotate(&mut self) -> Result<u64> {
         if self.size == 0 {
             return Ok(self.seg_start);
@@ -390,19 +402,20 @@ impl Wal {
             self.file.set_len(self.size).map_err(|e| AuroraError::io(&self.path, e))?;
             self.allocated = self.size;
         }
-        if self.fsync_on_rotate {
-            self.file.sync_data().map_err(|e| AuroraError::io(&self.path, e))?;
-        }
+        sync_data(&self.file).map_err(|e| AuroraError::io(&self.path, e))?;
+        self.shared.synced_lsn.fetch_max(self.last_lsn, Ordering::AcqRel);
         let next = self.last_lsn + 1;
         let path = self.dir.join(segment_name(next));
+        super::faults::check(super::faults::Point::WalRotate).map_err(|e| AuroraError::io(&path, e))?;
         let file = Arc::new(open_segment(&path)?);
         self.file = file.clone();
-        self.path = path;
+        self.path = path.clone();
         self.size = 0;
         self.allocated = 0;
-        self.preallocate = self.fsync_on_rotate;
+        self.preallocate = self.fsync;
         self.seg_start = next;
-        *self.shared.current.lock() = (file, self.last_lsn);
+        self.rotate_pending = false;
+        *self.shared.current.lock() = (file, path);
         Ok(next)
     }
 
@@ -420,7 +433,7 @@ impl Wal {
 
     /// fsyncs the current segment now (used at close).
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| AuroraError::io(&self.path, e))
+        self.shared.sync_now()
     }
 
     /// Zero-fills the segment to at least `end` plus one step. Best effort: on a full disk the
@@ -491,7 +504,7 @@ mod tests {
     fn torn_tail_is_cut_and_middle_damage_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let mut w = Wal::create(dir.path(), 1, false).unwrap();
+            let mut w = Wal::create(dir.path(), 1, false, DEFAULT_SEGMENT_BYTES).unwrap();
             for l in 1..=5 {
                 w.append(l, &rec(l)).unwrap();
             }
@@ -520,7 +533,7 @@ mod tests {
     fn damaged_length_in_the_middle_of_the_last_segment_is_not_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let mut w = Wal::create(dir.path(), 1, false).unwrap();
+            let mut w = Wal::create(dir.path(), 1, false, DEFAULT_SEGMENT_BYTES).unwrap();
             for l in 1..=5 {
                 w.append(l, &rec(l)).unwrap();
             }
@@ -550,7 +563,7 @@ mod tests {
     fn fsync_segments_are_preallocated_and_never_leave_zeros_behind() {
         let dir = tempfile::tempdir().unwrap();
         let seg_len = |start: u64| std::fs::metadata(dir.path().join(segment_name(start))).unwrap().len();
-        let mut w = Wal::create(dir.path(), 1, true).unwrap();
+        let mut w = Wal::create(dir.path(), 1, true, DEFAULT_SEGMENT_BYTES).unwrap();
         for l in 1..=5 {
             w.append(l, &rec(l)).unwrap();
         }
@@ -564,7 +577,7 @@ mod tests {
         drop(std::mem::ManuallyDrop::into_inner(crashed));
 
         // Rotation cuts the old segment to its records, so only the last one ends in zeros.
-        let mut w = Wal::create(dir.path(), 6, true).unwrap();
+        let mut w = Wal::create(dir.path(), 6, true, DEFAULT_SEGMENT_BYTES).unwrap();
         w.append(6, &rec(6)).unwrap();
         let next = w.rotate().unwrap();
         assert_eq!(next, 7);
@@ -585,7 +598,7 @@ mod tests {
     fn records_written_into_preallocated_space_survive_a_torn_write() {
         let dir = tempfile::tempdir().unwrap();
         let w = {
-            let mut w = Wal::create(dir.path(), 1, true).unwrap();
+            let mut w = Wal::create(dir.path(), 1, true, DEFAULT_SEGMENT_BYTES).unwrap();
             for l in 1..=3 {
                 w.append(l, &rec(l)).unwrap();
             }
@@ -601,5 +614,33 @@ mod tests {
         assert_eq!(recs.len(), 3);
         assert_eq!(std::fs::metadata(&seg).unwrap().len(), w.size);
         drop(std::mem::ManuallyDrop::into_inner(w));
+    }
+
+    #[test]
+    fn replay_refuses_repeated_or_missing_lsns() {
+        for (lsns, bad) in [(vec![1, 2, 2, 3], 2), (vec![1, 2, 4], 4), (vec![3, 2], 2)] {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let mut w = Wal::create(dir.path(), 1, false, DEFAULT_SEGMENT_BYTES).unwrap();
+                for &l in &lsns {
+                    w.append(l, &rec(l)).unwrap();
+                }
+            }
+            match replay(dir.path()) {
+                Err(AuroraError::Corruption { reason, offset, .. }) => {
+                    assert!(reason.contains(&format!("LSN {bad}")) && offset > 0, "{lsns:?}: {reason}")
+                }
+                other => panic!("{lsns:?}: expected corruption, got {other:?}"),
+            }
+        }
+        // Across segments too: a segment must start right after the one before it.
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut w = Wal::create(dir.path(), 1, false, DEFAULT_SEGMENT_BYTES).unwrap();
+            w.append(1, &rec(1)).unwrap();
+            w.rotate().unwrap();
+            w.append(3, &rec(3)).unwrap();
+        }
+        assert!(matches!(replay(dir.path()), Err(AuroraError::Corruption { offset: 0, .. })));
     }
 }

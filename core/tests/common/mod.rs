@@ -30,3 +30,17 @@ pub fn config(dir: &std::path::Path) -> AuroraConfig {
 pub fn s(v: &str) -> Value {
     Value::String(v.into())
 }
+
+/// Copies a database directory (a crash image when the database is still open).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}

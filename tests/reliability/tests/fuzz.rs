@@ -21,7 +21,7 @@ use std::time::Instant;
 fn segment(records: &[Vec<WalOp>]) -> (Vec<u8>, Vec<usize>) {
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut w = Wal::create(dir.path(), 1, false).unwrap();
+        let mut w = Wal::create(dir.path(), 1, false, aurora_db::storage::wal::DEFAULT_SEGMENT_BYTES).unwrap();
         for (i, ops) in records.iter().enumerate() {
             w.append(i as u64 + 1, ops).unwrap();
         }

@@ -1,0 +1,39 @@
+//! What the in-memory structures of a database hold against their budgets.
+
+use super::Aurora;
+
+/// Bytes (approximate, as each structure accounts them) held by the in-memory caches and
+/// buffers of a database, next to their configured budgets.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryStats {
+    /// Decoded documents in the hot cache.
+    pub hot_cache_bytes: usize,
+    /// `hot_cache_size_mb` in bytes.
+    pub hot_cache_budget: usize,
+    /// Documents in the hot cache.
+    pub hot_cache_documents: usize,
+    /// Parsed AQL texts in the plan cache.
+    pub plan_cache_bytes: usize,
+    /// `limits.plan_cache_bytes`.
+    pub plan_cache_budget: usize,
+    /// AQL texts in the plan cache.
+    pub plan_cache_entries: usize,
+    /// Committed writes waiting for the cold store.
+    pub write_buffer_entries: usize,
+}
+
+impl Aurora {
+    /// The bytes held by the caches and buffers, with their budgets.
+    pub fn memory_stats(&self) -> MemoryStats {
+        let (plan_cache_entries, plan_cache_bytes, plan_cache_budget) = crate::aql::plan_cache_usage(self);
+        MemoryStats {
+            hot_cache_bytes: self.inner.cache.used_bytes(),
+            hot_cache_budget: self.inner.cache.budget(),
+            hot_cache_documents: self.inner.cache.len(),
+            plan_cache_bytes,
+            plan_cache_budget,
+            plan_cache_entries,
+            write_buffer_entries: self.inner.buffer.len(),
+        }
+    }
+}
