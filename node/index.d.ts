@@ -104,6 +104,12 @@ export interface Job {
   payload: Document;
 }
 
+/** A job as a handler receives it. */
+export interface RunningJob extends Job {
+  /** True once this attempt was cancelled (it timed out, or the workers are stopping). */
+  readonly cancelled: boolean;
+}
+
 /** An event of an AQL subscription (`db.stream`): the projected document. */
 export interface StreamEvent {
   operation: 'insert' | 'update' | 'delete';
@@ -184,7 +190,7 @@ export declare class Aurora {
    * Registers the handler of `jobType`. It may be sync or async; a throw or a rejected Promise
    * fails the attempt (retried with backoff, then dead-lettered).
    */
-  registerHandler(jobType: string, handler: (job: Job) => unknown): void;
+  registerHandler(jobType: string, handler: (job: RunningJob) => unknown): void;
   /** Enqueues a job; resolves to its id. */
   enqueue(jobType: string, payload?: Record<string, unknown> | null, options?: EnqueueOptions | null): Promise<string>;
   /** Starts the worker pool (`concurrency` defaults to the config's `workerThreads`). */

@@ -377,7 +377,10 @@ class Aurora {
   registerHandler(jobType, handler) {
     checkString(jobType, 'jobType');
     if (typeof handler !== 'function') throw new AuroraError('handler must be a function', 'VALIDATION');
+    const native = this.#native;
     const wrapped = async (job) => {
+      // Live: true once the attempt times out or the workers stop, so a long handler can end early.
+      Object.defineProperty(job, 'cancelled', { get: () => native.jobCancelled(job.id), enumerable: false });
       try {
         await handler(job);
         return null;

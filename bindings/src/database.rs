@@ -276,6 +276,12 @@ impl Database {
         })
     }
 
+    /// True while an attempt of job `id` runs and has been cancelled (it timed out, or the
+    /// workers are stopping): a handler polls this to end early.
+    pub fn job_cancelled(&self, id: &str) -> Result<bool, BindingError> {
+        guard(|| Ok(self.worker_system()?.is_cancelled(id)))
+    }
+
     /// A job as JSON (`id, jobType, status, priority, attempts, maxRetries, lastError, payload`), or null.
     pub fn job_status(&self, id: &str) -> Result<Value, BindingError> {
         guard(|| {

@@ -241,3 +241,103 @@ async fn stop_returns_unfinished_jobs_to_pending() {
     assert_eq!(job.status, JobStatus::Pending);
     assert_eq!(job.attempts, 0, "an interrupted attempt is not counted");
 }
+
+/// Counts handler calls running at once, and the most ever seen.
+#[derive(Default)]
+struct Overlap {
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+}
+
+/// Leaves the overlap count when dropped: with the handler's future, or its host thread.
+struct Running(Arc<Overlap>);
+
+impl Running {
+    fn enter(o: &Arc<Overlap>) -> Running {
+        let n = o.now.fetch_add(1, Ordering::SeqCst) + 1;
+        o.max.fetch_max(n, Ordering::SeqCst);
+        Running(o.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_that_time_out_never_overlap_and_see_their_cancellation() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Aurora::open(dir.path().join("db")).await.unwrap();
+    let workers =
+        WorkerSystem::new(&db, WorkerConfig { concurrency: 4, retry_base_ms: 1, ..Default::default() }).unwrap();
+    let overlap = Arc::new(Overlap::default());
+    let saw_cancel = Arc::new(AtomicUsize::new(0));
+    let (o, s) = (overlap.clone(), saw_cancel.clone());
+    workers.register_handler("slow", move |job: Job| {
+        let (o, s) = (o.clone(), s.clone());
+        async move {
+            let running = Running::enter(&o);
+            let token = job.cancel.clone();
+            // A host thread that ignores the signal for a while: the attempt lasts until it ends.
+            tokio::task::spawn_blocking(move || {
+                let _held = (running, token.clone());
+                std::thread::sleep(Duration::from_millis(60));
+                if token.is_cancelled() {
+                    s.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(())
+        }
+    });
+    workers.start().await.unwrap();
+    let id =
+        workers.enqueue(Job::new("slow").with_timeout(Duration::from_millis(5)).with_max_retries(3)).await.unwrap();
+    wait_until(|| workers.get_status(&id) == Some(JobStatus::DeadLetter)).await;
+    let job = workers.get_job(&id).unwrap();
+    assert_eq!(job.attempts, 4);
+    assert!(job.last_error.unwrap_or_default().contains("timed out"));
+    assert_eq!(overlap.max.load(Ordering::SeqCst), 1, "attempts of one job overlapped");
+    assert_eq!(saw_cancel.load(Ordering::SeqCst), 4, "every attempt saw its cancellation");
+    workers.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_and_close_return_after_every_handler_call_and_release_the_handlers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Aurora::open(dir.path().join("db")).await.unwrap();
+    let workers =
+        WorkerSystem::new(&db, WorkerConfig { stop_timeout: Duration::from_millis(20), ..Default::default() }).unwrap();
+    let overlap = Arc::new(Overlap::default());
+    let captured = Arc::new(());
+    let (o, c) = (overlap.clone(), captured.clone());
+    workers.register_handler("long", move |job: Job| {
+        let (o, _c) = (o.clone(), c.clone());
+        async move {
+            let running = Running::enter(&o);
+            let token = job.cancel.clone();
+            tokio::task::spawn_blocking(move || {
+                let _held = (running, token);
+                std::thread::sleep(Duration::from_millis(200));
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(())
+        }
+    });
+    workers.start().await.unwrap();
+    let id = workers.enqueue(Job::new("long")).await.unwrap();
+    wait_until(|| overlap.now.load(Ordering::SeqCst) == 1).await;
+    workers.stop().await.unwrap();
+    assert_eq!(overlap.now.load(Ordering::SeqCst), 0, "stop returned while a handler call was running");
+    assert_eq!(workers.get_status(&id), Some(JobStatus::Pending), "the interrupted job waits for the next start");
+
+    workers.start().await.unwrap();
+    wait_until(|| overlap.now.load(Ordering::SeqCst) == 1).await;
+    db.close().await.unwrap();
+    assert_eq!(overlap.now.load(Ordering::SeqCst), 0, "close returned while a handler call was running");
+    assert_eq!(Arc::strong_count(&captured), 1, "close released the handler and what it captured");
+}

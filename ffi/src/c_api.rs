@@ -577,6 +577,27 @@ pub unsafe extern "C" fn aurora_stop_workers(
     run(out_error, || Ok(db(db_handle)?.stop_workers()?))
 }
 
+/// Whether an attempt of job `job_id` is running and has been cancelled (it timed out, or the
+/// workers are stopping), in `*out_cancelled`: a handler polls this (with the `id` of its job
+/// JSON) to end early.
+///
+/// # Safety
+/// As [`aurora_execute`]; `out_cancelled` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn aurora_job_cancelled(
+    db_handle: AuroraDb,
+    job_id: *const c_char,
+    out_cancelled: *mut bool,
+    out_error: *mut *mut AuroraErrorInfo,
+) -> AuroraStatus {
+    run(out_error, || unsafe {
+        let out = out_arg(out_cancelled, "out_cancelled", false)?;
+        let id = str_arg(job_id, "job_id")?;
+        *out = db(db_handle)?.job_cancelled(id)?;
+        Ok(())
+    })
+}
+
 /// A job as JSON (`id, jobType, status, priority, attempts, maxRetries, lastError, payload`)
 /// in `*out_json`, or NULL when no job has that id.
 ///

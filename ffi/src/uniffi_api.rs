@@ -199,6 +199,12 @@ impl Aurora {
         Ok(self.db.stop_workers()?)
     }
 
+    /// True while an attempt of job `id` runs and has been cancelled (it timed out, or the
+    /// workers are stopping): a handler checks it to end early.
+    pub fn job_cancelled(&self, id: String) -> Result<bool, AuroraError> {
+        Ok(self.db.job_cancelled(&id)?)
+    }
+
     /// A job as JSON, or null when no job has that id.
     pub fn job_status(&self, id: String) -> Result<Option<String>, AuroraError> {
         let v = self.db.job_status(&id)?;

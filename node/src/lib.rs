@@ -198,6 +198,13 @@ impl NativeDatabase {
         self.db.register_async_handler(&job_type, Arc::new(JsHandler(Arc::new(handler)))).map_err(to_js_error)
     }
 
+    /// True while an attempt of job `id` runs and has been cancelled (timed out, or the workers
+    /// are stopping); `index.js` exposes it as the job's `cancelled` property.
+    #[napi]
+    pub fn job_cancelled(&self, id: String) -> Result<bool> {
+        self.db.job_cancelled(&id).map_err(to_js_error)
+    }
+
     /// Enqueues a job; resolves to its id.
     #[napi(ts_return_type = "Promise<string>")]
     pub fn enqueue<'env>(

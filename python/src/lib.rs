@@ -185,6 +185,10 @@ impl NativeDatabase {
         self.db.register_handler(job_type, Arc::new(PyHandler { f: handler })).map_err(to_pyerr)
     }
 
+    fn job_cancelled(&self, id: &str) -> PyResult<bool> {
+        self.db.job_cancelled(id).map_err(to_pyerr)
+    }
+
     #[pyo3(signature = (job_type, payload=None, priority="normal", max_retries=None))]
     fn enqueue(
         &self,

@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     pub audit_log: Option<Mutex<std::fs::File>>,
     /// Consecutive cold-store failures, for errors that say how long it has been failing.
     pub cold_health: Mutex<health::ColdHealth>,
+    /// Every worker system made on this database: closing stops them and drops their handlers.
+    pub worker_systems: Mutex<Vec<crate::workers::WorkerSystem>>,
 }
 
 impl Aurora {
@@ -179,6 +181,7 @@ impl Aurora {
             self_weak: RwLock::new(std::sync::Weak::new()),
             audit_log,
             cold_health: Mutex::new(health::ColdHealth::default()),
+            worker_systems: Mutex::new(Vec::new()),
             config,
         });
         *inner.self_weak.write() = Arc::downgrade(&inner);
@@ -263,12 +266,22 @@ impl Aurora {
         self.inner.compact()
     }
 
-    /// Flushes everything and stops background work. Later calls on any clone fail with `Closed`.
+    /// Stops every worker system of the database (returning once each handler call has
+    /// returned), flushes everything and stops background work. Later calls on any clone fail
+    /// with `Closed`.
     pub async fn close(&self) -> Result<()> {
-        self.inner.shutdown()
+        let systems = self.inner.worker_systems.lock().clone();
+        let mut stopped = Ok(());
+        for ws in systems {
+            if let Err(e) = ws.stop().await {
+                stopped = stopped.and(Err(e));
+            }
+        }
+        self.inner.shutdown().and(stopped)
     }
 
-    /// Flushes and closes without an async runtime.
+    /// Flushes and closes without an async runtime. Running job handlers are not waited for:
+    /// stop the workers first (`WorkerSystem::stop`), as the bindings do.
     pub fn close_blocking(&self) -> Result<()> {
         self.inner.shutdown()
     }
@@ -469,6 +482,9 @@ impl Inner {
             cv.notify_all();
         }
         let result = self.checkpoint_inner();
+        for ws in std::mem::take(&mut *self.worker_systems.lock()) {
+            ws.clear_handlers();
+        }
         self.commit.lock().wal = None;
         *self.cold_slot.write() = None;
         result

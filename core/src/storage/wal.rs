@@ -330,13 +330,15 @@ impl Wal {
         let payload_len = self.buf.len() - 8;
         let len = match u32::try_from(payload_len) {
             Ok(l) if l <= MAX_RECORD_BYTES => l,
-            _ => return Err(AuroraError::limit(
-                "max_commit_bytes",
-                MAX_RECORD_BYTES,
-                format!(
+            _ => {
+                return Err(AuroraError::limit(
+                    "max_commit_bytes",
+                    MAX_RECORD_BYTES,
+                    format!(
                     "the commit encodes to {payload_len} bytes, more than one WAL record holds; nothing was written"
                 ),
-            )),
+                ))
+            }
         };
         let crc = crc32fast::hash(&self.buf[8..]);
         self.buf[0..4].copy_from_slice(&len.to_le_bytes());

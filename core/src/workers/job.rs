@@ -99,6 +99,11 @@ pub struct Job {
     /// retention of completed jobs; absent in records written before it existed).
     #[serde(default)]
     pub finished_at_ms: Option<u64>,
+    /// Raised when the running attempt times out or the workers stop: a handler that checks
+    /// `job.cancel.is_cancelled()` (or awaits `job.cancel.cancelled()`) can end early. Not
+    /// stored.
+    #[serde(skip)]
+    pub cancel: super::cancel::CancelToken,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -124,6 +129,7 @@ impl Job {
             last_error: None,
             seq: 0,
             finished_at_ms: None,
+            cancel: Default::default(),
         }
     }
 
@@ -145,9 +151,10 @@ impl Job {
         self
     }
 
-    /// Runs the job no earlier than `delay` from now.
+    /// Runs the job no earlier than `delay` from now (a delay past the year 292 million is
+    /// that far).
     pub fn with_delay(mut self, delay: std::time::Duration) -> Self {
-        self.run_at_ms = now_ms() + delay.as_millis() as u64;
+        self.run_at_ms = now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
         self
     }
 
@@ -159,7 +166,7 @@ impl Job {
 
     /// Fails an attempt that runs longer than `timeout`.
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.timeout_ms = Some(timeout.as_millis() as u64);
+        self.timeout_ms = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
         self
     }
 }

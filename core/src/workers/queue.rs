@@ -229,7 +229,7 @@ impl JobQueue {
             };
             let before = job.clone();
             job.status = JobStatus::Running;
-            job.attempts += 1;
+            job.attempts = job.attempts.saturating_add(1);
             (before, job.clone())
         };
         if let Err(e) = self.persist(&job).await {

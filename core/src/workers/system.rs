@@ -1,10 +1,17 @@
 //! The worker runtime: handlers registered by job type, run by a pool of tokio tasks.
 //!
 //! `stop()` semantics: no new job is claimed; running jobs get `WorkerConfig::stop_timeout`
-//! to finish; those still running then are aborted and returned to `Pending` (attempt not
-//! counted), so they run again after the next start. Jobs run at least once: a job whose
-//! process died while it ran is `Pending` again on the next open, its attempt count kept.
+//! to finish; those still running then have their cancellation signal raised and are
+//! aborted, and return to `Pending` (attempt not counted), so they run again after the next
+//! start. `stop()` returns only once every handler call has returned (a host handler blocking
+//! a thread is waited for). Jobs run at least once: a job whose process died while it ran is
+//! `Pending` again on the next open, its attempt count kept.
+//!
+//! Attempts of one job never overlap: an attempt that times out has its signal raised and is
+//! aborted, and the job is retried only once every part of the attempt (the handler's future,
+//! a host thread running it) has let go of its [`CancelToken`].
 
+use super::cancel::CancelToken;
 use super::job::{Job, JobStatus};
 use super::queue::{JobQueue, QueueStats};
 use crate::db::Aurora;
@@ -47,8 +54,16 @@ impl Default for WorkerConfig {
 struct Running {
     stop: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    in_flight: Arc<Mutex<HashMap<String, ()>>>,
+    in_flight: Arc<Mutex<HashMap<String, InFlight>>>,
 }
+
+/// A running attempt: its cancellation signal and the handle that aborts its handler.
+struct InFlight {
+    token: CancelToken,
+    abort: tokio::task::AbortHandle,
+}
+
+type InFlightMap = Arc<Mutex<HashMap<String, InFlight>>>;
 
 /// Runs registered handlers for the jobs of one database's queue.
 #[derive(Clone)]
@@ -76,13 +91,23 @@ impl std::future::IntoFuture for Registered {
 impl WorkerSystem {
     /// A worker system over `db`'s durable queue (not started).
     pub fn new(db: &Aurora, config: WorkerConfig) -> Result<WorkerSystem> {
-        Ok(WorkerSystem {
+        let ws = WorkerSystem {
             queue: JobQueue::of(db)?,
             db: Arc::downgrade(&db.inner),
             config,
             handlers: Arc::new(Mutex::new(HashMap::new())),
             running: Arc::new(Mutex::new(None)),
-        })
+        };
+        // Closing the database stops it and lets go of its handlers.
+        db.inner.worker_systems.lock().push(ws.clone());
+        Ok(ws)
+    }
+
+    /// Unregisters every handler (their captured state, a host's user data, is released once
+    /// no running attempt holds them).
+    pub(crate) fn clear_handlers(&self) {
+        let handlers = std::mem::take(&mut *self.handlers.lock());
+        drop(handlers);
     }
 
     /// Registers the handler for a job type (replacing an earlier one). The handler is in place
@@ -170,7 +195,7 @@ impl WorkerSystem {
             return Ok(());
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let in_flight = Arc::new(Mutex::new(HashMap::new()));
+        let in_flight: InFlightMap = Arc::new(Mutex::new(HashMap::new()));
         let tasks = (0..self.config.concurrency.max(1))
             .map(|_| rt.spawn(self.clone().worker_loop(stop.clone(), in_flight.clone())))
             .collect();
@@ -178,7 +203,13 @@ impl WorkerSystem {
         Ok(())
     }
 
-    /// Stops the workers (see the module docs for what happens to running jobs).
+    /// True while an attempt of job `id` runs and its cancellation signal is raised.
+    pub fn is_cancelled(&self, id: &str) -> bool {
+        self.running.lock().as_ref().is_some_and(|r| r.in_flight.lock().get(id).is_some_and(|f| f.token.is_cancelled()))
+    }
+
+    /// Stops the workers (see the module docs for what happens to running jobs). Returns once
+    /// every handler call has returned.
     pub async fn stop(&self) -> Result<()> {
         let Some(r) = self.running.lock().take() else {
             return Ok(());
@@ -186,26 +217,22 @@ impl WorkerSystem {
         r.stop.store(true, Ordering::Release);
         self.queue.notify.notify_waiters();
         let deadline = tokio::time::Instant::now() + self.config.stop_timeout;
-        for t in &r.tasks {
-            while !t.is_finished() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+        while r.tasks.iter().any(|t| !t.is_finished()) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        for t in &r.tasks {
-            t.abort();
+        // Past the timeout: signal and abort what still runs; each worker then waits for its
+        // attempt to let go and returns the job to Pending.
+        for f in r.in_flight.lock().values() {
+            f.token.cancel();
+            f.abort.abort();
         }
-        let left: Vec<String> = r.in_flight.lock().keys().cloned().collect();
-        let mut first_error = None;
-        for id in left {
-            // A release that cannot be committed still makes the job runnable in memory.
-            if let Err(e) = self.queue.release(&id).await {
-                first_error.get_or_insert(e);
-            }
+        for t in r.tasks {
+            let _ = t.await;
         }
-        first_error.map_or(Ok(()), Err)
+        Ok(())
     }
 
-    async fn worker_loop(self, stop: Arc<AtomicBool>, in_flight: Arc<Mutex<HashMap<String, ()>>>) {
+    async fn worker_loop(self, stop: Arc<AtomicBool>, in_flight: InFlightMap) {
         while !stop.load(Ordering::Acquire) {
             let claimed = match self.claim_runnable().await {
                 Ok(j) => j,
@@ -225,23 +252,42 @@ impl WorkerSystem {
                 }
                 continue;
             };
-            let id = job.id.clone();
-            in_flight.lock().insert(id.clone(), ());
-            let timeout = job.timeout_ms.map(Duration::from_millis);
-            let fut = tokio::spawn(handler(job));
-            let outcome = match timeout {
-                Some(t) => match tokio::time::timeout(t, fut).await {
-                    Ok(r) => flatten(r),
-                    Err(_) => Err(format!("timed out after {} ms", t.as_millis())),
-                },
-                None => flatten(fut.await),
-            };
-            // Still in flight while the outcome is recorded: if `stop` aborts this task in the
-            // middle, it returns the job to Pending instead of leaving it Running.
-            if let Err(e) = self.queue.finish(&id, outcome, self.config.retry_base_ms).await {
-                tracing::error!("could not record the outcome of job {id} (it will run again): {e}");
-            }
-            in_flight.lock().remove(&id);
+            self.run_attempt(job, handler, &stop, &in_flight).await;
+        }
+    }
+
+    /// Runs one attempt to its end and records its outcome. The attempt ends when every clone
+    /// of its token is dropped, not when its future is abandoned, so the next attempt of the
+    /// job can never start while a host thread still runs this one.
+    async fn run_attempt(&self, mut job: Job, handler: Handler, stop: &AtomicBool, in_flight: &InFlightMap) {
+        let id = job.id.clone();
+        let timeout = job.timeout_ms.map(Duration::from_millis);
+        let (token, done) = CancelToken::attempt();
+        job.cancel = token.clone();
+        let mut task = tokio::spawn(handler(job));
+        in_flight.lock().insert(id.clone(), InFlight { token: token.clone(), abort: task.abort_handle() });
+        let outcome = match timeout {
+            Some(t) => match tokio::time::timeout(t, &mut task).await {
+                Ok(r) => r,
+                Err(_) => {
+                    token.cancel();
+                    task.abort();
+                    let _ = (&mut task).await;
+                    Ok(Err(AuroraError::Handler(format!("timed out after {} ms", t.as_millis()))))
+                }
+            },
+            None => (&mut task).await,
+        };
+        in_flight.lock().remove(&id);
+        drop(token);
+        let _ = done.await;
+        let recorded = match outcome {
+            // Aborted by `stop`: the attempt does not count.
+            Err(e) if e.is_cancelled() && stop.load(Ordering::Acquire) => self.queue.release(&id).await,
+            other => self.queue.finish(&id, flatten(other), self.config.retry_base_ms).await.map(|_| ()),
+        };
+        if let Err(e) = recorded {
+            tracing::error!("could not record the outcome of job {id} (it will run again): {e}");
         }
     }
 

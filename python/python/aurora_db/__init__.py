@@ -50,6 +50,7 @@ __all__ = [
     "ClosedError",
     "HandlerError",
     "InternalError",
+    "Job",
     "LimitExceeded",
     "NotFound",
     "SchemaTypeError",
@@ -133,6 +134,21 @@ class Subscription:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+
+class Job(dict[str, Any]):
+    """A job as a handler receives it: a dict (``job["payload"]``, ``job["attempts"]``...) that
+    also tells whether its attempt was cancelled (it timed out, or the workers are stopping).
+    """
+
+    def __init__(self, fields: dict[str, Any], cancelled: Callable[[], bool]) -> None:
+        super().__init__(fields)
+        self._cancelled = cancelled
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the attempt was cancelled: a long handler checks it and returns early."""
+        return self._cancelled()
 
 
 def _run_coroutine_handler(
@@ -224,11 +240,18 @@ class Aurora:
         triggers a retry. Also usable as a decorator: ``@db.register_handler("email")``.
         """
 
+        native = self._native
+
         def register(f: H) -> H:
             target: Callable[[dict[str, Any]], Any] = f
             if inspect.iscoroutinefunction(f):
                 target = _run_coroutine_handler(f)
-            self._native.register_handler(job_type, target)
+
+            def call(fields: dict[str, Any]) -> Any:
+                job_id = str(fields.get("id", ""))
+                return target(Job(fields, lambda: native.job_cancelled(job_id)))
+
+            native.register_handler(job_type, call)
             return f
 
         if fn is None:
