@@ -24,6 +24,17 @@ pub enum EvictionPolicy {
     LRU,
 }
 
+/// The engine that holds the data on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColdStoreKind {
+    /// redb: a copy-on-write B-tree with snapshot reads (the default).
+    #[default]
+    Redb,
+    /// sled: a log-structured store, kept as an option.
+    Sled,
+}
+
 /// sled tuning preset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum ColdStoreMode {
@@ -44,8 +55,13 @@ pub struct AuroraConfig {
     pub hot_cache_size_mb: usize,
     /// Eviction policy of the hot cache.
     pub eviction_policy: EvictionPolicy,
-    /// sled page cache, in MiB.
+    /// The cold store's page cache (redb or sled), in MiB.
     pub cold_cache_capacity_mb: usize,
+    /// The engine holding the data on disk; recorded in the database directory on creation
+    /// (opening a database with the other one is an error).
+    pub cold_store: ColdStoreKind,
+    /// Byte budget of the cache of index pages (decoded posting chunks and unique entries), in MiB.
+    pub index_cache_mb: usize,
     /// sled mode.
     pub cold_mode: ColdStoreMode,
     /// Start the built-in job workers on open.
@@ -140,6 +156,8 @@ impl Default for AuroraConfig {
             hot_cache_size_mb: 256,
             eviction_policy: EvictionPolicy::LRU,
             cold_cache_capacity_mb: 1024,
+            cold_store: ColdStoreKind::Redb,
+            index_cache_mb: 64,
             cold_mode: ColdStoreMode::HighThroughput,
             workers_enabled: false,
             worker_threads: 4,

@@ -38,7 +38,7 @@ pub mod workers;
 
 pub use aql::subscription::{AqlStream, StreamEvent, StreamOp};
 pub use aql::{ExecuteOptions, ExecuteRequest, ExecutionResult};
-pub use config::{AuroraConfig, ColdStoreMode, DurabilityMode, EvictionPolicy, Limits};
+pub use config::{AuroraConfig, ColdStoreKind, ColdStoreMode, DurabilityMode, EvictionPolicy, Limits};
 pub use db::{Aurora, MemoryStats, Transaction};
 pub use error::{AuroraError, Result};
 pub use field_name::FieldName;

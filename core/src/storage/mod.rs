@@ -2,9 +2,14 @@
 
 pub mod buffer;
 pub mod cache;
+pub mod chunk;
 pub mod codec;
+pub mod doc_codec;
 pub mod cold;
 pub mod faults;
+pub mod keys;
+pub mod kv;
+pub mod memtable;
 pub mod wal;
 
 pub use cold::{ColdStore, MemStore, SledStore};
