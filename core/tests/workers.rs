@@ -274,17 +274,18 @@ async fn attempts_that_time_out_never_overlap_and_see_their_cancellation() {
         WorkerSystem::new(&db, WorkerConfig { concurrency: 4, retry_base_ms: 1, ..Default::default() }).unwrap();
     let overlap = Arc::new(Overlap::default());
     let saw_cancel = Arc::new(AtomicUsize::new(0));
-    let (o, s) = (overlap.clone(), saw_cancel.clone());
+    let (o, s, ws) = (overlap.clone(), saw_cancel.clone(), workers.clone());
     workers.register_handler("slow", move |job: Job| {
-        let (o, s) = (o.clone(), s.clone());
+        let (o, s, ws) = (o.clone(), s.clone(), ws.clone());
         async move {
             let running = Running::enter(&o);
             let token = job.cancel.clone();
-            // A host thread that ignores the signal for a while: the attempt lasts until it ends.
+            // A host thread that ignores the signal for a while: the attempt lasts until it ends,
+            // and the signal it reads by job id (as the bindings do) stays raised meanwhile.
             tokio::task::spawn_blocking(move || {
                 let _held = (running, token.clone());
                 std::thread::sleep(Duration::from_millis(60));
-                if token.is_cancelled() {
+                if token.is_cancelled() && ws.is_cancelled(&job.id) {
                     s.fetch_add(1, Ordering::SeqCst);
                 }
             })

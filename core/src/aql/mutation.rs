@@ -181,8 +181,7 @@ impl Overlay {
     ) -> Result<Vec<(Key, DocData)>> {
         let prepared = {
             let c = inner.collection(coll).map_err(at(pos))?;
-            let st = c.read();
-            crate::query::planner::prepare_filter(&st, filter, true).map_err(at(pos))?
+            crate::query::planner::prepare_filter(&c, filter, true).map_err(at(pos))?
         };
         let spec = QuerySpec { filter: prepared.clone(), ..Default::default() };
         let mut out = Vec::new();
@@ -212,6 +211,15 @@ type FieldOutput = (Vec<(Key, DocData)>, Option<Job>);
 
 /// Sets `path` (dotted for nested objects) in `data`, creating intermediate objects.
 pub(crate) fn set_path(data: &mut DocData, path: &str, v: Value) -> Result<()> {
+    // Each segment is a level of nesting (and of recursion below): bounded like any value.
+    let depth = path.bytes().filter(|b| *b == b'.').count() + 1;
+    if depth > super::MAX_VALUE_DEPTH {
+        return Err(AuroraError::limit(
+            "max_depth",
+            super::MAX_VALUE_DEPTH,
+            format!("the dotted key `{}` nests {depth} levels", crate::error::shown(path)),
+        ));
+    }
     set_in(data, path, v)
 }
 
@@ -261,8 +269,8 @@ fn nest(data: DocData) -> Result<DocData> {
 fn selection_fields(ctx: &Ctx, f: &Field, coll: &str, written: &[&DocData]) -> Result<Vec<Field>> {
     let fields = super::fragments::expand(&f.selections, ctx.frags, coll)?;
     let c = ctx.db.inner.collection(coll).map_err(at(f.pos))?;
-    let st = c.read();
-    if st.schema.fields.is_empty() && st.count() == 0 && written.is_empty() {
+    let st = c;
+    if st.schema().fields.is_empty() && st.live_count() == 0 && written.is_empty() {
         return Ok(fields);
     }
     for sel in &fields {
@@ -476,6 +484,9 @@ mod set_path_tests {
         let e = set_path(&mut d, "a.b", Value::Int(4)).expect_err("`a` holds an Int");
         assert!(e.to_string().contains("`a` holds"), "{e}");
         let e = set_path(&mut d, "p.q.r.z", Value::Int(5)).expect_err("`r` holds an Int");
+        let deep = vec!["k"; 100_000].join(".");
+        let e2 = set_path(&mut d, &deep, Value::Int(6)).expect_err("too deep");
+        assert_eq!(e2.code(), "LIMIT", "{e2}");
         assert!(e.to_string().contains("`r` holds"), "{e}");
     }
 }

@@ -1,8 +1,8 @@
 //! Projection: a document shaped by a selection set, keys in selection order.
 
 use super::ast::{Field, Pos, Selection};
-use crate::error::{hint_for, AuroraError, Result};
-use crate::index::CollectionState;
+use crate::db::catalog::Catalog;
+use crate::error::{AuroraError, Result};
 use crate::types::{DocData, Document};
 use crate::value::Value;
 use crate::FieldName;
@@ -107,8 +107,8 @@ pub(crate) fn project_value(v: &Value, sels: &[Selection]) -> Json {
 }
 
 /// Checks that every selected top-level field is known in the collection.
-pub(crate) fn check_fields(st: &CollectionState, fields: &[Field]) -> Result<()> {
-    if st.schema.fields.is_empty() && st.count() == 0 {
+pub(crate) fn check_fields(st: &Catalog, fields: &[Field]) -> Result<()> {
+    if st.schema().fields.is_empty() && st.live_count() == 0 {
         // Nothing is known about an empty schemaless collection: accept any shape.
         return Ok(());
     }
@@ -122,12 +122,6 @@ pub(crate) fn check_fields(st: &CollectionState, fields: &[Field]) -> Result<()>
 }
 
 /// Error for a field no schema entry or document has.
-pub(crate) fn unknown_field(st: &CollectionState, name: &str, pos: Pos) -> AuroraError {
-    AuroraError::FieldNotFound {
-        line: pos.line,
-        column: pos.column,
-        collection: st.name.clone(),
-        field: name.to_string(),
-        hint: hint_for(name, st.known_fields()),
-    }
+pub(crate) fn unknown_field(st: &Catalog, name: &str, pos: Pos) -> AuroraError {
+    st.unknown_field(name).at_position(pos.line, pos.column)
 }

@@ -6,14 +6,13 @@ use super::fragments::{expand, Fragments};
 use super::plan::RootPlan;
 use super::project::{check_fields, project, unknown_field};
 use super::result::{QueryBody, QueryResult};
+use crate::db::catalog::Catalog;
 use crate::db::Aurora;
 use crate::error::{AuroraError, Result};
-use crate::index::CollectionState;
 use crate::query::planner::{QuerySpec, Row};
 use crate::query::Filter;
 use crate::types::Document;
 use crate::value::Value;
-use parking_lot::RwLock;
 use serde_json::{json, Map, Value as Json};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -148,7 +147,7 @@ pub(crate) struct Checked<'a> {
     filter: Option<&'a AtomicU64>,
 }
 
-fn check_order(st: &CollectionState, order: &[(String, bool)], pos: Pos) -> Result<()> {
+fn check_order(st: &Catalog, order: &[(String, bool)], pos: Pos) -> Result<()> {
     for (o, _) in order {
         if !st.accepts_field(o) {
             return Err(unknown_field(st, o, pos));
@@ -160,7 +159,7 @@ fn check_order(st: &CollectionState, order: &[(String, bool)], pos: Pos) -> Resu
 fn run_with(
     ctx: &Ctx,
     f: &Field,
-    coll: &RwLock<CollectionState>,
+    coll: &Catalog,
     args: ReadArgs,
     fields: Arc<[Field]>,
     mode: Mode,
@@ -168,20 +167,20 @@ fn run_with(
 ) -> Result<QueryResult> {
     let body = match mode {
         Mode::List => {
-            // Checks and query under one read lock. With static arguments, checks that passed
-            // at the current shape epoch pass again (they read nothing else), so they are
-            // skipped; filter fields are then known and the planner need not check them.
-            let st = coll.read();
+            // With static arguments, checks that passed at the current shape epoch pass again
+            // (they read nothing else), so they are skipped; filter fields are then known and
+            // the planner need not check them.
+            let st = coll;
             let epoch = st.shape_epoch();
             let at_epoch = |c: Option<&AtomicU64>| c.is_some_and(|c| c.load(AtomicOrdering::Relaxed) == epoch);
             let passed = at_epoch(checked.all);
             let fields_passed = passed || at_epoch(checked.fields);
             let filter_passed = passed || at_epoch(checked.filter);
             if !passed {
-                check_order(&st, &args.order, f.pos)?;
+                check_order(st, &args.order, f.pos)?;
             }
             if !fields_passed {
-                check_fields(&st, &fields)?;
+                check_fields(st, &fields)?;
                 if let Some(c) = checked.fields {
                     c.store(epoch, AtomicOrdering::Relaxed);
                 }
@@ -193,23 +192,23 @@ fn run_with(
                 offset: args.offset,
                 after: None,
             };
-            let rows = ctx.db.inner.run_query_in(&st, spec, !filter_passed, ctx.budget).map_err(at(f.pos))?;
+            let snap = ctx.db.inner.snapshot();
+            let rows = ctx.db.inner.run_query_in(st, &snap, spec, !filter_passed, ctx.budget).map_err(at(f.pos))?;
             if let (false, Some(c)) = (passed, checked.all) {
                 c.store(epoch, AtomicOrdering::Relaxed);
             }
             if let (false, Some(c)) = (filter_passed, checked.filter) {
                 c.store(epoch, AtomicOrdering::Relaxed);
             }
-            drop(st);
             let rows = rows.into_iter().map(|(_, d)| d).collect();
             QueryBody::Projected { fields, with_sid: ctx.debug_audit, rows }
         }
         Mode::Paged => {
-            check_order(&coll.read(), &args.order, f.pos)?;
+            check_order(coll, &args.order, f.pos)?;
             QueryBody::Json { json: page(ctx, f, &fields, args)?, grouped: false }
         }
         Mode::Grouped => {
-            check_order(&coll.read(), &args.order, f.pos)?;
+            check_order(coll, &args.order, f.pos)?;
             QueryBody::Json { json: aggregate_root(ctx, f, &fields, args)?, grouped: true }
         }
     };
@@ -249,9 +248,8 @@ fn decode_cursor(
     let raw = unhex(cursor).ok_or_else(bad)?;
     let j: Json = serde_json::from_slice(&raw).map_err(|_| bad())?;
     let sid = j.get("s").and_then(Json::as_str).ok_or_else(bad)?.to_string();
-    let coll_state = ctx.db.inner.collection(coll)?;
-    let st = coll_state.read();
-    let current = crate::db::parse_sid(&sid).ok().and_then(|s| ctx.db.inner.fetch(&st, s).ok().flatten());
+    let cat = ctx.db.inner.collection(coll)?;
+    let current = crate::db::parse_sid(&sid).ok().and_then(|s| ctx.db.inner.fetch(&cat, s).ok().flatten());
     let keys = match current {
         Some(doc) => sort_keys(&doc, order),
         None => {
@@ -308,7 +306,7 @@ fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> 
                             }
                             "node" => {
                                 let node_fields = expand(&ef.selections, ctx.frags, &f.name)?;
-                                check_fields(&coll.read(), &node_fields)?;
+                                check_fields(&coll, &node_fields)?;
                                 e.insert(ef.response_key().into(), project(d, &node_fields, ctx.debug_audit));
                             }
                             other => {
@@ -437,11 +435,8 @@ fn aggregate(ctx: &Ctx, coll: &str, sels: &[super::ast::Selection], rows: &[Row]
             },
             "sum" | "avg" | "min" | "max" => {
                 let field = field_arg(a, ctx)?;
-                {
-                    let st = coll_state.read();
-                    if !st.accepts_field(&field) {
-                        return Err(unknown_field(&st, &field, a.pos));
-                    }
+                if !coll_state.accepts_field(&field) {
+                    return Err(unknown_field(&coll_state, &field, a.pos));
                 }
                 let vals = rows.iter().filter_map(|(_, d)| d.get_ref(&field)).filter(|v| !v.is_null());
                 match a.name.as_str() {
@@ -495,7 +490,6 @@ fn group_by(ctx: &Ctx, coll: &str, sel: &Field, rows: &[Row]) -> Result<Json> {
     let field = field_arg(sel, ctx)?;
     {
         let st = ctx.db.inner.collection(coll)?;
-        let st = st.read();
         if !st.accepts_field(&field) {
             return Err(unknown_field(&st, &field, sel.pos));
         }
@@ -518,7 +512,7 @@ fn group_by(ctx: &Ctx, coll: &str, sel: &Field, rows: &[Row]) -> Result<Json> {
                 "aggregate" => aggregate(ctx, coll, &x.selections, &members)?,
                 "nodes" => {
                     let nf = expand(&x.selections, ctx.frags, coll)?;
-                    check_fields(&ctx.db.inner.collection(coll)?.read(), &nf)?;
+                    check_fields(&*ctx.db.inner.collection(coll)?, &nf)?;
                     Json::Array(members.iter().map(|(_, d)| project(d, &nf, ctx.debug_audit)).collect())
                 }
                 other => {

@@ -22,9 +22,8 @@ pub(crate) fn compile(ctx: &Ctx, f: &Field) -> Result<Compiled> {
     let coll = ctx.db.inner.collection(&f.name)?;
     let args = read_args(f, ctx.vars, &["where"])?;
     let fields = expand(&f.selections, ctx.frags, &f.name)?;
-    let st = coll.read();
-    check_fields(&st, &fields)?;
-    let filter = planner::prepare_filter(&st, args.filter, true).map_err(at(f.pos))?;
+    check_fields(&coll, &fields)?;
+    let filter = planner::prepare_filter(&coll, args.filter, true).map_err(at(f.pos))?;
     Ok(Compiled { collection: f.name.clone(), filter, fields })
 }
 

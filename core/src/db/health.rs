@@ -47,7 +47,7 @@ impl Inner {
             let h = self.cold_health.lock();
             (h.failing_since.map_or(0.0, |t| t.elapsed().as_secs_f64()), h.failures)
         };
-        let safe = if self.wal_shared.is_some() {
+        let safe = if self.wal_shared.get().is_some() {
             "every acknowledged write is safe in the WAL and reaches the cold store once it works again"
         } else {
             "there is no WAL: acknowledged writes not yet in the cold store are only in memory"

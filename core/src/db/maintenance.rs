@@ -1,12 +1,10 @@
 //! Background maintenance: buffer flushes, checkpoints (WAL truncation), compaction and the
 //! retention of completed jobs.
 
-use super::{write_checkpoint, Inner};
+use super::open::LSN_KEY;
+use super::{CommitState, Inner};
 use crate::error::{AuroraError, Result};
-use crate::index::CollectionState;
-use crate::storage::codec::decode_doc;
-use crate::storage::wal;
-use parking_lot::RwLock;
+use crate::storage::{keys, wal};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -57,7 +55,7 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
                 let Some(inner) = weak.upgrade() else { return };
                 let now = Instant::now();
                 let result = (|| -> Result<()> {
-                    if let (Some(every), Some(w)) = (wal_sync_every, &inner.wal_shared) {
+                    if let (Some(every), Some(w)) = (wal_sync_every, inner.wal_shared.get()) {
                         if now.duration_since(last_wal_sync) >= every {
                             last_wal_sync = now;
                             w.sync_now()?;
@@ -68,10 +66,10 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
                         last_flush = now;
                         inner.checkpoint()?;
                     } else if inner.flush_wanted.swap(false, Ordering::AcqRel)
-                        || (now.duration_since(last_flush) >= flush_every && !inner.buffer.is_empty())
+                        || (now.duration_since(last_flush) >= flush_every && inner.memtable.pending_docs() > 0)
                     {
                         last_flush = now;
-                        if let Err(e) = inner.cold().and_then(|cold| inner.buffer.flush_into(&*cold)) {
+                        if let Err(e) = inner.flush_memtable(false) {
                             inner.note_cold_error(&e);
                             return Err(e);
                         }
@@ -99,66 +97,89 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
 }
 
 impl Inner {
-    /// Flushes buffered writes into the cold store, makes it durable, records the checkpoint
-    /// LSN and deletes the WAL segments it covers. A write still buffered is never dropped:
-    /// segments go only after the data they hold is durable in the cold store.
+    /// Writes pending data to the cold store, makes it durable, records the checkpoint LSN and
+    /// deletes the WAL segments it covers. A committed write is never dropped: segments go only
+    /// after the data they hold is durable in the cold store.
     pub(crate) fn checkpoint(&self) -> Result<()> {
         self.check_open()?;
         self.checkpoint_inner()
     }
 
     pub(super) fn checkpoint_inner(&self) -> Result<()> {
-        let _one = self.checkpoint_lock.lock();
-        let (lsn, segment) = {
-            let mut cs = self.commit.lock();
-            let lsn = cs.next_lsn - 1;
-            let seg = match cs.wal.as_mut() {
-                Some(w) => Some(w.rotate()?),
-                None => None,
-            };
-            (lsn, seg)
-        };
-        let stored = self.cold().and_then(|cold| {
-            self.buffer.flush_into(&*cold)?;
-            write_checkpoint(&*cold, lsn)?;
-            cold.flush()
-        });
-        if let Err(e) = stored {
-            return Err(self.cold_store_error("checkpoint failed (the WAL is kept)", e));
-        }
+        self.flush_memtable(true).map_err(|e| self.cold_store_error("checkpoint failed (the WAL is kept)", e))?;
         self.note_cold_ok();
-        {
-            let mut f = self.sync_flushed.lock();
-            *f = (*f).max(lsn);
+        Ok(())
+    }
+
+    /// Moves the pending writes to the cold store in one atomic batch; with `durable`, also makes
+    /// them durable and drops the WAL segments they cover. Commits go on meanwhile (into a new
+    /// memtable generation).
+    pub(crate) fn flush_memtable(&self, durable: bool) -> Result<()> {
+        let _one = self.checkpoint_lock.lock();
+        // A generation left frozen by a failed flush goes first, with its own LSN.
+        if self.memtable.has_frozen() {
+            self.write_frozen(durable, None)?;
         }
-        if let Some(seg) = segment {
+        let segment = {
+            let mut cs = self.commit.lock();
+            self.memtable.freeze(cs.next_lsn - 1);
+            match (durable, cs.wal.as_mut()) {
+                (true, Some(w)) => Some(w.rotate()?),
+                _ => None,
+            }
+        };
+        self.write_frozen(durable, segment)
+    }
+
+    /// [`Inner::flush_memtable`] for a caller holding the checkpoint and commit locks (schema
+    /// changes): everything committed is in the cold store, durably, when it returns.
+    pub(crate) fn flush_locked(&self, cs: &mut CommitState) -> Result<()> {
+        if self.memtable.has_frozen() {
+            self.write_frozen(true, None)?;
+        }
+        self.memtable.freeze(cs.next_lsn - 1);
+        let segment = cs.wal.as_mut().map(|w| w.rotate()).transpose()?;
+        self.write_frozen(true, segment)
+    }
+
+    /// Writes the frozen generation (if any), installs the new cold view, and after a durable
+    /// write drops the WAL segments before `segment`.
+    fn write_frozen(&self, durable: bool, segment: Option<u64>) -> Result<()> {
+        let cold = self.cold()?;
+        let written = self.memtable.flush_frozen(&*cold, &keys::meta(LSN_KEY), durable)?;
+        if let Some((lsn, keys)) = written {
+            self.index_cache.advance(&with_value_prefixes(keys), cold.view()?);
+            self.memtable.drop_frozen();
+            self.cold_lsn.fetch_max(lsn, Ordering::AcqRel);
+            if durable {
+                self.durable_lsn.fetch_max(lsn, Ordering::AcqRel);
+            }
+        } else if durable {
+            cold.flush()?;
+        }
+        if let (true, Some(seg)) = (durable, segment) {
             remove_segments_before(&self.wal_dir, seg)?;
         }
         Ok(())
     }
 
-    /// Checkpoints, then rebuilds the in-memory state of collections where more than half the
-    /// row ids are holes left by deletes, so bitmaps stay dense.
+    /// Checkpoints (row ids are stable in the paged layout: deleted rows leave holes that the
+    /// roaring chunks compress, and the cold store reuses the freed pages).
     pub(crate) fn compact(&self) -> Result<()> {
-        self.checkpoint()?;
-        let colls: Vec<Arc<RwLock<CollectionState>>> = self.collections.read().values().cloned().collect();
-        for c in colls {
-            if c.read().hole_ratio() < 0.5 {
-                continue;
-            }
-            let _cs = self.commit.lock();
-            self.buffer.flush_into(&*self.cold()?)?;
-            let mut st = c.write();
-            let mut fresh = CollectionState::new(st.id, &st.name, st.schema.clone());
-            for (k, v) in self.cold()?.scan(&st.tree)? {
-                if let Some(sid) = super::sid_from_key(&k) {
-                    fresh.insert(sid, &decode_doc(&v)?);
-                }
-            }
-            *st = fresh;
-        }
-        Ok(())
+        self.checkpoint()
     }
+}
+
+/// Keys written by a flush, and for posting chunks the value prefix a cached value's rows are
+/// kept under (it changes with any of its chunks).
+fn with_value_prefixes(mut written: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let extra: Vec<Vec<u8>> = written
+        .iter()
+        .filter(|k| k.first() == Some(&keys::COLL) && k.get(5) == Some(&keys::kind::POSTING) && k.len() > 10)
+        .map(|k| k[..k.len() - 2].to_vec())
+        .collect();
+    written.extend(extra);
+    written
 }
 
 /// Deletes the WAL segments that start before `segment` (their records are checkpointed).

@@ -1,38 +1,39 @@
-//! The database handle: opening, recovery, collections, and the background maintenance.
+//! The database handle: its state, collections, reads of documents by id, and closing.
 
+mod apply;
 mod audit;
+pub(crate) mod catalog;
 mod health;
 mod maintenance;
+mod open;
 mod read;
+mod schema;
 mod stats;
 mod txn;
 mod write;
 
+pub use open::FORMAT_VERSION;
 pub use stats::MemoryStats;
 pub use txn::Transaction;
 pub(crate) use write::{Applied, WriteOp};
 
 use crate::config::{AuroraConfig, DurabilityMode};
 use crate::error::{hint_for, AuroraError, Result};
-use crate::index::collection::docs_tree;
-use crate::index::CollectionState;
 use crate::realtime::Hub;
-use crate::storage::buffer::WriteBuffer;
 use crate::storage::cache::HotCache;
-use crate::storage::codec::decode_doc;
-use crate::storage::wal::{self, Wal, WalShared};
-use crate::storage::{ColdStore, SledStore};
-use crate::types::{CollectionSchema, FieldDefinition};
+use crate::storage::doc_codec;
+use crate::storage::index_cache::IndexCache;
+use crate::storage::keys;
+use crate::storage::kv::ColdStore;
+use crate::storage::memtable::{Found, Memtable, Snapshot};
+use crate::storage::wal::{Wal, WalShared};
+use crate::types::{CollectionSchema, Document, FieldDefinition};
+use catalog::{Catalog, Catalogs};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// Cold-store tree of database metadata (schemas, checkpoint LSN).
-pub(crate) const META_TREE: &str = "meta";
-const CHECKPOINT_KEY: &[u8] = b"checkpoint_lsn";
-const COLLECTION_PREFIX: &str = "collection:";
 
 /// A handle to an open database. Cheap to clone; the database closes when the last clone
 /// is dropped or on [`Aurora::close`].
@@ -53,17 +54,29 @@ pub(crate) struct Inner {
     pub durability: DurabilityMode,
     /// The cold store; emptied on close so the directory's lock is released.
     cold_slot: RwLock<Option<Arc<dyn ColdStore>>>,
+    /// Committed writes not yet in the cold store, and the snapshots that read through them.
+    pub memtable: Arc<Memtable>,
+    /// Index entries read from the cold store, and the current cold view.
+    pub index_cache: IndexCache,
+    /// Decoded documents.
     pub cache: HotCache,
-    pub buffer: WriteBuffer,
     pub commit: Mutex<CommitState>,
-    pub wal_shared: Option<Arc<WalShared>>,
+    /// The WAL's state shared with the background syncer (set once the WAL exists).
+    pub wal_shared: std::sync::OnceLock<Arc<WalShared>>,
     pub wal_dir: PathBuf,
-    pub collections: RwLock<HashMap<String, Arc<RwLock<CollectionState>>, foldhash::fast::RandomState>>,
+    /// The cold store's file or directory (named in errors).
+    pub data_file: PathBuf,
+    pub collections: RwLock<Catalogs>,
+    /// The id the next collection gets.
+    pub next_coll: std::sync::atomic::AtomicU32,
+    /// Serializes collection definitions (create, change, drop).
+    pub ddl: Mutex<()>,
     pub hub: Hub,
     pub closed: AtomicBool,
-    next_collection_id: AtomicU32,
-    /// Highest LSN known flushed into the cold store (Synchronous mode).
-    pub sync_flushed: Mutex<u64>,
+    /// Highest LSN known durable in the cold store.
+    pub durable_lsn: AtomicU64,
+    /// Highest LSN written to the cold store (durably or not).
+    pub cold_lsn: AtomicU64,
     pub checkpoint_lock: Mutex<()>,
     pub shutdown: Arc<(Mutex<bool>, Condvar)>,
     pub flush_wanted: AtomicBool,
@@ -85,136 +98,6 @@ impl Aurora {
     /// Opens (or creates) a database with an explicit configuration.
     pub async fn with_config(config: AuroraConfig) -> Result<Aurora> {
         Self::open_blocking(config)
-    }
-
-    /// Opens a database without an async runtime (for bindings and tools).
-    pub fn open_blocking(config: AuroraConfig) -> Result<Aurora> {
-        std::fs::create_dir_all(&config.db_path).map_err(|e| AuroraError::io(&config.db_path, e))?;
-        let cold: Arc<dyn ColdStore> = Arc::new(SledStore::open(&config)?);
-        Self::open_on(config, cold)
-    }
-
-    /// Opens a database over a given cold store (an in-memory one in tests).
-    pub fn open_on(config: AuroraConfig, cold: Arc<dyn ColdStore>) -> Result<Aurora> {
-        let wal_dir = config.db_path.join("wal");
-        let durability = config.effective_durability();
-
-        // 1. Recover: replay WAL records above the checkpoint into the cold store.
-        let checkpoint = read_checkpoint(cold.as_ref())?;
-        // WAL segments are deleted only once the cold store durably holds their records, so the
-        // oldest one starts at or below checkpoint + 1. One starting above means the cold store
-        // went back in time (sled drops everything after a damaged log entry): the writes in
-        // between are gone from both, so say so instead of opening with them silently missing.
-        if let Some((first, path)) = wal::list_segments(&wal_dir)?.first() {
-            if *first > checkpoint.saturating_add(1) {
-                return Err(AuroraError::Corruption {
-                    file: config.db_path.join("data"),
-                    offset: 0,
-                    reason: format!(
-                        "the cold store is at LSN {checkpoint} but the WAL begins at LSN {first} ({}): \
-                         writes {} to {} are lost (damaged or replaced cold store)",
-                        path.display(),
-                        checkpoint + 1,
-                        first - 1
-                    ),
-                });
-            }
-        }
-        let records = wal::replay(&wal_dir)?;
-        let mut last_lsn = checkpoint;
-        let mut replayed = 0usize;
-        for rec in records.into_iter().filter(|r| r.lsn > checkpoint) {
-            let mut per_tree: HashMap<String, Vec<crate::storage::cold::BatchOp>> = HashMap::new();
-            for op in rec.ops {
-                per_tree.entry(op.tree).or_default().push((op.key, op.value));
-            }
-            for (tree, ops) in per_tree {
-                cold.apply(&tree, ops)?;
-            }
-            last_lsn = last_lsn.max(rec.lsn);
-            replayed += 1;
-        }
-        if replayed > 0 {
-            tracing::info!("replayed {replayed} WAL records up to LSN {last_lsn}");
-        }
-        write_checkpoint(cold.as_ref(), last_lsn)?;
-        cold.flush()?;
-
-        // 2. A fresh segment for new writes; everything older is now in the cold store.
-        let fsync = matches!(durability, DurabilityMode::Strict | DurabilityMode::Synchronous);
-        let wal = if durability == DurabilityMode::None || !config.enable_wal {
-            None
-        } else {
-            Some(Wal::create(&wal_dir, last_lsn + 1, fsync, config.wal_segment_bytes)?)
-        };
-        let current_seg = last_lsn + 1;
-        for (start, path) in wal::list_segments(&wal_dir)? {
-            if start < current_seg {
-                std::fs::remove_file(&path).map_err(|e| AuroraError::io(&path, e))?;
-            }
-        }
-        let wal_shared = wal.as_ref().map(|w| w.shared().clone());
-        let audit_log = match &config.audit_log_path {
-            Some(p) => Some(Mutex::new(
-                std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| AuroraError::io(p, e))?,
-            )),
-            None => None,
-        };
-
-        let inner = Arc::new(Inner {
-            cache: HotCache::new(config.hot_cache_size_mb.saturating_mul(1024 * 1024)),
-            durability,
-            cold_slot: RwLock::new(Some(cold.clone())),
-            buffer: WriteBuffer::default(),
-            commit: Mutex::new(CommitState { wal, next_lsn: last_lsn + 1, last_sid: 0 }),
-            wal_shared,
-            wal_dir,
-            collections: RwLock::new(HashMap::default()),
-            hub: Hub::default(),
-            closed: AtomicBool::new(false),
-            next_collection_id: AtomicU32::new(1),
-            sync_flushed: Mutex::new(last_lsn),
-            checkpoint_lock: Mutex::new(()),
-            shutdown: Arc::new((Mutex::new(false), Condvar::new())),
-            flush_wanted: AtomicBool::new(false),
-            extensions: RwLock::new(HashMap::new()),
-            self_weak: RwLock::new(std::sync::Weak::new()),
-            audit_log,
-            cold_health: Mutex::new(health::ColdHealth::default()),
-            worker_systems: Mutex::new(Vec::new()),
-            config,
-        });
-        *inner.self_weak.write() = Arc::downgrade(&inner);
-
-        // 3. Rebuild in-memory indexes once from the cold store.
-        let mut max_sid = 0u128;
-        for (key, bytes) in inner.cold()?.scan(META_TREE)? {
-            let Some(name) = std::str::from_utf8(&key).ok().and_then(|k| k.strip_prefix(COLLECTION_PREFIX)) else {
-                continue;
-            };
-            let schema: CollectionSchema = serde_json::from_slice(&bytes).map_err(|e| AuroraError::Corruption {
-                file: inner.config.db_path.join("data"),
-                offset: 0,
-                reason: format!("schema of collection `{name}` is unreadable: {e}"),
-            })?;
-            let mut state =
-                CollectionState::new(inner.next_collection_id.fetch_add(1, Ordering::Relaxed), name, schema);
-            for (k, v) in inner.cold()?.scan(&docs_tree(name))? {
-                let sid = sid_from_key(&k).ok_or_else(|| AuroraError::Corruption {
-                    file: inner.config.db_path.join("data"),
-                    offset: 0,
-                    reason: format!("bad document key in collection `{name}`"),
-                })?;
-                let data = decode_doc(&v)?;
-                state.insert(sid, &data);
-                max_sid = max_sid.max(sid);
-            }
-            inner.collections.write().insert(name.to_string(), Arc::new(RwLock::new(state)));
-        }
-        inner.commit.lock().last_sid = max_sid;
-
-        maintenance::start(&inner)?;
-        Ok(Aurora { inner })
     }
 
     /// The configuration the database was opened with.
@@ -243,7 +126,7 @@ impl Aurora {
 
     /// The schema of a collection.
     pub fn schema(&self, collection: &str) -> Result<CollectionSchema> {
-        Ok(self.inner.collection(collection)?.read().schema.clone())
+        Ok((*self.inner.collection(collection)?.schema()).clone())
     }
 
     /// Replaces a collection's schema (used by migrations); existing documents are not rewritten.
@@ -261,7 +144,7 @@ impl Aurora {
         self.inner.checkpoint()
     }
 
-    /// Checkpoints and renumbers row ids of collections with many deleted rows.
+    /// Checkpoints (row ids are stable; the cold store reuses freed pages).
     pub async fn compact(&self) -> Result<()> {
         self.inner.compact()
     }
@@ -343,8 +226,13 @@ impl Inner {
         }
     }
 
-    /// The state of a collection, or an error naming it with the closest existing name.
-    pub(crate) fn collection(&self, name: &str) -> Result<Arc<RwLock<CollectionState>>> {
+    /// A consistent read view of everything committed so far.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        self.memtable.snapshot(&self.index_cache)
+    }
+
+    /// The catalog of a collection, or an error naming it with the closest existing name.
+    pub(crate) fn collection(&self, name: &str) -> Result<Arc<Catalog>> {
         self.check_open()?;
         let map = self.collections.read();
         match map.get(name) {
@@ -358,114 +246,87 @@ impl Inner {
         }
     }
 
-    fn create_collection(&self, name: &str, schema: CollectionSchema) -> Result<bool> {
-        if name.is_empty() || name.starts_with("_sys") && name != "_sys_migration" || name.contains(':') {
-            return Err(AuroraError::Validation {
-                collection: name.to_string(),
-                message: "collection names must be non-empty, without `:` and not start with `_sys`".into(),
-            });
+    /// The document at `rowid` as `snap` sees it, through the hot cache.
+    pub(crate) fn fetch_row(&self, cat: &Catalog, snap: &Snapshot, rowid: u32) -> Result<Option<Arc<Document>>> {
+        let key = (cat.id, rowid);
+        if let Some(d) = self.cache.get(&key, snap.lsn()) {
+            return Ok(Some(d));
         }
-        for (f, def) in &schema.fields {
-            if f.is_empty() || f.contains('.') || f == "_sid" {
-                return Err(AuroraError::Validation {
-                    collection: name.to_string(),
-                    message: format!("`{f}` is not a valid field name"),
-                });
-            }
-            let _ = def;
-        }
-        let _cs = self.commit.lock();
-        self.check_open()?;
-        if let Some(existing) = self.collections.read().get(name) {
-            return if existing.read().schema == schema {
-                Ok(false)
-            } else {
-                Err(AuroraError::SchemaConflict(name.to_string()))
-            };
-        }
-        self.persist_schema(name, &schema)?;
-        let state = CollectionState::new(self.next_collection_id.fetch_add(1, Ordering::Relaxed), name, schema);
-        self.collections.write().insert(name.to_string(), Arc::new(RwLock::new(state)));
-        Ok(true)
-    }
-
-    fn persist_schema(&self, name: &str, schema: &CollectionSchema) -> Result<()> {
-        let bytes = serde_json::to_vec(schema)?;
-        self.cold()?.apply(META_TREE, vec![(format!("{COLLECTION_PREFIX}{name}").into_bytes(), Some(bytes))])?;
-        self.cold()?.flush()
-    }
-
-    fn set_schema(&self, name: &str, schema: CollectionSchema) -> Result<()> {
-        let coll = self.collection(name)?;
-        let _cs = self.commit.lock();
-        self.persist_schema(name, &schema)?;
-        let docs = {
-            let st = coll.read();
-            let mut docs = Vec::new();
-            for rowid in st.live().iter() {
-                if let Some(sid) = st.sid_of(rowid) {
-                    if let Some(d) = self.fetch(&st, sid)? {
-                        docs.push((rowid, (*d.data).clone()));
-                    }
-                }
-            }
-            docs
+        let bytes = match snap.get(&keys::doc(cat.id, rowid))? {
+            Some(Found::Bytes(b)) => b,
+            Some(Found::Chunk(_)) => return Err(self.damaged(cat, rowid)),
+            None => return Ok(None),
         };
-        coll.write().set_schema(schema, &docs);
-        Ok(())
+        let (sid, data) = doc_codec::decode(&bytes, &cat.dict.names()).ok_or_else(|| self.damaged(cat, rowid))?;
+        let size = crate::storage::cache::approx_size(&data);
+        let doc = Arc::new(Document::new(sid_string(sid), data));
+        self.cache.fill(key, doc.clone(), size, snap.lsn(), || self.memtable.visible_lsn());
+        Ok(Some(doc))
     }
 
-    /// Drops a collection under the commit lock, checkpointing inside it: no write can land
-    /// between the checkpoint and the drop, so no WAL record can bring its documents back.
-    fn drop_collection(&self, name: &str) -> Result<()> {
-        let _one = self.checkpoint_lock.lock();
-        let mut cs = self.commit.lock();
-        self.collection(name)?;
-        let Some(state) = self.collections.write().remove(name) else { return Ok(()) };
-        let dropped = self.cold().and_then(|cold| {
-            self.buffer.flush_into(&*cold)?;
-            cold.drop_tree(&docs_tree(name))?;
-            cold.apply(META_TREE, vec![(format!("{COLLECTION_PREFIX}{name}").into_bytes(), None)])?;
-            let lsn = cs.next_lsn - 1;
-            let segment = cs.wal.as_mut().map(|w| w.rotate()).transpose()?;
-            write_checkpoint(&*cold, lsn)?;
-            cold.flush()?;
-            Ok(segment)
-        });
-        match dropped {
-            Ok(segment) => {
-                *self.sync_flushed.lock() = cs.next_lsn - 1;
-                drop(cs);
-                if let Some(seg) = segment {
-                    maintenance::remove_segments_before(&self.wal_dir, seg)?;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.collections.write().insert(name.to_string(), state);
-                Err(e)
-            }
+    fn damaged(&self, cat: &Catalog, rowid: u32) -> AuroraError {
+        AuroraError::Corruption {
+            file: self.data_file.clone(),
+            offset: 0,
+            reason: format!("collection `{}`: the document at row {rowid} is unreadable", cat.name),
         }
     }
 
+    /// A document by system id, with its row, as `snap` sees it.
+    pub(crate) fn fetch_in(&self, cat: &Catalog, snap: &Snapshot, sid: u128) -> Result<Option<(u32, Arc<Document>)>> {
+        let Some(rowid) = self.rowid_of(cat, snap, sid)? else { return Ok(None) };
+        Ok(self.fetch_row(cat, snap, rowid)?.map(|d| (rowid, d)))
+    }
+
+    /// A document by system id, as of now.
+    pub(crate) fn fetch(&self, cat: &Catalog, sid: u128) -> Result<Option<Arc<Document>>> {
+        Ok(self.fetch_in(cat, &self.snapshot(), sid)?.map(|(_, d)| d))
+    }
+
+    /// Checks every index of every collection against a full scan of its documents.
     fn verify(&self) -> Result<()> {
-        let colls: Vec<_> = self.collections.read().values().cloned().collect();
-        for c in colls {
-            let st = c.read();
-            st.check_indexes().map_err(|e| AuroraError::Other(format!("collection `{}`: {e}", st.name)))?;
-            for rowid in st.live().iter() {
-                let sid = st.sid_of(rowid).ok_or_else(|| AuroraError::Other("live row without sid".into()))?;
-                let doc = self.fetch(&st, sid)?.ok_or_else(|| {
-                    AuroraError::Other(format!("collection `{}`: row {rowid} has no document", st.name))
-                })?;
-                for f in st.indexed_fields() {
-                    let v = doc.data.get(f.as_str()).cloned().unwrap_or_default();
-                    if !st.index(f).is_some_and(|ix| ix.eq(&v).contains(rowid)) {
-                        return Err(AuroraError::Other(format!(
-                            "collection `{}`: index `{f}` does not list row {rowid} under {v}",
-                            st.name
-                        )));
+        let colls: Vec<Arc<Catalog>> = self.collections.read().values().cloned().collect();
+        let snap = self.snapshot();
+        for cat in colls {
+            let ix = crate::index::Indexes::new(&snap, &cat, &self.index_cache);
+            let fail = |what: String| AuroraError::Other(format!("collection `{}`: {what}", cat.name));
+            let live = ix.live()?;
+            if live.len() != ix.count()? {
+                return Err(fail(format!("{} live rows but a count of {}", live.len(), ix.count()?)));
+            }
+            let defs = cat.indexes();
+            let mut entries = vec![0u64; defs.len()];
+            let prefix = keys::coll_prefix(cat.id, keys::kind::DOC);
+            let mut docs = 0u64;
+            for item in snap.range(&prefix, keys::prefix_end(&prefix).as_deref(), false)? {
+                let (k, _) = item?;
+                let rowid = keys::doc_rowid(&k).ok_or_else(|| fail("a document key is unreadable".into()))?;
+                let doc = self.fetch_row(&cat, &snap, rowid)?.ok_or_else(|| fail(format!("row {rowid} vanished")))?;
+                docs += 1;
+                if !live.contains(rowid) {
+                    return Err(fail(format!("row {rowid} has a document but is not live")));
+                }
+                if self.rowid_of(&cat, &snap, parse_sid(&doc._sid)?)? != Some(rowid) {
+                    return Err(fail(format!("the system id of row {rowid} does not lead back to it")));
+                }
+                for (i, def) in defs.iter().enumerate() {
+                    let v = doc.data.get(def.field.as_str()).cloned().unwrap_or_default();
+                    if !ix.eq(def, &v)?.contains(rowid) {
+                        return Err(fail(format!("index `{}` does not list row {rowid} under {v}", def.field)));
                     }
+                    entries[i] += 1;
+                }
+            }
+            if docs != live.len() {
+                return Err(fail(format!("{docs} documents but {} live rows", live.len())));
+            }
+            for (def, n) in defs.iter().zip(entries) {
+                let mut total = 0u64;
+                for item in ix.walk(def, true)? {
+                    total += item?.1.len();
+                }
+                if total != n {
+                    return Err(fail(format!("index `{}` holds {total} entries for {n} documents", def.field)));
                 }
             }
         }
@@ -497,27 +358,6 @@ impl Drop for Inner {
             tracing::error!("error while closing the database: {e}");
         }
     }
-}
-
-pub(crate) fn read_checkpoint(cold: &dyn ColdStore) -> Result<u64> {
-    Ok(cold
-        .get(META_TREE, CHECKPOINT_KEY)?
-        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0))
-}
-
-pub(crate) fn write_checkpoint(cold: &dyn ColdStore, lsn: u64) -> Result<()> {
-    cold.apply(META_TREE, vec![(CHECKPOINT_KEY.to_vec(), Some(lsn.to_be_bytes().to_vec()))])
-}
-
-/// Storage key of a system id: 16 big-endian bytes, so key order is time order.
-pub(crate) fn sid_key(sid: u128) -> Vec<u8> {
-    sid.to_be_bytes().to_vec()
-}
-
-pub(crate) fn sid_from_key(k: &[u8]) -> Option<u128> {
-    <[u8; 16]>::try_from(k).ok().map(u128::from_be_bytes)
 }
 
 /// Parses the text form of a system id.

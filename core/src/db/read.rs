@@ -1,39 +1,16 @@
-//! The read path: document fetch through hot cache → write buffer → cold store, and queries.
+//! The read path: queries on a snapshot, documents by system id, counts.
 
-use super::{sid_key, sid_string, Aurora, Inner};
+use super::catalog::Catalog;
+use super::{Aurora, Inner};
 use crate::error::Result;
-use crate::index::CollectionState;
+use crate::index::Indexes;
 use crate::query::planner::{self, QuerySpec, Row};
 use crate::query::{Budget, Filter};
-use crate::storage::buffer::Buffered;
-use crate::storage::codec::{approx_size, decode_doc};
+use crate::storage::memtable::Snapshot;
 use crate::types::Document;
-use std::sync::Arc;
 
 impl Inner {
-    /// Loads one document of a collection by system id.
-    pub(crate) fn fetch(&self, st: &CollectionState, sid: u128) -> Result<Option<Arc<Document>>> {
-        let key = (st.id, sid);
-        if let Some(d) = self.cache.get(&key) {
-            return Ok(Some(d));
-        }
-        let k = sid_key(sid);
-        let bytes = match self.buffer.get(&st.tree, &k) {
-            Buffered::Value(v) => v.as_ref().clone(),
-            Buffered::Deleted => return Ok(None),
-            Buffered::Unknown => match self.cold()?.get(&st.tree, &k)? {
-                Some(v) => v,
-                None => return Ok(None),
-            },
-        };
-        let data = decode_doc(&bytes)?;
-        let size = approx_size(&data);
-        let doc = Arc::new(Document::new(sid_string(sid), data));
-        self.cache.put_if_absent(key, doc.clone(), size);
-        Ok(Some(doc))
-    }
-
-    /// Runs a query under the collection's read lock, within `budget`.
+    /// Runs a query on a fresh snapshot, within `budget`.
     pub(crate) fn run_query(
         &self,
         collection: &str,
@@ -41,24 +18,26 @@ impl Inner {
         check_fields: bool,
         budget: &Budget,
     ) -> Result<Vec<Row>> {
-        let coll = self.collection(collection)?;
-        let st = coll.read();
-        self.run_query_in(&st, spec, check_fields, budget)
+        let cat = self.collection(collection)?;
+        let snap = self.snapshot();
+        self.run_query_in(&cat, &snap, spec, check_fields, budget)
     }
 
-    /// Runs a query on a collection whose read lock the caller holds, within `budget`: every
-    /// document read counts against its deadline.
+    /// Runs a query on `snap`, within `budget`: every document read counts against its
+    /// deadline. No lock is held while it runs, so commits go on.
     pub(crate) fn run_query_in(
         &self,
-        st: &CollectionState,
+        cat: &Catalog,
+        snap: &Snapshot,
         spec: QuerySpec,
         check_fields: bool,
         budget: &Budget,
     ) -> Result<Vec<Row>> {
-        let spec = QuerySpec { filter: planner::prepare_filter(st, spec.filter, check_fields)?, ..spec };
-        planner::run(st, &spec, budget, &|_, sid| {
+        let spec = QuerySpec { filter: planner::prepare_filter(cat, spec.filter, check_fields)?, ..spec };
+        let ix = Indexes::new(snap, cat, &self.index_cache);
+        planner::run(&ix, &spec, budget, &|rowid| {
             budget.tick()?;
-            self.fetch(st, sid)
+            self.fetch_row(cat, snap, rowid)
         })
     }
 
@@ -70,12 +49,13 @@ impl Inner {
         check_fields: bool,
         budget: &Budget,
     ) -> Result<u64> {
-        let coll = self.collection(collection)?;
-        let st = coll.read();
-        let filter = planner::prepare_filter(&st, filter, check_fields)?;
-        planner::count(&st, &filter, &|_, sid| {
+        let cat = self.collection(collection)?;
+        let snap = self.snapshot();
+        let filter = planner::prepare_filter(&cat, filter, check_fields)?;
+        let ix = Indexes::new(&snap, &cat, &self.index_cache);
+        planner::count(&ix, &filter, &|rowid| {
             budget.tick()?;
-            self.fetch(&st, sid)
+            self.fetch_row(&cat, &snap, rowid)
         })
     }
 }
@@ -89,14 +69,15 @@ impl Aurora {
     /// Reads one document by its system id.
     pub async fn get_document(&self, collection: &str, sid: &str) -> Result<Option<Document>> {
         let sid = super::parse_sid(sid)?;
-        let coll = self.inner.collection(collection)?;
-        let st = coll.read();
-        Ok(self.inner.fetch(&st, sid)?.map(|d| (*d).clone()))
+        let cat = self.inner.collection(collection)?;
+        Ok(self.inner.fetch(&cat, sid)?.map(|d| (*d).clone()))
     }
 
-    /// Number of documents in a collection (O(1)).
+    /// Number of documents in a collection (O(1): a counter).
     pub async fn count(&self, collection: &str) -> Result<u64> {
-        Ok(self.inner.collection(collection)?.read().count())
+        let cat = self.inner.collection(collection)?;
+        let snap = self.inner.snapshot();
+        Indexes::new(&snap, &cat, &self.inner.index_cache).count()
     }
 
     /// Reads a document by system id into a serde type.

@@ -33,7 +33,7 @@ impl Aurora {
             plan_cache_bytes,
             plan_cache_budget,
             plan_cache_entries,
-            write_buffer_entries: self.inner.buffer.len(),
+            write_buffer_entries: self.inner.memtable.pending_keys(),
         }
     }
 }

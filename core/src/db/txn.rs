@@ -81,8 +81,7 @@ impl Transaction {
                                     Some(d) => d.clone(),
                                     None => {
                                         let coll = inner.collection(&c)?;
-                                        let st = coll.read();
-                                        let doc = inner.fetch(&st, s)?.ok_or_else(|| {
+                                        let doc = inner.fetch(&coll, s)?.ok_or_else(|| {
                                             AuroraError::NotFound(format!(
                                                 "document `{}` in collection `{c}`",
                                                 sid_string(s)

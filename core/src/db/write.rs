@@ -1,16 +1,22 @@
-//! The write path: validate → unique checks → WAL append → apply to memory → publish → wait.
+//! The write path: validate → unique checks → encode → WAL append → apply to memory →
+//! publish. See `docs/DESIGN-NOTES.md` for the fault rules.
 
-use super::{sid_key, sid_string, Aurora, CommitState, Inner};
+use super::apply::{self, Change};
+use super::catalog::Catalog;
+use super::{sid_string, Aurora, CommitState, Inner};
 use crate::config::DurabilityMode;
 use crate::error::{AuroraError, Result};
-use crate::index::CollectionState;
+use crate::index::Indexes;
 use crate::realtime::{ChangeEvent, ChangeType};
 use crate::schema::validate;
-use crate::storage::codec::{approx_size, encode_doc};
+use crate::storage::cache::approx_size;
+use crate::storage::doc_codec;
+use crate::storage::keys;
+use crate::storage::memtable::Snapshot;
 use crate::storage::wal::WalOp;
 use crate::types::{DocData, Document};
 use crate::value::{OrdValue, Value};
-use parking_lot::RwLock;
+use crate::FieldName;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,8 +30,8 @@ pub(crate) enum WriteOp {
     Replace { collection: String, sid: u128, data: DocData },
     /// Remove a document (missing documents are skipped).
     Delete { collection: String, sid: u128 },
-    /// A raw key write to a system tree (job queue, bookkeeping).
-    Raw { tree: String, key: Vec<u8>, value: Option<Vec<u8>> },
+    /// A raw key write (job queue).
+    Raw { key: Vec<u8>, value: Option<Vec<u8>> },
 }
 
 /// A document change made by a commit.
@@ -41,49 +47,77 @@ pub(crate) struct Applied {
 }
 
 enum Staged {
-    Doc { coll: Arc<RwLock<CollectionState>>, applied: Applied, encoded: Option<Arc<Vec<u8>>>, size: usize },
-    Raw { tree: String, key: Vec<u8>, value: Option<Vec<u8>> },
+    Doc { cat: Arc<Catalog>, rowid: u32, applied: Applied, encoded: Option<Arc<[u8]>>, size: usize },
+    Raw { key: Vec<u8>, value: Option<Vec<u8>> },
 }
 
-type UniqueKey = (String, String, OrdValue);
+type UniqueKey = (u32, u16, OrdValue);
 
 /// Claims on unique values made by earlier ops of the same commit.
 #[derive(Default)]
 struct UniqueOverlay {
-    claims: BTreeMap<UniqueKey, Option<u128>>,
+    claims: BTreeMap<UniqueKey, Option<u32>>,
 }
 
 impl UniqueOverlay {
-    fn release(&mut self, st: &CollectionState, doc: &DocData) {
-        for f in st.schema.unique_fields() {
-            if let Some(v) = doc.get(f).filter(|v| !v.is_null()) {
-                self.claims.insert((st.name.clone(), f.to_string(), OrdValue(v.clone())), None);
+    fn release(&mut self, cat: &Catalog, doc: &DocData) {
+        for def in cat.indexes().iter().filter(|d| d.unique) {
+            if let Some(v) = doc.get(def.field.as_str()).filter(|v| !v.is_null()) {
+                self.claims.insert((cat.id, def.id, OrdValue(v.clone())), None);
             }
         }
     }
 
-    fn claim(&mut self, st: &CollectionState, sid: u128, doc: &DocData) -> Result<()> {
-        let own_row = st.rowid_of(sid);
-        for f in st.schema.unique_fields() {
-            let Some(v) = doc.get(f).filter(|v| !v.is_null()) else {
+    fn claim(&mut self, ix: &Indexes<'_>, rowid: u32, doc: &DocData) -> Result<()> {
+        let cat = ix.cat;
+        for def in cat.indexes().iter().filter(|d| d.unique) {
+            let Some(v) = doc.get(def.field.as_str()).filter(|v| !v.is_null()) else {
                 continue;
             };
-            let key = (st.name.clone(), f.to_string(), OrdValue(v.clone()));
+            let key = (cat.id, def.id, OrdValue(v.clone()));
             let taken = match self.claims.get(&key) {
-                Some(Some(owner)) => *owner != sid,
+                Some(Some(owner)) => *owner != rowid,
                 Some(None) => false,
-                None => st.holders(f, v).is_some_and(|h| h.iter().any(|r| Some(r) != own_row)),
+                None => ix.unique_row(def, v)?.is_some_and(|r| r != rowid),
             };
             if taken {
                 return Err(AuroraError::UniqueViolation {
-                    collection: st.name.clone(),
-                    field: f.to_string(),
+                    collection: cat.name.clone(),
+                    field: def.field.clone(),
                     value: v.to_string(),
                 });
             }
-            self.claims.insert(key, Some(sid));
+            self.claims.insert(key, Some(rowid));
         }
         Ok(())
+    }
+}
+
+/// A catalog and dictionary names assigned to it.
+type NamesOf = (Arc<Catalog>, Vec<(u16, FieldName)>);
+
+/// A document touched earlier in the same commit: its row and latest version (None: deleted).
+type Touched = (u32, Option<Arc<Document>>);
+
+/// What a commit changed in memory before it is sure to happen, to undo on failure.
+#[derive(Default)]
+struct Undo {
+    rowids: HashMap<u32, (Arc<Catalog>, u32)>,
+    fields: Vec<(Arc<Catalog>, u16, FieldName)>,
+}
+
+impl Undo {
+    fn roll_back(self) {
+        for (_, (cat, next)) in self.rowids {
+            cat.reset_rowid(next);
+        }
+        let mut by_cat: HashMap<u32, NamesOf> = HashMap::new();
+        for (cat, id, name) in self.fields {
+            by_cat.entry(cat.id).or_insert_with(|| (cat.clone(), Vec::new())).1.push((id, name));
+        }
+        for (_, (cat, added)) in by_cat {
+            cat.dict.forget(&added);
+        }
     }
 }
 
@@ -111,43 +145,35 @@ impl Inner {
         if lsn > 0 && self.durability == DurabilityMode::Synchronous {
             self.flush_to_cold(lsn)?;
         }
+        self.relieve_memtable();
         Ok(applied)
     }
 
-    /// Synchronous mode: make sure the cold store durably holds everything up to `lsn`.
+    /// Synchronous mode: make sure the cold store holds everything up to `lsn` — durably when
+    /// there is no WAL; with one, the record is already fsynced in the WAL, so handing it to the
+    /// cold store is enough (its own durable commit follows at the next checkpoint).
     ///
-    /// With the WAL on, the record is already fsynced when this runs, so the write survives a
-    /// process kill and a power loss whatever the cold store does: a failed flush is logged and
-    /// left to the next checkpoint, and the call succeeds (an error would claim the write failed
-    /// when it is committed, and a retry would duplicate it). Without a WAL the cold flush is the
-    /// only durability, so its failure is an error saying the write is applied but not durable.
-    /// See docs/DESIGN-NOTES.md.
+    /// With the WAL on, the write survives a process kill and a power loss whatever the cold
+    /// store does: a failed flush is logged and left to the next checkpoint, and the call
+    /// succeeds (an error would claim the write failed when it is committed, and a retry would
+    /// duplicate it). Without a WAL the cold flush is the only durability, so its failure is an
+    /// error saying the write is applied but not durable. See docs/DESIGN-NOTES.md.
     fn flush_to_cold(&self, lsn: u64) -> Result<()> {
-        let mut flushed = self.sync_flushed.lock();
-        if *flushed >= lsn {
+        let has_wal = self.wal_shared.get().is_some();
+        let reached = if has_wal { &self.cold_lsn } else { &self.durable_lsn };
+        if reached.load(Ordering::Acquire) >= lsn {
             return Ok(());
         }
-        let result = self.cold().and_then(|cold| {
-            let upto = self.buffer.flush_into(&*cold)?;
-            cold.flush()?;
-            Ok(upto)
-        });
-        match result {
-            Ok(upto) => {
-                *flushed = (*flushed).max(upto).max(lsn);
-                drop(flushed);
-                self.note_cold_ok();
-                Ok(())
-            }
-            Err(e) if self.wal_shared.is_some() && !matches!(e, AuroraError::Closed) => {
-                self.note_cold_error(&e);
+        match self.flush_memtable(!has_wal) {
+            Ok(()) => Ok(()),
+            Err(AuroraError::Closed) => Err(AuroraError::Closed),
+            Err(e) if self.wal_shared.get().is_some() => {
                 tracing::warn!(
                     "write {lsn} is committed and fsynced in the WAL; its cold-store flush failed and is left to \
                      the next checkpoint: {e}"
                 );
                 Ok(())
             }
-            Err(AuroraError::Closed) => Err(AuroraError::Closed),
             Err(e) => Err(self.cold_store_error(
                 "the write is applied and visible but not durable (no WAL; it is lost if the process stops before \
                  a later flush succeeds)",
@@ -156,22 +182,30 @@ impl Inner {
         }
     }
 
-    /// Back-pressure on the write buffer: past its limit the writer flushes it first, and if
-    /// the cold store refuses, the write is refused before anything is written.
-    fn bound_buffer(&self) -> Result<()> {
+    /// Back-pressure on the memtable: past its limit the writer flushes it itself, and if the
+    /// cold store refuses, the write is refused before anything is written.
+    fn bound_memtable(&self) -> Result<()> {
         let limit = self.config.write_buffer_limit();
-        if self.buffer.len() < limit {
+        if self.memtable.pending_docs() < limit {
             return Ok(());
         }
-        self.cold().and_then(|cold| self.buffer.flush_into(&*cold)).map(|_| ()).map_err(|e| {
+        self.flush_memtable(false).map_err(|e| {
             self.cold_store_error(
                 &format!(
                     "write refused, not committed: {} writes are waiting for the cold store (limit {limit})",
-                    self.buffer.len()
+                    self.memtable.pending_docs()
                 ),
                 e,
             )
         })
+    }
+
+    /// Asks the maintenance thread for a flush once the memtable has grown past its size.
+    fn relieve_memtable(&self) {
+        if self.memtable.pending_docs() >= self.config.write_buffer_size || !self.config.enable_write_buffering {
+            self.flush_wanted.store(true, Ordering::Release);
+            self.shutdown.1.notify_all();
+        }
     }
 
     /// The critical section: returns the commit's LSN (0 when nothing was written).
@@ -187,76 +221,90 @@ impl Inner {
     {
         let mut cs = self.commit.lock();
         self.check_open()?;
-        self.bound_buffer()?;
+        if self.memtable.pending_docs() >= self.config.write_buffer_limit() {
+            drop(cs);
+            self.bound_memtable()?;
+            cs = self.commit.lock();
+            self.check_open()?;
+        }
         let ops = build(self)?;
-        let staged = self.stage(&mut cs, ops)?;
+        let snap = self.snapshot();
+        let mut undo = Undo::default();
+        let result = self.stage(&mut cs, &snap, ops, &mut undo).and_then(|staged| {
+            let prepared = self.prepare(&snap, &staged, &undo)?;
+            Ok((staged, prepared))
+        });
+        let (staged, prepared) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                undo.roll_back();
+                return Err(e);
+            }
+        };
         if staged.is_empty() {
             return Ok((0, Vec::new()));
         }
-        self.check_commit_size(&staged)?;
+        if let Err(e) = self.check_commit_size(&staged) {
+            undo.roll_back();
+            return Err(e);
+        }
         let lsn = cs.next_lsn;
-
         if let Some(wal) = cs.wal.as_mut() {
-            let wal_ops: Vec<WalOp> = staged
+            let mut wal_ops: Vec<WalOp> = undo
+                .fields
                 .iter()
-                .map(|s| match s {
-                    Staged::Doc { coll, applied, encoded, .. } => WalOp {
-                        tree: coll.read().tree.clone(),
-                        key: sid_key(applied.sid),
-                        value: encoded.as_ref().map(|e| e.as_ref().clone()),
-                    },
-                    Staged::Raw { tree, key, value } => {
-                        WalOp { tree: tree.clone(), key: key.clone(), value: value.clone() }
-                    }
-                })
+                .map(|(cat, id, name)| WalOp::Field { coll: cat.id, id: *id, name: name.to_string() })
                 .collect();
-            wal.append(lsn, &wal_ops)?;
+            wal_ops.extend(staged.iter().map(|s| match s {
+                Staged::Doc { cat, rowid, encoded: Some(e), .. } => {
+                    WalOp::PutDoc { coll: cat.id, rowid: *rowid, doc: e.to_vec() }
+                }
+                Staged::Doc { cat, rowid, encoded: None, .. } => WalOp::DeleteDoc { coll: cat.id, rowid: *rowid },
+                Staged::Raw { key, value } => WalOp::Raw { key: key.clone(), value: value.clone() },
+            }));
+            if let Err(e) = wal.append(lsn, &wal_ops) {
+                undo.roll_back();
+                return Err(e);
+            }
         }
         cs.next_lsn += 1;
 
         // Apply to memory: from here on readers see the write.
+        let entries = staged.len();
+        self.memtable.apply(lsn, prepared.finish(), entries);
         let mut applied_out = Vec::with_capacity(staged.len());
-        let mut buffered = 0;
         for s in staged {
-            match s {
-                Staged::Doc { coll, applied, encoded, size } => {
-                    let mut st = coll.write();
-                    let key = (st.id, applied.sid);
-                    match (&applied.before, &applied.after) {
-                        (None, Some(after)) => {
-                            st.insert(applied.sid, &after.data);
-                        }
-                        (Some(before), Some(after)) => {
-                            if let Some(rowid) = st.rowid_of(applied.sid) {
-                                st.update(rowid, &before.data, &after.data);
-                            }
-                        }
-                        (Some(before), None) => {
-                            if let Some(rowid) = st.rowid_of(applied.sid) {
-                                st.remove(rowid, &before.data);
-                            }
-                        }
-                        (None, None) => {}
-                    }
-                    buffered = self.buffer.put(&st.tree, sid_key(applied.sid), encoded, lsn);
-                    match &applied.after {
-                        Some(after) => self.cache.put(key, after.clone(), size),
-                        None => self.cache.remove(&key),
-                    }
-                    applied_out.push(applied);
-                }
-                Staged::Raw { tree, key, value } => {
-                    buffered = self.buffer.put(&tree, key, value.map(Arc::new), lsn);
-                }
+            if let Staged::Doc { cat, rowid, applied, size, .. } = s {
+                self.cache.commit((cat.id, rowid), applied.after.clone().map(|d| (d, size)), lsn);
+                applied_out.push(applied);
             }
         }
-        if buffered >= self.config.write_buffer_size || !self.config.enable_write_buffering {
-            self.flush_wanted.store(true, Ordering::Release);
-            self.shutdown.1.notify_all();
-        }
+        // Published under the commit lock: event order is commit order.
         self.audit(origin, &applied_out);
         self.publish(lsn, &applied_out);
+        drop(cs);
         Ok((lsn, applied_out))
+    }
+
+    /// The key writes of staged changes, read against `snap`.
+    fn prepare(&self, snap: &Snapshot, staged: &[Staged], undo: &Undo) -> Result<apply::Prepared> {
+        let mut changes = Vec::new();
+        let mut raw = Vec::new();
+        for s in staged {
+            match s {
+                Staged::Doc { cat, rowid, applied, encoded, .. } => changes.push(Change {
+                    cat: cat.clone(),
+                    rowid: *rowid,
+                    sid: applied.sid,
+                    before: applied.before.as_ref().map(|d| d.data.clone()),
+                    after: applied.after.as_ref().zip(encoded.clone()).map(|(d, e)| (d.data.clone(), e)),
+                }),
+                Staged::Raw { key, value } => raw.push((key.clone(), value.clone())),
+            }
+        }
+        let mut prepared = apply::prepare(snap, &self.index_cache, &changes, &undo.fields)?;
+        prepared.raw(raw);
+        Ok(prepared)
     }
 
     /// Refuses a commit whose writes would encode to more than `Limits::max_commit_bytes` (or
@@ -266,8 +314,8 @@ impl Inner {
         let mut bytes = 0usize;
         for s in staged {
             bytes = bytes.saturating_add(match s {
-                Staged::Doc { encoded, .. } => 48 + encoded.as_ref().map_or(0, |e| e.len()),
-                Staged::Raw { tree, key, value } => 16 + tree.len() + key.len() + value.as_ref().map_or(0, Vec::len),
+                Staged::Doc { encoded, .. } => 16 + encoded.as_ref().map_or(0, |e| e.len()),
+                Staged::Raw { key, value } => 16 + key.len() + value.as_ref().map_or(0, Vec::len),
             });
         }
         if bytes > limit {
@@ -297,13 +345,23 @@ impl Inner {
         events.into_iter().for_each(|e| self.hub.publish(e));
     }
 
-    fn stage(&self, cs: &mut CommitState, ops: Vec<WriteOp>) -> Result<Vec<Staged>> {
+    /// The row id of a document by system id.
+    pub(crate) fn rowid_of(&self, cat: &Catalog, snap: &Snapshot, sid: u128) -> Result<Option<u32>> {
+        match snap.get(&keys::sid(cat.id, sid))? {
+            Some(crate::storage::memtable::Found::Bytes(b)) => {
+                Ok(<[u8; 4]>::try_from(&b[..]).ok().map(u32::from_be_bytes))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn stage(&self, cs: &mut CommitState, snap: &Snapshot, ops: Vec<WriteOp>, undo: &mut Undo) -> Result<Vec<Staged>> {
         let mut staged = Vec::with_capacity(ops.len());
         let mut overlay = UniqueOverlay::default();
         // Latest version of each document touched by this commit (None = deleted here).
-        let mut latest: HashMap<(String, u128), Option<Arc<Document>>> = HashMap::new();
-        let mut colls: HashMap<String, Arc<RwLock<CollectionState>>> = HashMap::new();
-        let mut get_coll = |name: &str| -> Result<Arc<RwLock<CollectionState>>> {
+        let mut latest: HashMap<(u32, u128), Touched> = HashMap::new();
+        let mut colls: HashMap<String, Arc<Catalog>> = HashMap::new();
+        let mut get_coll = |name: &str| -> Result<Arc<Catalog>> {
             if let Some(c) = colls.get(name) {
                 return Ok(c.clone());
             }
@@ -311,21 +369,37 @@ impl Inner {
             colls.insert(name.to_string(), c.clone());
             Ok(c)
         };
+        let encode = |cat: &Arc<Catalog>, sid: u128, data: &DocData, undo: &mut Undo| -> Result<Arc<[u8]>> {
+            let mut added = Vec::new();
+            let bytes = doc_codec::encode(sid, data, &cat.dict, &mut added);
+            undo.fields.extend(added.into_iter().map(|(id, n)| (cat.clone(), id, n)));
+            bytes.map(Arc::from).map_err(|e| match e {
+                AuroraError::Validation { message, .. } => {
+                    AuroraError::Validation { collection: cat.name.clone(), message }
+                }
+                other => other,
+            })
+        };
         for (op_index, op) in ops.into_iter().enumerate() {
             match op {
                 WriteOp::Insert { collection, mut data } => {
-                    let coll = get_coll(&collection)?;
-                    let st = coll.read();
-                    validate(&collection, &st.schema, &mut data)?;
+                    let cat = get_coll(&collection)?;
+                    validate(&collection, &cat.schema(), &mut data)?;
                     let sid = next_sid(cs);
-                    overlay.claim(&st, sid, &data)?;
+                    let before_rowid = cat.next_rowid();
+                    let rowid = cat.take_rowid().ok_or_else(|| AuroraError::Validation {
+                        collection: collection.clone(),
+                        message: "the collection has used up its 4,294,967,295 row ids".into(),
+                    })?;
+                    undo.rowids.entry(cat.id).or_insert_with(|| (cat.clone(), before_rowid));
+                    overlay.claim(&Indexes::new(snap, &cat, &self.index_cache), rowid, &data)?;
+                    let encoded = encode(&cat, sid, &data, undo)?;
                     let doc = Arc::new(Document::new(sid_string(sid), data));
-                    let encoded = Arc::new(encode_doc(&doc.data)?);
                     let size = approx_size(&doc.data);
-                    drop(st);
-                    latest.insert((collection.clone(), sid), Some(doc.clone()));
+                    latest.insert((cat.id, sid), (rowid, Some(doc.clone())));
                     staged.push(Staged::Doc {
-                        coll,
+                        cat,
+                        rowid,
                         applied: Applied {
                             op: op_index,
                             collection,
@@ -339,28 +413,27 @@ impl Inner {
                     });
                 }
                 WriteOp::Replace { collection, sid, mut data } => {
-                    let coll = get_coll(&collection)?;
-                    let st = coll.read();
-                    let before = match latest.get(&(collection.clone(), sid)) {
-                        Some(d) => d.clone(),
-                        None => self.fetch(&st, sid)?,
+                    let cat = get_coll(&collection)?;
+                    let found = match latest.get(&(cat.id, sid)) {
+                        Some((r, d)) => d.clone().map(|d| (*r, d)),
+                        None => self.fetch_in(&cat, snap, sid)?,
                     };
-                    let Some(before) = before else {
+                    let Some((rowid, before)) = found else {
                         return Err(AuroraError::NotFound(format!(
                             "document `{}` in collection `{collection}`",
                             sid_string(sid)
                         )));
                     };
-                    validate(&collection, &st.schema, &mut data)?;
-                    overlay.release(&st, &before.data);
-                    overlay.claim(&st, sid, &data)?;
+                    validate(&collection, &cat.schema(), &mut data)?;
+                    overlay.release(&cat, &before.data);
+                    overlay.claim(&Indexes::new(snap, &cat, &self.index_cache), rowid, &data)?;
+                    let encoded = encode(&cat, sid, &data, undo)?;
                     let doc = Arc::new(Document::new(before._sid.clone(), data));
-                    let encoded = Arc::new(encode_doc(&doc.data)?);
                     let size = approx_size(&doc.data);
-                    drop(st);
-                    latest.insert((collection.clone(), sid), Some(doc.clone()));
+                    latest.insert((cat.id, sid), (rowid, Some(doc.clone())));
                     staged.push(Staged::Doc {
-                        coll,
+                        cat,
+                        rowid,
                         applied: Applied {
                             op: op_index,
                             collection,
@@ -374,18 +447,17 @@ impl Inner {
                     });
                 }
                 WriteOp::Delete { collection, sid } => {
-                    let coll = get_coll(&collection)?;
-                    let st = coll.read();
-                    let before = match latest.get(&(collection.clone(), sid)) {
-                        Some(d) => d.clone(),
-                        None => self.fetch(&st, sid)?,
+                    let cat = get_coll(&collection)?;
+                    let found = match latest.get(&(cat.id, sid)) {
+                        Some((r, d)) => d.clone().map(|d| (*r, d)),
+                        None => self.fetch_in(&cat, snap, sid)?,
                     };
-                    let Some(before) = before else { continue };
-                    overlay.release(&st, &before.data);
-                    drop(st);
-                    latest.insert((collection.clone(), sid), None);
+                    let Some((rowid, before)) = found else { continue };
+                    overlay.release(&cat, &before.data);
+                    latest.insert((cat.id, sid), (rowid, None));
                     staged.push(Staged::Doc {
-                        coll,
+                        cat,
+                        rowid,
                         applied: Applied {
                             op: op_index,
                             collection,
@@ -398,7 +470,7 @@ impl Inner {
                         size: 0,
                     });
                 }
-                WriteOp::Raw { tree, key, value } => staged.push(Staged::Raw { tree, key, value }),
+                WriteOp::Raw { key, value } => staged.push(Staged::Raw { key, value }),
             }
         }
         Ok(staged)
@@ -474,8 +546,7 @@ impl Aurora {
             .commit_with(
                 move |inner| {
                     let coll = inner.collection(&coll_name)?;
-                    let st = coll.read();
-                    let cur = inner.fetch(&st, sid)?.ok_or_else(|| {
+                    let cur = inner.fetch(&coll, sid)?.ok_or_else(|| {
                         AuroraError::NotFound(format!("document `{}` in collection `{coll_name}`", sid_string(sid)))
                     })?;
                     let mut data = (*cur.data).clone();

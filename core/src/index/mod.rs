@@ -1,245 +1,352 @@
-//! Secondary indexes: ordered value → roaring bitmap of row ids, maintained on every write.
+//! Secondary indexes, read through a snapshot: roaring posting chunks per (field, value) and
+//! a row id per unique value, paged in from the keyspace through the index cache.
+//!
+//! A unique field keeps its non-null values as unique entries and its nulls (which repeat) as
+//! postings; every other indexed field keeps postings only. Either way an index answers
+//! equality, ranges, prefixes and an ordered walk of its values.
 
-pub mod collection;
-mod point;
-
-use crate::value::{OrdValue, Value};
+use crate::db::catalog::{Catalog, IndexDef, COUNT};
+use crate::error::{AuroraError, Result};
+use crate::storage::chunk;
+use crate::storage::index_cache::{Cached, IndexCache};
+use crate::storage::keys;
+use crate::storage::memtable::{Found, Snapshot};
+use crate::value::Value;
 use roaring::RoaringBitmap;
-use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
-pub use collection::CollectionState;
-
-/// An ordered index over one field. Missing values are indexed as `Null`.
-///
-/// Unique fields also keep a hash map for point lookups, which spares the tree walk's string
-/// comparisons on the hottest path (lookup by a unique key).
-#[derive(Debug, Default, Clone)]
-pub struct FieldIndex {
-    map: BTreeMap<OrdValue, RoaringBitmap>,
-    point: Option<point::PointMap>,
+/// The indexes of one collection as one snapshot sees them.
+pub struct Indexes<'a> {
+    /// The snapshot read.
+    pub snap: &'a Snapshot,
+    /// The collection.
+    pub cat: &'a Catalog,
+    cache: &'a IndexCache,
 }
 
-/// The row ids holding one value, borrowed from an index.
-#[derive(Debug, Clone, Copy)]
-pub enum RowIds<'a> {
-    /// Exactly this row.
-    One(u32),
-    /// The rows of a bitmap (never empty).
-    Set(&'a RoaringBitmap),
+/// Damage found in an index entry.
+fn damaged(cat: &Catalog, what: &str) -> AuroraError {
+    AuroraError::Corruption { file: "data".into(), offset: 0, reason: format!("collection `{}`: {what}", cat.name) }
 }
 
-/// Row ids in ascending order: one, or a bitmap's (a single row needs no bitmap iterator).
-pub enum RowIdIter<'a> {
-    /// At most one row.
-    One(Option<u32>),
-    /// A bitmap's rows.
-    Set(roaring::bitmap::Iter<'a>),
+/// The type range of keys comparable with `probe` (`None`: comparable with nothing).
+fn type_range(probe: &Value) -> Option<(Vec<u8>, Vec<u8>)> {
+    let tag = match probe {
+        Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::String(_) | Value::Uuid(_) => {
+            let mut t = Vec::new();
+            keys::encode_value(probe, &mut t);
+            t[0]
+        }
+        _ => return None,
+    };
+    Some((vec![tag], vec![tag + 1]))
 }
 
-impl Iterator for RowIdIter<'_> {
-    type Item = u32;
-
-    fn next(&mut self) -> Option<u32> {
-        match self {
-            RowIdIter::One(id) => id.take(),
-            RowIdIter::Set(it) => it.next(),
-        }
-    }
+fn enc(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    keys::encode_value(v, &mut out);
+    out
 }
 
-impl RowIds<'_> {
-    /// Number of rows.
-    pub fn len(&self) -> u64 {
-        match self {
-            RowIds::One(_) => 1,
-            RowIds::Set(s) => s.len(),
-        }
-    }
-
-    /// True when no row holds the value (never for a value an index returned).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// True when `rowid` is among the rows.
-    pub fn contains(&self, rowid: u32) -> bool {
-        match self {
-            RowIds::One(r) => *r == rowid,
-            RowIds::Set(s) => s.contains(rowid),
-        }
-    }
-
-    /// The rows in ascending order.
-    pub fn iter(&self) -> RowIdIter<'_> {
-        match self {
-            RowIds::One(r) => RowIdIter::One(Some(*r)),
-            RowIds::Set(s) => RowIdIter::Set(s.iter()),
-        }
-    }
-
-    /// The rows as an owned bitmap.
-    pub fn to_bitmap(&self) -> RoaringBitmap {
-        match self {
-            RowIds::One(r) => std::iter::once(*r).collect(),
-            RowIds::Set(s) => (*s).clone(),
-        }
-    }
+fn join(prefix: &[u8], tail: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + tail.len());
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(tail);
+    k
 }
 
-impl FieldIndex {
-    /// An index that also answers equality from a hash map (for unique fields).
-    pub fn with_point_lookups() -> Self {
-        FieldIndex { map: BTreeMap::new(), point: Some(point::PointMap::default()) }
+impl<'a> Indexes<'a> {
+    /// The indexes of `cat` in `snap`.
+    pub fn new(snap: &'a Snapshot, cat: &'a Catalog, cache: &'a IndexCache) -> Self {
+        Indexes { snap, cat, cache }
     }
 
-    /// Adds `rowid` under `value`.
-    pub fn insert(&mut self, value: &Value, rowid: u32) {
-        if let Some(p) = self.point.as_mut() {
-            p.insert(value, rowid);
-        }
-        self.map.entry(OrdValue(value.clone())).or_default().insert(rowid);
-    }
-
-    /// Removes `rowid` from `value`'s set.
-    pub fn remove(&mut self, value: &Value, rowid: u32) {
-        if let Some(p) = self.point.as_mut() {
-            p.remove(value, rowid);
-        }
-        let key = OrdValue(value.clone());
-        if let Some(bm) = self.map.get_mut(&key) {
-            bm.remove(rowid);
-            if bm.is_empty() {
-                self.map.remove(&key);
+    /// Number of live documents.
+    pub fn count(&self) -> Result<u64> {
+        match self.snap.get(&keys::counter(self.cat.id, COUNT))? {
+            Some(Found::Bytes(b)) => {
+                <[u8; 8]>::try_from(&b[..]).map(u64::from_be_bytes).map_err(|_| damaged(self.cat, "document counter"))
             }
+            Some(Found::Chunk(_)) => Err(damaged(self.cat, "document counter")),
+            None => Ok(0),
         }
     }
 
-    /// Row ids whose value equals `value` (Int and Float numerically).
-    pub fn eq(&self, value: &Value) -> RoaringBitmap {
-        self.eq_ref(value).map(|ids| ids.to_bitmap()).unwrap_or_default()
-    }
-
-    /// Borrowed equality lookup (`None` when no row holds the value).
-    pub fn eq_ref(&self, value: &Value) -> Option<RowIds<'_>> {
-        match &self.point {
-            Some(p) => p.get(value),
-            None => self.map.get(&OrdValue(value.clone())).map(RowIds::Set),
+    /// A key's value through the memtable, then the index cache, then the cold store (cached).
+    fn cached(&self, key: &[u8], high: Option<u16>) -> Result<Cached> {
+        if let Some(p) = self.snap.pending(key) {
+            return Ok(match p {
+                Some(Found::Bytes(b)) => Cached::Bytes(b),
+                Some(Found::Chunk(c)) => Cached::Chunk(c),
+                None => Cached::Absent,
+            });
         }
-    }
-
-    /// Row ids whose value lies between the bounds and is comparable with them
-    /// (a numeric range never matches strings, nulls or booleans).
-    pub fn range(&self, lo: Bound<&Value>, hi: Bound<&Value>) -> RoaringBitmap {
-        let probe = match (&lo, &hi) {
-            (Bound::Included(v) | Bound::Excluded(v), _) => (*v).clone(),
-            (_, Bound::Included(v) | Bound::Excluded(v)) => (*v).clone(),
-            _ => return self.map.values().fold(RoaringBitmap::new(), |a, b| a | b),
+        let epoch = self.snap.cold_epoch();
+        if let Some(c) = self.cache.get(key, epoch) {
+            return Ok(c);
+        }
+        let c = match (self.snap.cold_get(key)?, high) {
+            (None, _) => Cached::Absent,
+            (Some(b), Some(h)) => {
+                Cached::Chunk(Arc::new(chunk::deserialize(&b, h).ok_or_else(|| damaged(self.cat, "posting chunk"))?))
+            }
+            (Some(b), None) => Cached::Bytes(b.into()),
         };
-        let lo = map_bound(lo);
-        let hi = map_bound(hi);
-        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) = (&lo, &hi) {
-            if a > b {
-                return RoaringBitmap::new();
-            }
-        }
-        let mut out = RoaringBitmap::new();
-        for (k, bm) in self.map.range((lo, hi)) {
-            if k.0.comparable(&probe) {
-                out |= bm;
-            }
-        }
-        out
+        self.cache.put(key, c.clone(), epoch);
+        Ok(c)
     }
 
-    /// Row ids of string values starting with `prefix`.
-    pub fn prefix(&self, prefix: &str) -> RoaringBitmap {
-        let start = OrdValue(Value::String(prefix.to_string()));
-        let mut out = RoaringBitmap::new();
-        for (k, bm) in self.map.range(start..) {
-            match &k.0 {
-                Value::String(s) if s.starts_with(prefix) => out |= bm,
-                _ => break,
+    /// A chunk (posting or live rows) by key; empty when absent.
+    pub fn chunk(&self, key: &[u8], high: u16) -> Result<Arc<RoaringBitmap>> {
+        Ok(match self.cached(key, Some(high))? {
+            Cached::Chunk(c) => c,
+            Cached::Absent => Arc::new(RoaringBitmap::new()),
+            Cached::Bytes(b) => {
+                Arc::new(chunk::deserialize(&b, high).ok_or_else(|| damaged(self.cat, "posting chunk"))?)
             }
-        }
-        out
+        })
     }
 
-    /// Iterates `(value, rowids)` in ascending or descending value order.
-    pub fn iter_ordered(&self, ascending: bool) -> Box<dyn Iterator<Item = (&Value, &RoaringBitmap)> + '_> {
-        if ascending {
-            Box::new(self.map.iter().map(|(k, v)| (&k.0, v)))
+    /// The row holding `value` in unique index `def`, if any (never for null).
+    pub fn unique_row(&self, def: &IndexDef, value: &Value) -> Result<Option<u32>> {
+        match self.cached(&keys::unique(self.cat.id, def.id, value), None)? {
+            Cached::Bytes(b) => Ok(Some(
+                <[u8; 4]>::try_from(&b[..]).map(u32::from_be_bytes).map_err(|_| damaged(self.cat, "unique entry"))?,
+            )),
+            Cached::Absent => Ok(None),
+            Cached::Chunk(_) => Err(damaged(self.cat, "unique entry")),
+        }
+    }
+
+    /// Every live row.
+    pub fn live(&self) -> Result<RoaringBitmap> {
+        let prefix = keys::coll_prefix(self.cat.id, keys::kind::LIVE);
+        let mut out = RoaringBitmap::new();
+        for item in self.snap.range(&prefix, keys::prefix_end(&prefix).as_deref(), false)? {
+            let (k, v) = item?;
+            let high = k.get(6..8).and_then(|b| <[u8; 2]>::try_from(b).ok()).map(u16::from_be_bytes);
+            let high = high.ok_or_else(|| damaged(self.cat, "live-rows key"))?;
+            out |= self.found_chunk(v, high)?.as_ref();
+        }
+        Ok(out)
+    }
+
+    fn found_chunk(&self, f: Found, high: u16) -> Result<Arc<RoaringBitmap>> {
+        Ok(match f {
+            Found::Chunk(c) => c,
+            Found::Bytes(b) => {
+                Arc::new(chunk::deserialize(&b, high).ok_or_else(|| damaged(self.cat, "posting chunk"))?)
+            }
+        })
+    }
+
+    /// Rows whose value equals `value` (Int and Float numerically).
+    pub fn eq(&self, def: &IndexDef, value: &Value) -> Result<RoaringBitmap> {
+        if def.unique && !value.is_null() {
+            return Ok(self.unique_row(def, value)?.into_iter().collect());
+        }
+        let prefix = keys::posting_value(self.cat.id, def.id, value);
+        let mut out = RoaringBitmap::new();
+        for item in self.snap.range(&prefix, keys::prefix_end(&prefix).as_deref(), false)? {
+            let (k, v) = item?;
+            let high = high_of(&k).ok_or_else(|| damaged(self.cat, "posting key"))?;
+            out |= self.found_chunk(v, high)?.as_ref();
+        }
+        Ok(out)
+    }
+
+    /// Rows whose value lies between the bounds and is comparable with them (a numeric range
+    /// never matches strings, nulls or booleans).
+    pub fn range(&self, def: &IndexDef, lo: Bound<&Value>, hi: Bound<&Value>) -> Result<RoaringBitmap> {
+        let mut out = RoaringBitmap::new();
+        for item in self.walk_range(def, lo, hi, true)? {
+            out |= &item?.1;
+        }
+        Ok(out)
+    }
+
+    /// Rows of string values starting with `prefix`.
+    pub fn prefix(&self, def: &IndexDef, prefix: &str) -> Result<RoaringBitmap> {
+        let mut p = Vec::new();
+        keys::encode_str_prefix(prefix, &mut p);
+        let mut out = RoaringBitmap::new();
+        for item in self.walk_between(def, p.clone(), keys::prefix_end(&p), true)? {
+            out |= &item?.1;
+        }
+        Ok(out)
+    }
+
+    /// `(value, rows)` for every value of the index, in ascending or descending order.
+    pub fn walk(&self, def: &IndexDef, ascending: bool) -> Result<ValueWalk<'_>> {
+        self.walk_between(def, Vec::new(), None, ascending)
+    }
+
+    /// `(value, rows)` for the values between the bounds (comparable with them), in order.
+    pub fn walk_range(
+        &self,
+        def: &IndexDef,
+        lo: Bound<&Value>,
+        hi: Bound<&Value>,
+        ascending: bool,
+    ) -> Result<ValueWalk<'_>> {
+        let probe = match (&lo, &hi) {
+            (Bound::Included(v) | Bound::Excluded(v), _) | (_, Bound::Included(v) | Bound::Excluded(v)) => *v,
+            _ => return self.walk(def, ascending),
+        };
+        let Some((type_lo, type_hi)) = type_range(probe) else {
+            return self.walk_between(def, vec![0xff], Some(vec![0xff]), ascending);
+        };
+        let from = match lo {
+            Bound::Included(v) => enc(v),
+            Bound::Excluded(v) => keys::prefix_end(&enc(v)).unwrap_or_else(|| type_hi.clone()),
+            Bound::Unbounded => type_lo,
+        };
+        let to = match hi {
+            Bound::Included(v) => keys::prefix_end(&enc(v)).unwrap_or_else(|| type_hi.clone()),
+            Bound::Excluded(v) => enc(v),
+            Bound::Unbounded => type_hi.clone(),
+        };
+        // Bounds of other kinds than the probe's (a mixed range) match nothing.
+        let (from, to) = (from.max(vec![type_hi[0] - 1]), to.min(type_hi));
+        if from >= to {
+            return self.walk_between(def, vec![0xff], Some(vec![0xff]), ascending);
+        }
+        self.walk_between(def, from, Some(to), ascending)
+    }
+
+    /// `(value, rows)` for value encodings in `[from, to)`, in order.
+    fn walk_between(
+        &self,
+        def: &IndexDef,
+        from: Vec<u8>,
+        to: Option<Vec<u8>>,
+        ascending: bool,
+    ) -> Result<ValueWalk<'_>> {
+        let posting = keys::posting_field(self.cat.id, def.id);
+        let bound = |prefix: &[u8], to: &Option<Vec<u8>>| match to {
+            Some(t) => Some(join(prefix, t)),
+            None => keys::prefix_end(prefix),
+        };
+        let postings = self.snap.range(&join(&posting, &from), bound(&posting, &to).as_deref(), !ascending)?;
+        let uniques = if def.unique {
+            let unique = keys::unique_field(self.cat.id, def.id);
+            Some(self.snap.range(&join(&unique, &from), bound(&unique, &to).as_deref(), !ascending)?.peekable())
         } else {
-            Box::new(self.map.iter().rev().map(|(k, v)| (&k.0, v)))
-        }
-    }
-
-    /// Number of distinct values.
-    pub fn distinct(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Total number of row ids held (for consistency checks).
-    pub fn total(&self) -> u64 {
-        self.map.values().map(|b| b.len()).sum()
+            None
+        };
+        Ok(ValueWalk {
+            ix: self,
+            postings: postings.peekable(),
+            posting_prefix: posting.len(),
+            uniques,
+            unique_prefix: keys::unique_field(self.cat.id, def.id).len(),
+            ascending,
+        })
     }
 }
 
-fn map_bound(b: Bound<&Value>) -> Bound<OrdValue> {
-    match b {
-        Bound::Included(v) => Bound::Included(OrdValue(v.clone())),
-        Bound::Excluded(v) => Bound::Excluded(OrdValue(v.clone())),
-        Bound::Unbounded => Bound::Unbounded,
+/// The high bits of a posting key (its last two bytes).
+fn high_of(key: &[u8]) -> Option<u16> {
+    let n = key.len();
+    key.get(n.checked_sub(2)?..).and_then(|b| <[u8; 2]>::try_from(b).ok()).map(u16::from_be_bytes)
+}
+
+/// An index's values in order with their rows: postings grouped by value, merged with unique
+/// entries.
+pub struct ValueWalk<'a> {
+    ix: &'a Indexes<'a>,
+    postings: std::iter::Peekable<crate::storage::memtable::SnapshotRange<'a>>,
+    posting_prefix: usize,
+    uniques: Option<std::iter::Peekable<crate::storage::memtable::SnapshotRange<'a>>>,
+    unique_prefix: usize,
+    ascending: bool,
+}
+
+impl ValueWalk<'_> {
+    /// The value encoding of the next posting group, if any.
+    fn next_posting_value(&mut self) -> Option<Result<Vec<u8>>> {
+        match self.postings.peek()? {
+            Ok((k, _)) => {
+                let end = k.len().checked_sub(2)?;
+                Some(Ok(k.get(self.posting_prefix..end)?.to_vec()))
+            }
+            Err(_) => self.postings.next().map(|r| r.map(|_| Vec::new())),
+        }
+    }
+
+    fn posting_group(&mut self, value: &[u8]) -> Result<RoaringBitmap> {
+        let mut rows = RoaringBitmap::new();
+        while let Some(Ok((k, _))) = self.postings.peek() {
+            let end = k.len().saturating_sub(2);
+            if k.get(self.posting_prefix..end) != Some(value) {
+                break;
+            }
+            let Some(Ok((k, v))) = self.postings.next() else { break };
+            let high = high_of(&k).ok_or_else(|| damaged(self.ix.cat, "posting key"))?;
+            rows |= self.ix.found_chunk(v, high)?.as_ref();
+        }
+        Ok(rows)
+    }
+
+    fn value_of(&self, encoded: &[u8]) -> Result<Value> {
+        let mut at = 0;
+        keys::decode_value(encoded, &mut at)
+            .filter(|_| at == encoded.len())
+            .ok_or_else(|| damaged(self.ix.cat, "index key"))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Iterator for ValueWalk<'_> {
+    type Item = Result<(Value, RoaringBitmap)>;
 
-    #[test]
-    fn numeric_range_skips_other_kinds() {
-        let mut ix = FieldIndex::default();
-        ix.insert(&Value::Int(10), 1);
-        ix.insert(&Value::Float(20.5), 2);
-        ix.insert(&Value::String("x".into()), 3);
-        ix.insert(&Value::Null, 4);
-        let r = ix.range(Bound::Excluded(&Value::Float(9.5)), Bound::Unbounded);
-        assert_eq!(r.iter().collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(ix.eq(&Value::Float(10.0)).len(), 1);
-        assert!(ix.range(Bound::Included(&Value::Int(5)), Bound::Included(&Value::Int(1))).is_empty());
-    }
-
-    #[test]
-    fn point_postings_grow_and_shrink_between_one_row_and_a_bitmap() {
-        let rows = |ix: &FieldIndex, v: &Value| ix.eq_ref(v).map(|ids| ids.iter().collect::<Vec<_>>());
-        let mut ix = FieldIndex::with_point_lookups();
-        let a = Value::String("a@x.io".into());
-        ix.insert(&a, 7);
-        ix.insert(&a, 7);
-        assert!(matches!(ix.eq_ref(&a), Some(RowIds::One(7))));
-        // Nulls repeat under a unique field: the key's rows become a bitmap, and back.
-        for r in [3, 9, 5] {
-            ix.insert(&Value::Null, r);
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let posting = match self.next_posting_value() {
+                Some(Ok(v)) => Some(v),
+                Some(Err(e)) => return Some(Err(e)),
+                None => None,
+            };
+            let unique = match self.uniques.as_mut().and_then(|u| u.peek()) {
+                Some(Ok((k, _))) => Some(k.get(self.unique_prefix..).unwrap_or_default().to_vec()),
+                Some(Err(_)) => {
+                    return self.uniques.as_mut()?.next().map(|r| r.map(|_| (Value::Null, RoaringBitmap::new())))
+                }
+                None => None,
+            };
+            let take_unique = match (&posting, &unique) {
+                (None, None) => return None,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some(p), Some(u)) => (u < p) == self.ascending,
+            };
+            let result = if take_unique {
+                let (k, v) = match self.uniques.as_mut()?.next()? {
+                    Ok(kv) => kv,
+                    Err(e) => return Some(Err(e)),
+                };
+                let row = match v {
+                    Found::Bytes(b) => <[u8; 4]>::try_from(&b[..]).map(u32::from_be_bytes).ok(),
+                    Found::Chunk(_) => None,
+                };
+                let value = self.value_of(k.get(self.unique_prefix..).unwrap_or_default());
+                match (value, row) {
+                    (Ok(v), Some(r)) => Ok((v, std::iter::once(r).collect())),
+                    (Err(e), _) => Err(e),
+                    (_, None) => Err(damaged(self.ix.cat, "unique entry")),
+                }
+            } else {
+                let p = posting?;
+                match (self.value_of(&p), self.posting_group(&p)) {
+                    (Ok(v), Ok(rows)) if rows.is_empty() => {
+                        let _ = v;
+                        continue;
+                    }
+                    (Ok(v), Ok(rows)) => Ok((v, rows)),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                }
+            };
+            return Some(result);
         }
-        assert_eq!(rows(&ix, &Value::Null), Some(vec![3, 5, 9]));
-        assert_eq!(ix.eq(&Value::Null).len(), 3);
-        ix.remove(&Value::Null, 5);
-        ix.remove(&Value::Null, 3);
-        assert!(matches!(ix.eq_ref(&Value::Null), Some(RowIds::One(9))));
-        ix.remove(&Value::Null, 4); // not there: nothing changes
-        assert_eq!(rows(&ix, &Value::Null), Some(vec![9]));
-        ix.remove(&Value::Null, 9);
-        assert_eq!(rows(&ix, &Value::Null), None);
-        ix.remove(&a, 8);
-        assert_eq!(rows(&ix, &a), Some(vec![7]));
-        ix.remove(&a, 7);
-        assert_eq!(rows(&ix, &a), None);
-        // The ordered map agrees with the point map throughout.
-        assert_eq!(ix.total(), 0);
-        // Int and Float keys that are equal numerically find each other.
-        ix.insert(&Value::Int(2), 1);
-        assert_eq!(rows(&ix, &Value::Float(2.0)), Some(vec![1]));
-        assert!(RowIds::One(1).contains(1) && !RowIds::One(1).contains(2));
     }
 }

@@ -83,6 +83,20 @@ impl Filter {
         }
     }
 
+    /// The single value a leaf predicate compares with (`eq`, `gt`...), if it has one.
+    pub fn value(&self) -> Option<&Value> {
+        match self {
+            Filter::Eq(_, v)
+            | Filter::Ne(_, v)
+            | Filter::Gt(_, v)
+            | Filter::Gte(_, v)
+            | Filter::Lt(_, v)
+            | Filter::Lte(_, v)
+            | Filter::Contains(_, v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Evaluates a leaf predicate on the field's value (`None` = the field is missing).
     pub fn test_value(&self, x: Option<&Value>) -> bool {
         let cmp = |v: &Value, ok: fn(Ordering) -> bool| -> bool {

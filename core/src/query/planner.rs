@@ -2,13 +2,13 @@
 
 use super::budget::Budget;
 use super::filter::Filter;
+use crate::db::catalog::Catalog;
 use crate::error::{hint_for, AuroraError, Result};
-use crate::index::{CollectionState, RowIdIter, RowIds};
+use crate::index::Indexes;
 use crate::schema::coerce;
 use crate::types::{Document, FieldType};
 use crate::value::Value;
 use roaring::RoaringBitmap;
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -53,136 +53,103 @@ impl Cursor {
     }
 }
 
-/// Loads a document by row id and system id.
-pub type Fetch<'a> = &'a dyn Fn(u32, u128) -> Result<Option<Arc<Document>>>;
+/// Loads a document by row id.
+pub type Fetch<'a> = &'a dyn Fn(u32) -> Result<Option<Arc<Document>>>;
 
 /// A row id with its loaded document.
 pub type Row = (u32, Arc<Document>);
 
 /// Index-derived superset of the matches; `exact` when no residual check is needed.
 #[derive(Debug)]
-pub struct Candidates<'a> {
-    /// Row ids that may match (`None` = every live row); borrowed from the index when one
-    /// equality answers it (a point lookup then copies no bitmap).
-    pub set: Option<IdSet<'a>>,
+pub struct Candidates {
+    /// Row ids that may match (`None` = every live row).
+    pub set: Option<RoaringBitmap>,
     /// True when every row in `set` is known to match.
     pub exact: bool,
 }
 
-/// A set of candidate row ids: borrowed from an index, or computed.
-#[derive(Debug)]
-pub enum IdSet<'a> {
-    /// The rows of one index key (one row, for a unique key).
-    Index(RowIds<'a>),
-    /// Rows computed from several keys or indexes.
-    Owned(RoaringBitmap),
-}
-
-impl<'a> IdSet<'a> {
-    /// Number of rows.
-    pub fn len(&self) -> u64 {
-        match self {
-            IdSet::Index(ids) => ids.len(),
-            IdSet::Owned(bm) => bm.len(),
-        }
-    }
-
-    /// True when there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The rows in ascending order.
-    pub fn iter(&self) -> RowIdIter<'_> {
-        match self {
-            IdSet::Index(ids) => ids.iter(),
-            IdSet::Owned(bm) if bm.len() == 1 => RowIdIter::One(bm.min()),
-            IdSet::Owned(bm) => RowIdIter::Set(bm.iter()),
-        }
-    }
-
-    /// The rows as a bitmap (borrowed when there is one).
-    pub fn bitmap(&self) -> Cow<'_, RoaringBitmap> {
-        match self {
-            IdSet::Index(RowIds::Set(bm)) => Cow::Borrowed(*bm),
-            IdSet::Index(ids) => Cow::Owned(ids.to_bitmap()),
-            IdSet::Owned(bm) => Cow::Borrowed(bm),
-        }
-    }
-
-    /// The rows in both sets.
-    fn intersect(self, other: IdSet<'a>) -> IdSet<'a> {
-        match (self, other) {
-            (IdSet::Index(RowIds::One(r)), o) | (o, IdSet::Index(RowIds::One(r))) => {
-                let hit = match &o {
-                    IdSet::Index(ids) => ids.contains(r),
-                    IdSet::Owned(bm) => bm.contains(r),
-                };
-                if hit {
-                    IdSet::Index(RowIds::One(r))
-                } else {
-                    IdSet::Owned(RoaringBitmap::new())
-                }
-            }
-            (a, b) => IdSet::Owned(a.bitmap().as_ref() & b.bitmap().as_ref()),
-        }
-    }
-}
-
 /// Resolves the indexable parts of a filter to bitmaps.
-pub fn candidates<'a>(state: &'a CollectionState, f: &Filter) -> Candidates<'a> {
-    let exact = |set: RoaringBitmap| Candidates { set: Some(IdSet::Owned(set)), exact: true };
-    let none = Candidates { set: None, exact: false };
-    let ix = |field: &str| state.index(field);
+pub fn candidates(ix: &Indexes<'_>, f: &Filter) -> Result<Candidates> {
+    let exact = |set: RoaringBitmap| Ok(Candidates { set: Some(set), exact: true });
+    let none = Ok(Candidates { set: None, exact: false });
+    let def = |field: &str| ix.cat.index(field);
     match f {
-        Filter::All => Candidates { set: None, exact: true },
-        Filter::Eq(fl, v) => ix(fl).map_or(none, |i| match i.eq_ref(v) {
-            Some(ids) => Candidates { set: Some(IdSet::Index(ids)), exact: true },
-            None => exact(RoaringBitmap::new()),
-        }),
-        Filter::Ne(fl, v) => ix(fl).map_or(none, |i| exact(state.live() - i.eq(v))),
-        Filter::In(fl, vs) => ix(fl).map_or(none, |i| exact(vs.iter().fold(RoaringBitmap::new(), |a, v| a | i.eq(v)))),
-        Filter::Gt(fl, v) => ix(fl).map_or(none, |i| exact(i.range(Bound::Excluded(v), Bound::Unbounded))),
-        Filter::Gte(fl, v) => ix(fl).map_or(none, |i| exact(i.range(Bound::Included(v), Bound::Unbounded))),
-        Filter::Lt(fl, v) => ix(fl).map_or(none, |i| exact(i.range(Bound::Unbounded, Bound::Excluded(v)))),
-        Filter::Lte(fl, v) => ix(fl).map_or(none, |i| exact(i.range(Bound::Unbounded, Bound::Included(v)))),
-        Filter::Between(fl, lo, hi) => {
-            ix(fl).map_or(none, |i| exact(i.range(Bound::Included(lo), Bound::Included(hi))))
-        }
-        Filter::StartsWith(fl, p) => ix(fl).map_or(none, |i| exact(i.prefix(p))),
-        Filter::IsNull(fl) => ix(fl).map_or(none, |i| exact(i.eq(&Value::Null))),
-        Filter::IsNotNull(fl) => ix(fl).map_or(none, |i| exact(state.live() - i.eq(&Value::Null))),
+        Filter::All => Ok(Candidates { set: None, exact: true }),
+        Filter::Eq(fl, v) => match def(fl) {
+            Some(d) => exact(ix.eq(&d, v)?),
+            None => none,
+        },
+        Filter::Ne(fl, v) => match def(fl) {
+            Some(d) => exact(ix.live()? - ix.eq(&d, v)?),
+            None => none,
+        },
+        Filter::In(fl, vs) => match def(fl) {
+            Some(d) => {
+                let mut acc = RoaringBitmap::new();
+                for v in vs {
+                    acc |= ix.eq(&d, v)?;
+                }
+                exact(acc)
+            }
+            None => none,
+        },
+        Filter::Gt(fl, v) => range(ix, fl, Bound::Excluded(v), Bound::Unbounded),
+        Filter::Gte(fl, v) => range(ix, fl, Bound::Included(v), Bound::Unbounded),
+        Filter::Lt(fl, v) => range(ix, fl, Bound::Unbounded, Bound::Excluded(v)),
+        Filter::Lte(fl, v) => range(ix, fl, Bound::Unbounded, Bound::Included(v)),
+        Filter::Between(fl, lo, hi) => range(ix, fl, Bound::Included(lo), Bound::Included(hi)),
+        Filter::StartsWith(fl, p) => match def(fl) {
+            Some(d) => exact(ix.prefix(&d, p)?),
+            None => none,
+        },
+        Filter::IsNull(fl) => match def(fl) {
+            Some(d) => exact(ix.eq(&d, &Value::Null)?),
+            None => none,
+        },
+        Filter::IsNotNull(fl) => match def(fl) {
+            Some(d) => exact(ix.live()? - ix.eq(&d, &Value::Null)?),
+            None => none,
+        },
         Filter::Contains(..) | Filter::EndsWith(..) => none,
         Filter::And(fs) => {
-            let mut set: Option<IdSet<'a>> = None;
+            let mut set: Option<RoaringBitmap> = None;
             let mut all_exact = true;
-            for c in fs.iter().map(|f| candidates(state, f)) {
+            for f in fs {
+                let c = candidates(ix, f)?;
                 all_exact &= c.exact;
                 if let Some(s) = c.set {
                     set = Some(match set {
-                        Some(acc) => acc.intersect(s),
+                        Some(acc) => acc & s,
                         None => s,
                     });
                 }
             }
-            Candidates { set, exact: all_exact }
+            Ok(Candidates { set, exact: all_exact })
         }
         Filter::Or(fs) => {
             let mut acc = RoaringBitmap::new();
             let mut all_exact = true;
-            for c in fs.iter().map(|f| candidates(state, f)) {
+            for f in fs {
+                let c = candidates(ix, f)?;
                 match c.set {
-                    Some(s) => acc |= s.bitmap().as_ref(),
+                    Some(s) => acc |= s,
                     None => return none,
                 }
                 all_exact &= c.exact;
             }
-            Candidates { set: Some(IdSet::Owned(acc)), exact: all_exact }
+            Ok(Candidates { set: Some(acc), exact: all_exact })
         }
-        Filter::Not(inner) => match candidates(state, inner) {
-            Candidates { set: Some(s), exact: true } => exact(state.live() - s.bitmap().as_ref()),
+        Filter::Not(inner) => match candidates(ix, inner)? {
+            Candidates { set: Some(s), exact: true } => exact(ix.live()? - s),
             _ => none,
         },
+    }
+}
+
+fn range(ix: &Indexes<'_>, field: &str, lo: Bound<&Value>, hi: Bound<&Value>) -> Result<Candidates> {
+    match ix.cat.index(field) {
+        Some(d) => Ok(Candidates { set: Some(ix.range(&d, lo, hi)?), exact: true }),
+        None => Ok(Candidates { set: None, exact: false }),
     }
 }
 
@@ -207,10 +174,11 @@ pub(crate) const FILTER_OPERATORS: &[&str] = &[
 
 /// Checks filter fields and value types against the collection, and normalises values
 /// (text to UUID for Uuid fields). Unknown fields are an error naming the closest known one.
-pub fn prepare_filter(state: &CollectionState, f: Filter, check_fields: bool) -> Result<Filter> {
+pub fn prepare_filter(state: &Catalog, f: Filter, check_fields: bool) -> Result<Filter> {
+    let schema = state.schema();
     let check = |field: &str| -> Result<()> {
         if let (true, Some((top, rest))) = (check_fields, field.split_once('.')) {
-            if let Some(def) = state.schema.fields.get(top) {
+            if let Some(def) = schema.fields.get(top) {
                 if !matches!(def.field_type, FieldType::Object | FieldType::Any) {
                     return Err(AuroraError::invalid(format!(
                         "unknown filter operator `{rest}` on field `{top}`{}: `{top}` is {} and has no sub-fields; \
@@ -225,18 +193,12 @@ pub fn prepare_filter(state: &CollectionState, f: Filter, check_fields: bool) ->
         if !check_fields || state.accepts_field(field) {
             Ok(())
         } else {
-            Err(AuroraError::FieldNotFound {
-                line: 0,
-                column: 0,
-                collection: state.name.clone(),
-                field: field.to_string(),
-                hint: hint_for(field, state.known_fields()),
-            })
+            Err(state.unknown_field(field))
         }
     };
     let norm = |field: &str, v: Value| -> Result<Value> {
         check(field)?;
-        let Some(def) = state.schema.fields.get(field) else {
+        let Some(def) = schema.fields.get(field) else {
             return Ok(v);
         };
         let mut v = v;
@@ -297,7 +259,7 @@ pub fn prepare_filter(state: &CollectionState, f: Filter, check_fields: bool) ->
 }
 
 /// Runs a query and returns the matching rows in result order.
-pub fn run(state: &CollectionState, spec: &QuerySpec, budget: &Budget, fetch: Fetch<'_>) -> Result<Vec<Row>> {
+pub fn run(ix: &Indexes<'_>, spec: &QuerySpec, budget: &Budget, fetch: Fetch<'_>) -> Result<Vec<Row>> {
     if spec.limit == Some(0) {
         return Ok(Vec::new());
     }
@@ -305,35 +267,33 @@ pub fn run(state: &CollectionState, spec: &QuerySpec, budget: &Budget, fetch: Fe
     let after = |doc: &Document| spec.after.as_ref().is_none_or(|c| c.precedes(doc, &spec.order));
 
     // Ordered walk of an index: top-k without sorting everything. Predicates on the sort
-    // field are checked on the index keys during the walk (and end it once past the range),
-    // so a range + top-k never materialises the whole range.
+    // field bound the walk to their range (and are checked on the keys), so a range + top-k
+    // never materialises the whole range.
     if let ([(field, asc)], Some(want)) = (spec.order.as_slice(), want) {
-        if let Some(ix) = state.index(field) {
+        if let Some(def) = ix.cat.index(field) {
             let (key_preds, rest) = split_key_predicates(&spec.filter, field);
-            let rest_cand = candidates(state, &rest);
+            let rest_cand = candidates(ix, &rest)?;
             let threshold = want.saturating_mul(4).max(64);
             let walk = match &rest_cand.set {
-                None => !key_preds.is_empty() || state.count() as usize > threshold,
+                None => !key_preds.is_empty() || ix.count()? as usize > threshold,
                 Some(s) => s.len() as usize > threshold,
             };
             if walk {
                 let residual = !rest_cand.exact;
-                let rest_set = rest_cand.set.as_ref().map(|s| s.bitmap());
+                let (lo, hi) = key_bounds(&key_preds);
                 let mut out = Vec::with_capacity(want.min(1024));
-                'walk: for (key, ids) in ix.iter_ordered(*asc) {
-                    if let Some(p) = key_preds.iter().find(|p| !p.test_value(Some(key))) {
-                        if past_end(p, key, *asc) {
-                            break;
-                        }
+                'walk: for item in ix.walk_range(&def, lo, hi, *asc)? {
+                    let (key, ids) = item?;
+                    budget.tick()?;
+                    if key_preds.iter().any(|p| !p.test_value(Some(&key))) {
                         continue;
                     }
-                    let ids = match &rest_set {
-                        Some(s) => ids & s.as_ref(),
-                        None => ids.clone(),
+                    let ids = match &rest_cand.set {
+                        Some(s) => ids & s,
+                        None => ids,
                     };
                     for rowid in ids {
-                        let Some(sid) = state.sid_of(rowid) else { continue };
-                        let Some(doc) = fetch(rowid, sid)? else { continue };
+                        let Some(doc) = fetch(rowid)? else { continue };
                         if residual && !rest.matches(&doc) || !after(&doc) {
                             continue;
                         }
@@ -347,7 +307,45 @@ pub fn run(state: &CollectionState, spec: &QuerySpec, budget: &Budget, fetch: Fe
             }
         }
     }
-    run_unordered_or_sorted(state, spec, &candidates(state, &spec.filter), want, budget, fetch)
+    run_unordered_or_sorted(ix, spec, &candidates(ix, &spec.filter)?, want, budget, fetch)
+}
+
+/// The range the key predicates of an ordered walk allow (`(Unbounded, Unbounded)` when none
+/// bounds it): the walk starts and stops there instead of reading every key.
+fn key_bounds<'a>(preds: &[&'a Filter]) -> (Bound<&'a Value>, Bound<&'a Value>) {
+    let mut lo = Bound::Unbounded;
+    let mut hi = Bound::Unbounded;
+    // Only values an index range can hold bound the walk (a null, a list or an object does not).
+    let rangeable =
+        |v: &Value| matches!(v, Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::String(_) | Value::Uuid(_));
+    for p in preds.iter().filter(|p| match p {
+        Filter::Between(_, a, b) => rangeable(a) && rangeable(b),
+        other => other.value().is_some_and(rangeable),
+    }) {
+        match p {
+            Filter::Gt(_, v) => lo = Bound::Excluded(v),
+            Filter::Gte(_, v) => lo = Bound::Included(v),
+            Filter::Lt(_, v) => hi = Bound::Excluded(v),
+            Filter::Lte(_, v) => hi = Bound::Included(v),
+            Filter::Between(_, a, b) => {
+                lo = Bound::Included(a);
+                hi = Bound::Included(b);
+            }
+            Filter::Eq(_, v) => {
+                lo = Bound::Included(v);
+                hi = Bound::Included(v);
+            }
+            _ => {}
+        }
+    }
+    // Bounds of two kinds (a number and a string) would exclude everything the walk must see:
+    // the key predicates still check each key.
+    match (&lo, &hi) {
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) if !a.comparable(b) => {
+            (Bound::Unbounded, Bound::Unbounded)
+        }
+        _ => (lo, hi),
+    }
 }
 
 /// Splits an And filter into leaf predicates on `field` (checkable on index keys) and the rest.
@@ -384,35 +382,17 @@ fn split_key_predicates<'a>(f: &'a Filter, field: &str) -> (Vec<&'a Filter>, Fil
     }
 }
 
-/// True when a key that fails `p` means every later key of the walk fails it too.
-fn past_end(p: &Filter, key: &Value, asc: bool) -> bool {
-    let beyond = |bound: &Value, upper: bool| key.comparable(bound) && (upper == asc);
-    match p {
-        Filter::Lt(_, b) | Filter::Lte(_, b) => beyond(b, true) && key.total_cmp(b) != Ordering::Less,
-        Filter::Gt(_, b) | Filter::Gte(_, b) => beyond(b, false) && key.total_cmp(b) != Ordering::Greater,
-        Filter::Between(_, lo, hi) => {
-            if asc {
-                key.comparable(hi) && key.total_cmp(hi) == Ordering::Greater
-            } else {
-                key.comparable(lo) && key.total_cmp(lo) == Ordering::Less
-            }
-        }
-        _ => false,
-    }
-}
-
 fn run_unordered_or_sorted(
-    state: &CollectionState,
+    ix: &Indexes<'_>,
     spec: &QuerySpec,
-    cand: &Candidates<'_>,
+    cand: &Candidates,
     want: Option<usize>,
     budget: &Budget,
     fetch: Fetch<'_>,
 ) -> Result<Vec<Row>> {
     let residual = !cand.exact;
     let accept = |rowid: u32| -> Result<Option<Row>> {
-        let Some(sid) = state.sid_of(rowid) else { return Ok(None) };
-        let Some(doc) = fetch(rowid, sid)? else { return Ok(None) };
+        let Some(doc) = fetch(rowid)? else { return Ok(None) };
         if residual && !spec.filter.matches(&doc) {
             return Ok(None);
         }
@@ -421,9 +401,13 @@ fn run_unordered_or_sorted(
         }
         Ok(Some((rowid, doc)))
     };
+    let live;
     let ids = match &cand.set {
         Some(s) => s.iter(),
-        None => RowIdIter::Set(state.live().iter()),
+        None => {
+            live = ix.live()?;
+            live.iter()
+        }
     };
     if spec.order.is_empty() {
         let mut out = Vec::new();
@@ -480,22 +464,23 @@ fn sort_rows(rows: &mut Vec<Row>, order: &[(String, bool)], want: Option<usize>)
 }
 
 /// Counts matches, without loading documents when the indexes answer exactly.
-pub fn count(state: &CollectionState, filter: &Filter, fetch: Fetch<'_>) -> Result<u64> {
-    let cand = candidates(state, filter);
+pub fn count(ix: &Indexes<'_>, filter: &Filter, fetch: Fetch<'_>) -> Result<u64> {
+    let cand = candidates(ix, filter)?;
     if cand.exact {
-        return Ok(cand.set.map_or(state.count(), |s| s.len()));
+        return match cand.set {
+            Some(s) => Ok(s.len()),
+            None => ix.count(),
+        };
     }
-    let ids = match &cand.set {
-        Some(s) => s.iter(),
-        None => RowIdIter::Set(state.live().iter()),
+    let ids = match cand.set {
+        Some(s) => s,
+        None => ix.live()?,
     };
     let mut n = 0;
-    for rowid in ids {
-        if let Some(sid) = state.sid_of(rowid) {
-            if let Some(doc) = fetch(rowid, sid)? {
-                if filter.matches(&doc) {
-                    n += 1;
-                }
+    for rowid in ids.iter() {
+        if let Some(doc) = fetch(rowid)? {
+            if filter.matches(&doc) {
+                n += 1;
             }
         }
     }

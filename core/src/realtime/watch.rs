@@ -324,8 +324,7 @@ impl QueryBuilder {
         let (tx, rx) = mpsc::channel(WATCHER_BUFFER);
         let spec = {
             let coll = db.inner.collection(&collection)?;
-            let st = coll.read();
-            QuerySpec { filter: crate::query::planner::prepare_filter(&st, spec.filter, false)?, ..spec }
+            QuerySpec { filter: crate::query::planner::prepare_filter(&coll, spec.filter, false)?, ..spec }
         };
         let state = Arc::new(WatchState {
             collection: collection.clone(),

@@ -1,15 +1,26 @@
 //! Hot cache: decoded documents in an LRU bounded by an approximate byte budget.
+//!
+//! Each entry is the newest version of its document, tagged with an LSN at or after which it
+//! became that version: a snapshot older than the tag reads past the cache. Commits replace
+//! the entries of the documents they change; a reader caches what it read only when no commit
+//! came after its snapshot, so a cached version is never older than the newest one.
 
 use crate::types::Document;
 use lru::LruCache;
 use parking_lot::Mutex;
 use std::sync::Arc;
 
-/// Cache key: collection id and the 128-bit system id.
-pub type CacheKey = (u32, u128);
+/// Cache key: collection id and row id.
+pub type CacheKey = (u32, u32);
+
+struct Entry {
+    doc: Arc<Document>,
+    size: usize,
+    lsn: u64,
+}
 
 struct Inner {
-    lru: LruCache<CacheKey, (Arc<Document>, usize), foldhash::fast::RandomState>,
+    lru: LruCache<CacheKey, Entry, foldhash::fast::RandomState>,
     bytes: usize,
 }
 
@@ -31,43 +42,55 @@ impl HotCache {
         }
     }
 
-    /// Returns the document and marks it recently used.
-    pub fn get(&self, key: &CacheKey) -> Option<Arc<Document>> {
-        self.inner.lock().lru.get(key).map(|(d, _)| d.clone())
+    /// The document for a snapshot at `lsn`, marking it recently used; `None` when absent or
+    /// newer than the snapshot.
+    pub fn get(&self, key: &CacheKey, lsn: u64) -> Option<Arc<Document>> {
+        let mut g = self.inner.lock();
+        match g.lru.get(key) {
+            Some(e) if e.lsn <= lsn => Some(e.doc.clone()),
+            _ => None,
+        }
     }
 
-    /// Inserts or replaces a document, evicting the least recently used ones over budget.
-    pub fn put(&self, key: CacheKey, doc: Arc<Document>, size: usize) {
-        if size > self.budget {
-            self.remove(&key);
-            return;
-        }
+    /// A commit at `lsn` wrote this version (`None`: removed the document).
+    pub fn commit(&self, key: CacheKey, doc: Option<(Arc<Document>, usize)>, lsn: u64) {
         let mut g = self.inner.lock();
-        if let Some((_, old)) = g.lru.put(key, (doc, size)) {
-            g.bytes -= old;
-        }
-        g.bytes += size;
-        while g.bytes > self.budget {
-            match g.lru.pop_lru() {
-                Some((_, (_, s))) => g.bytes -= s,
-                None => break,
+        match doc {
+            Some((doc, size)) if size <= self.budget => {
+                Self::insert(&mut g, key, Entry { doc, size, lsn }, self.budget)
+            }
+            _ => {
+                if let Some(e) = g.lru.pop(&key) {
+                    g.bytes -= e.size;
+                }
             }
         }
     }
 
-    /// Inserts only when absent (readers filling the cache must not overwrite a newer write).
-    pub fn put_if_absent(&self, key: CacheKey, doc: Arc<Document>, size: usize) {
-        if self.inner.lock().lru.contains(&key) {
+    /// A reader with a snapshot at `lsn` read this version; it is cached only when no commit
+    /// came after the snapshot (`current` is the newest visible LSN, read under the lock).
+    pub fn fill(&self, key: CacheKey, doc: Arc<Document>, size: usize, lsn: u64, current: impl Fn() -> u64) {
+        if size > self.budget {
             return;
         }
-        self.put(key, doc, size);
+        let mut g = self.inner.lock();
+        if current() != lsn || g.lru.contains(&key) {
+            return;
+        }
+        Self::insert(&mut g, key, Entry { doc, size, lsn }, self.budget);
     }
 
-    /// Drops one entry.
-    pub fn remove(&self, key: &CacheKey) {
-        let mut g = self.inner.lock();
-        if let Some((_, s)) = g.lru.pop(key) {
-            g.bytes -= s;
+    fn insert(g: &mut Inner, key: CacheKey, e: Entry, budget: usize) {
+        let size = e.size;
+        if let Some(old) = g.lru.put(key, e) {
+            g.bytes -= old.size;
+        }
+        g.bytes += size;
+        while g.bytes > budget {
+            match g.lru.pop_lru() {
+                Some((_, e)) => g.bytes -= e.size,
+                None => break,
+            }
         }
     }
 
@@ -90,4 +113,18 @@ impl HotCache {
     pub fn budget(&self) -> usize {
         self.budget
     }
+}
+
+/// Approximate heap footprint of a decoded document, used to bound the hot cache in bytes.
+pub fn approx_size(data: &crate::types::DocData) -> usize {
+    fn value_size(v: &crate::Value) -> usize {
+        use crate::Value::*;
+        match v {
+            String(s) => 32 + s.len(),
+            Array(a) => 32 + a.iter().map(value_size).sum::<usize>(),
+            Object(m) => 64 + m.iter().map(|(k, v)| 40 + k.len() + value_size(v)).sum::<usize>(),
+            _ => 32,
+        }
+    }
+    128 + data.iter().map(|(_, v)| 48 + value_size(v)).sum::<usize>()
 }

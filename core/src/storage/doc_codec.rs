@@ -271,7 +271,8 @@ mod tests {
         leaf.prop_recursive(3, 16, 4, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec(("[a-c]{0,3}", inner), 0..3).prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                prop::collection::vec(("[a-c]{0,3}", inner), 0..3)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
             ]
         })
     }

@@ -200,13 +200,15 @@ fn f64_from_key(k: [u8; 8]) -> f64 {
     f64::from_bits(b)
 }
 
+/// -2^63 as a float (exact).
+const I64_MIN_F: f64 = i64::MIN as f64;
+
 /// The integer a number stands for when it is one (Floats with an integral value in range too).
 fn as_exact_int(v: &Value) -> Option<i64> {
     match v {
         Value::Int(i) => Some(*i),
-        Value::Float(f) if f.fract() == 0.0 && *f >= -9.223_372_036_854_775_808e18 && *f < 9.223_372_036_854_775_808e18 => {
-            Some(*f as i64)
-        }
+        // -2^63 <= f < 2^63: the floats that are exactly some i64.
+        Value::Float(f) if f.fract() == 0.0 && *f >= I64_MIN_F && *f < -I64_MIN_F => Some(*f as i64),
         _ => None,
     }
 }

@@ -71,6 +71,20 @@ fn redb_err(what: &str, path: &Path, e: impl std::fmt::Display) -> AuroraError {
     AuroraError::Storage(format!("redb {what} ({}): {e}", path.display()))
 }
 
+/// Runs a redb call, turning a panic into a corruption error: redb trusts its file and may
+/// panic on bytes damaged outside it (checking every page at each open would read the whole
+/// file), and no damage may take the process down.
+fn redb_guard<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        Err(AuroraError::Corruption { file: path.to_path_buf(), offset: 0, reason: format!("redb {what}: {why}") })
+    })
+}
+
 /// The default cold store: redb (copy-on-write B-tree, MVCC read transactions).
 pub struct RedbStore {
     db: redb::Database,
@@ -86,7 +100,7 @@ impl RedbStore {
         builder.set_cache_size(config.cold_cache_capacity_mb.saturating_mul(1024 * 1024).max(1024 * 1024));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let db = loop {
-            match builder.create(&path) {
+            match redb_guard(&path, "open", || Ok(builder.create(&path)))? {
                 Ok(db) => break db,
                 // A handle of this process that is still closing holds the lock for a moment.
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) if std::time::Instant::now() < deadline => {
@@ -102,11 +116,18 @@ impl RedbStore {
             }
         };
         let store = RedbStore { db, path };
-        // The table exists from the start, so a read never finds it missing.
-        store.write(Vec::new(), true)?;
+        // The table exists from the start, so a read never finds it missing (a crash before a
+        // durable write loses nothing: the next open creates it again).
+        store.write(Vec::new(), false)?;
         Ok(store)
     }
 }
+
+/// One entry of a redb range scan.
+type RedbItem<'a> = std::result::Result<
+    (redb::AccessGuard<'a, &'static [u8]>, redb::AccessGuard<'a, &'static [u8]>),
+    redb::StorageError,
+>;
 
 struct RedbView {
     table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
@@ -115,32 +136,83 @@ struct RedbView {
 
 impl ColdView for RedbView {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.table.get(key).map_err(|e| redb_err("read", &self.path, e))?.map(|v| v.value().to_vec()))
+        redb_guard(&self.path, "read", || {
+            Ok(self.table.get(key).map_err(|e| redb_err("read", &self.path, e))?.map(|v| v.value().to_vec()))
+        })
     }
 
     fn range(&self, from: &[u8], to: Option<&[u8]>, reverse: bool) -> Result<KvIter<'_>> {
-        let r = self.table.range::<&[u8]>(bounds(from, to)).map_err(|e| redb_err("read", &self.path, e))?;
-        let path = self.path.clone();
-        let map = move |item: std::result::Result<(redb::AccessGuard<'_, &[u8]>, redb::AccessGuard<'_, &[u8]>), redb::StorageError>| {
-            item.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())).map_err(|e| redb_err("read", &path, e))
-        };
-        Ok(if reverse { Box::new(r.rev().map(map)) } else { Box::new(r.map(map)) })
+        let r = redb_guard(&self.path, "read", || {
+            self.table.range::<&[u8]>(bounds(from, to)).map_err(|e| redb_err("read", &self.path, e))
+        })?;
+        Ok(Box::new(RedbRange { inner: Some(r), reverse, path: self.path.clone() }))
+    }
+}
+
+/// A redb range scan whose every step is guarded (a damaged page may panic redb mid-scan);
+/// after an error it ends.
+struct RedbRange {
+    inner: Option<redb::Range<'static, &'static [u8], &'static [u8]>>,
+    reverse: bool,
+    path: PathBuf,
+}
+
+impl Iterator for RedbRange {
+    type Item = Result<KvPair>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = self.inner.as_mut()?;
+        let reverse = self.reverse;
+        let step = redb_guard(&self.path, "read", || {
+            let item: Option<RedbItem<'_>> = if reverse { r.next_back() } else { r.next() };
+            Ok(item.map(|i| i.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))))
+        });
+        match step {
+            Ok(Some(Ok(kv))) => Some(Ok(kv)),
+            Ok(None) => None,
+            Ok(Some(Err(e))) => {
+                self.inner = None;
+                Some(Err(redb_err("read", &self.path, e)))
+            }
+            Err(e) => {
+                self.inner = None;
+                Some(Err(e))
+            }
+        }
     }
 }
 
 impl ColdStore for RedbStore {
     fn view(&self) -> Result<Arc<dyn ColdView>> {
-        let txn = self.db.begin_read().map_err(|e| redb_err("read transaction", &self.path, e))?;
-        let table = txn.open_table(TABLE).map_err(|e| redb_err("open table", &self.path, e))?;
-        Ok(Arc::new(RedbView { table, path: self.path.clone() }))
+        redb_guard(&self.path, "read transaction", || {
+            let txn = self.db.begin_read().map_err(|e| redb_err("read transaction", &self.path, e))?;
+            let table = txn.open_table(TABLE).map_err(|e| redb_err("open table", &self.path, e))?;
+            Ok(Arc::new(RedbView { table, path: self.path.clone() }) as Arc<dyn ColdView>)
+        })
     }
 
     fn write(&self, ops: Vec<KvOp>, durable: bool) -> Result<()> {
+        redb_guard(&self.path, "write", || self.write_unguarded(ops, durable))
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.write(Vec::new(), true)
+    }
+
+    fn kind(&self) -> &'static str {
+        "redb"
+    }
+}
+
+impl RedbStore {
+    fn write_unguarded(&self, ops: Vec<KvOp>, durable: bool) -> Result<()> {
         let err = |e: &dyn std::fmt::Display| redb_err("write", &self.path, e);
         let mut txn = self.db.begin_write().map_err(|e| err(&e))?;
         txn.set_durability(if durable { redb::Durability::Immediate } else { redb::Durability::None })
             .map_err(|e| err(&e))?;
-        txn.set_quick_repair(true);
+        // A durable commit records the allocator state, so opening after a crash does not walk
+        // the whole file (non-durable commits are lost in a crash anyway).
+        txn.set_quick_repair(durable);
         {
             let mut table = txn.open_table(TABLE).map_err(|e| err(&e))?;
             for op in ops {
@@ -152,20 +224,14 @@ impl ColdStore for RedbStore {
                         table.remove(k.as_slice()).map_err(|e| err(&e))?;
                     }
                     KvOp::DeleteRange(from, to) => {
-                        table.retain_in::<&[u8], _>(from.as_slice()..to.as_slice(), |_, _| false).map_err(|e| err(&e))?;
+                        table
+                            .retain_in::<&[u8], _>(from.as_slice()..to.as_slice(), |_, _| false)
+                            .map_err(|e| err(&e))?;
                     }
                 }
             }
         }
         txn.commit().map_err(|e| err(&e))
-    }
-
-    fn flush(&self) -> Result<()> {
-        self.write(Vec::new(), true)
-    }
-
-    fn kind(&self) -> &'static str {
-        "redb"
     }
 }
 
@@ -233,7 +299,9 @@ impl ColdView for SledView {
 
     fn range(&self, from: &[u8], to: Option<&[u8]>, reverse: bool) -> Result<KvIter<'_>> {
         let r = self.0.range::<&[u8], _>(bounds(from, to));
-        let map = |item: sled::Result<(sled::IVec, sled::IVec)>| item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into);
+        let map = |item: sled::Result<(sled::IVec, sled::IVec)>| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into)
+        };
         Ok(if reverse { Box::new(r.rev().map(map)) } else { Box::new(r.map(map)) })
     }
 }

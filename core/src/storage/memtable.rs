@@ -8,6 +8,7 @@
 //! it reaches), and drops it; a snapshot taken before keeps it alive, and its cold view
 //! (a redb read transaction) predates the write, so what it reads stays consistent.
 
+use super::index_cache::IndexCache;
 use super::kv::{ColdStore, ColdView, KvOp};
 use crate::error::Result;
 use parking_lot::{Mutex, RwLock};
@@ -48,6 +49,10 @@ struct Version {
 pub struct Generation {
     entries: RwLock<BTreeMap<Vec<u8>, Vec<Version>>>,
     bytes: AtomicUsize,
+    /// Entries applied (document and raw writes).
+    docs: AtomicUsize,
+    /// Once frozen: the LSN it holds every commit up to.
+    frozen_at: AtomicU64,
 }
 
 impl Generation {
@@ -96,8 +101,6 @@ pub struct Memtable {
     visible: AtomicU64,
     /// LSNs of live snapshots (a version older than every reader's view can be dropped).
     readers: Mutex<BTreeMap<u64, usize>>,
-    /// Counts cold-store writes: caches of cold data are valid for one epoch.
-    cold_epoch: AtomicU64,
     flush_lock: Mutex<()>,
 }
 
@@ -108,7 +111,6 @@ impl Memtable {
             gens: RwLock::new(Gens { active: Arc::new(Generation::default()), frozen: None }),
             visible: AtomicU64::new(lsn),
             readers: Mutex::new(BTreeMap::new()),
-            cold_epoch: AtomicU64::new(0),
             flush_lock: Mutex::new(()),
         })
     }
@@ -116,11 +118,6 @@ impl Memtable {
     /// The newest LSN visible to new snapshots.
     pub fn visible_lsn(&self) -> u64 {
         self.visible.load(Ordering::Acquire)
-    }
-
-    /// The number of cold-store writes so far.
-    pub fn cold_epoch(&self) -> u64 {
-        self.cold_epoch.load(Ordering::Acquire)
     }
 
     /// Bytes pending in the active generation (the frozen one is on its way out).
@@ -134,10 +131,18 @@ impl Memtable {
         g.active.len() + g.frozen.as_ref().map_or(0, |f| f.len())
     }
 
-    /// Applies one commit's writes at `lsn` and makes them visible. Called under the commit
-    /// lock, in LSN order.
-    pub fn apply(&self, lsn: u64, writes: Vec<(Vec<u8>, Pending)>) {
+    /// Entries (document and raw writes) pending in both generations: what the write-buffer
+    /// size counts.
+    pub fn pending_docs(&self) -> usize {
+        let g = self.gens.read();
+        g.active.docs.load(Ordering::Relaxed) + g.frozen.as_ref().map_or(0, |f| f.docs.load(Ordering::Relaxed))
+    }
+
+    /// Applies one commit's writes (of `docs` document changes) at `lsn` and makes them
+    /// visible. Called under the commit lock, in LSN order.
+    pub fn apply(&self, lsn: u64, writes: Vec<(Vec<u8>, Pending)>, docs: usize) {
         let active = self.gens.read().active.clone();
+        active.docs.fetch_add(docs, Ordering::Relaxed);
         // Held while versions are dropped, so no snapshot registers in between.
         let readers = self.readers.lock();
         {
@@ -175,8 +180,9 @@ impl Memtable {
         drop(readers);
     }
 
-    /// A consistent read view as of the newest visible LSN.
-    pub fn snapshot(self: &Arc<Self>, cold: &dyn ColdStore) -> Result<Snapshot> {
+    /// A consistent read view as of the newest visible LSN, over the current cold view of
+    /// `cache`.
+    pub fn snapshot(self: &Arc<Self>, cache: &IndexCache) -> Snapshot {
         let lsn = {
             // Read and registered together: a commit dropping versions waits for this.
             let mut r = self.readers.lock();
@@ -185,24 +191,26 @@ impl Memtable {
             lsn
         };
         let registered = Registered { memtable: self.clone(), lsn };
-        // Generations first, then the cold view: a flush writes the cold store before it
-        // drops its generation, so whatever was flushed in between is in one or the other.
-        let (active, frozen, epoch) = {
+        // Generations first, then the cold view: a flush writes the cold store and installs
+        // the new view before it drops its generation, so whatever was flushed in between is
+        // in one or the other.
+        let (active, frozen) = {
             let g = self.gens.read();
-            (g.active.clone(), g.frozen.clone(), self.cold_epoch())
+            (g.active.clone(), g.frozen.clone())
         };
-        let cold = cold.view()?;
-        Ok(Snapshot { lsn, active, frozen, cold, cold_epoch: epoch, _registered: registered })
+        let (cold_epoch, cold) = cache.current();
+        Snapshot { lsn, active, frozen, cold, cold_epoch, _registered: registered }
     }
 
-    /// Freezes the active generation (under the commit lock, so it holds whole commits up to
-    /// `lsn`); returns false when a frozen one is still being flushed or nothing is pending.
-    pub fn freeze(&self) -> bool {
+    /// Freezes the active generation, which holds every commit up to `lsn` (called under the
+    /// commit lock); returns false when a frozen one still waits to be written.
+    pub fn freeze(&self, lsn: u64) -> bool {
         let mut g = self.gens.write();
-        if g.frozen.is_some() || g.active.is_empty() {
+        if g.frozen.is_some() {
             return false;
         }
         let old = std::mem::replace(&mut g.active, Arc::new(Generation::default()));
+        old.frozen_at.store(lsn, Ordering::Release);
         g.frozen = Some(old);
         true
     }
@@ -212,17 +220,20 @@ impl Memtable {
         self.gens.read().frozen.is_some()
     }
 
-    /// Writes the frozen generation's newest versions to `cold` in one atomic batch with
-    /// `extra` (the checkpoint LSN), then drops it. On error the generation stays frozen (and
-    /// readable); the next flush tries again. Returns the keys written.
-    pub fn flush_frozen(&self, cold: &dyn ColdStore, extra: Vec<KvOp>, durable: bool) -> Result<Vec<Vec<u8>>> {
+    /// Writes the frozen generation's newest versions to `cold` in one atomic batch, with
+    /// `lsn_key` set to the LSN it holds every commit up to; returns that LSN and the keys
+    /// written. The generation stays (readable) until [`Memtable::drop_frozen`], after the
+    /// caller has installed the new cold view. `None` when nothing is frozen.
+    pub fn flush_frozen(
+        &self,
+        cold: &dyn ColdStore,
+        lsn_key: &[u8],
+        durable: bool,
+    ) -> Result<Option<(u64, Vec<Vec<u8>>)>> {
         let _one = self.flush_lock.lock();
-        let Some(frozen) = self.gens.read().frozen.clone() else {
-            if !extra.is_empty() || durable {
-                cold.write(extra, durable)?;
-            }
-            return Ok(Vec::new());
-        };
+        let Some(frozen) = self.gens.read().frozen.clone() else { return Ok(None) };
+        let lsn = frozen.frozen_at.load(Ordering::Acquire);
+        let extra = vec![KvOp::Put(lsn_key.to_vec(), lsn.to_be_bytes().to_vec())];
         let (ops, keys) = {
             let e = frozen.entries.read();
             let mut ops = Vec::with_capacity(e.len() + extra.len());
@@ -241,9 +252,13 @@ impl Memtable {
             (ops, keys)
         };
         cold.write(ops, durable)?;
-        self.cold_epoch.fetch_add(1, Ordering::AcqRel);
+        Ok(Some((lsn, keys)))
+    }
+
+    /// Drops the frozen generation once its writes are in the cold store and the new view is
+    /// installed.
+    pub fn drop_frozen(&self) {
         self.gens.write().frozen = None;
-        Ok(keys)
     }
 }
 
@@ -380,7 +395,7 @@ impl Iterator for SnapshotRange<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::kv::MemStore;
+    use super::super::kv::{ColdStore, MemStore};
     use super::*;
 
     fn put(v: &str) -> Pending {
@@ -399,26 +414,30 @@ mod tests {
     fn snapshots_see_their_lsn_through_flushes() {
         let cold = MemStore::default();
         cold.write(vec![KvOp::Put(b"k1".to_vec(), b"cold".to_vec())], true).unwrap();
+        let cache = IndexCache::new(1 << 20, cold.view().unwrap());
         let m = Memtable::new(0);
-        m.apply(1, vec![(b"k1".to_vec(), put("one")), (b"k2".to_vec(), put("two"))]);
-        let s1 = m.snapshot(&cold).unwrap();
-        m.apply(2, vec![(b"k1".to_vec(), Pending::Delete), (b"k3".to_vec(), put("three"))]);
-        let s2 = m.snapshot(&cold).unwrap();
+        m.apply(1, vec![(b"k1".to_vec(), put("one")), (b"k2".to_vec(), put("two"))], 1);
+        let s1 = m.snapshot(&cache);
+        m.apply(2, vec![(b"k1".to_vec(), Pending::Delete), (b"k3".to_vec(), put("three"))], 1);
+        let s2 = m.snapshot(&cache);
         assert_eq!(text(s1.get(b"k1").unwrap()), Some("one".into()));
         assert_eq!(text(s2.get(b"k1").unwrap()), None);
         assert_eq!(text(s1.get(b"k3").unwrap()), None);
 
         // Flush: the cold store gets the newest versions; old snapshots read as before.
-        assert!(m.freeze());
-        m.apply(3, vec![(b"k2".to_vec(), put("TWO"))]);
-        let written = m.flush_frozen(&cold, vec![KvOp::Put(b"lsn".to_vec(), b"2".to_vec())], true).unwrap();
-        assert_eq!(written.len(), 3);
-        let s3 = m.snapshot(&cold).unwrap();
+        assert!(m.freeze(2));
+        m.apply(3, vec![(b"k2".to_vec(), put("TWO"))], 1);
+        let (lsn, written) = m.flush_frozen(&cold, b"lsn", true).unwrap().unwrap();
+        assert_eq!((lsn, written.len()), (2, 3));
+        cache.advance(&written, cold.view().unwrap());
+        m.drop_frozen();
+        let s3 = m.snapshot(&cache);
         assert_eq!(text(s1.get(b"k1").unwrap()), Some("one".into()));
         assert_eq!(text(s1.get(b"k2").unwrap()), Some("two".into()));
         assert_eq!(text(s3.get(b"k2").unwrap()), Some("TWO".into()));
         assert_eq!(text(s3.get(b"k1").unwrap()), None);
-        let keys = |s: &Snapshot, rev| s.range(b"k", Some(b"l"), rev).unwrap().map(|r| r.unwrap().0).collect::<Vec<_>>();
+        let keys =
+            |s: &Snapshot, rev| s.range(b"k", Some(b"l"), rev).unwrap().map(|r| r.unwrap().0).collect::<Vec<_>>();
         assert_eq!(keys(&s3, false), vec![b"k2".to_vec(), b"k3".to_vec()]);
         assert_eq!(keys(&s3, true), vec![b"k3".to_vec(), b"k2".to_vec()]);
         assert_eq!(keys(&s1, false), vec![b"k1".to_vec(), b"k2".to_vec()]);
@@ -428,20 +447,21 @@ mod tests {
     fn versions_no_reader_can_see_are_dropped() {
         let m = Memtable::new(0);
         for lsn in 1..=100 {
-            m.apply(lsn, vec![(b"k".to_vec(), put("x"))]);
+            m.apply(lsn, vec![(b"k".to_vec(), put("x"))], 1);
         }
         let versions = |m: &Memtable| m.gens.read().active.entries.read()[b"k".as_slice()].len();
         assert_eq!(versions(&m), 1);
         let cold = MemStore::default();
-        let s = m.snapshot(&cold).unwrap();
+        let cache = IndexCache::new(1 << 20, cold.view().unwrap());
+        let s = m.snapshot(&cache);
         for lsn in 101..=110 {
-            m.apply(lsn, vec![(b"k".to_vec(), put("y"))]);
+            m.apply(lsn, vec![(b"k".to_vec(), put("y"))], 1);
         }
         // The reader at 100 keeps its version; the ones between are gone.
         assert_eq!(versions(&m), 2);
         assert_eq!(text(s.get(b"k").unwrap()), Some("x".into()));
         drop(s);
-        m.apply(111, vec![(b"k".to_vec(), put("z"))]);
+        m.apply(111, vec![(b"k".to_vec(), put("z"))], 1);
         assert_eq!(versions(&m), 1);
     }
 }

@@ -1,15 +1,14 @@
-//! Storage layers: cold store (sled), write-ahead log, write buffer and hot cache.
+//! Storage layers: the cold store (redb or sled behind one ordered-KV trait), the key layout,
+//! the document codec, the write-ahead log, the memtable with its snapshots, and the caches.
 
-pub mod buffer;
 pub mod cache;
 pub mod chunk;
-pub mod codec;
 pub mod doc_codec;
-pub mod cold;
 pub mod faults;
+pub mod index_cache;
 pub mod keys;
 pub mod kv;
 pub mod memtable;
 pub mod wal;
 
-pub use cold::{ColdStore, MemStore, SledStore};
+pub use kv::{ColdStore, ColdView, KvOp, MemStore, RedbStore, SledStore};

@@ -28,15 +28,42 @@ pub const MAX_RECORD_BYTES: u32 = 1 << 30;
 /// append needs, which is most of a small commit's fsync cost.
 const PREALLOCATE_BYTES: u64 = 1024 * 1024;
 
-/// One key write inside a record: `value: None` deletes.
+/// One write inside a record. Document writes are logical: replay derives the index entries
+/// from them, as the commit did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WalOp {
-    /// Cold-store tree the write belongs to.
-    pub tree: String,
-    /// Key inside the tree.
-    pub key: Vec<u8>,
-    /// New value, or `None` for a delete.
-    pub value: Option<Vec<u8>>,
+pub enum WalOp {
+    /// A field-dictionary name a later op of the record uses (replayed first).
+    Field {
+        /// Collection id.
+        coll: u32,
+        /// The name's id.
+        id: u16,
+        /// The name.
+        name: String,
+    },
+    /// A document inserted or replaced at a row: its stored bytes (system id and fields).
+    PutDoc {
+        /// Collection id.
+        coll: u32,
+        /// Row id.
+        rowid: u32,
+        /// The stored document.
+        doc: Vec<u8>,
+    },
+    /// A document removed.
+    DeleteDoc {
+        /// Collection id.
+        coll: u32,
+        /// Row id.
+        rowid: u32,
+    },
+    /// A raw key write (the job queue): `None` deletes.
+    Raw {
+        /// The key.
+        key: Vec<u8>,
+        /// The new value.
+        value: Option<Vec<u8>>,
+    },
 }
 
 /// One atomic unit of the log: every op of a commit, under one LSN.
@@ -499,7 +526,7 @@ mod tests {
     use super::*;
 
     fn rec(lsn: u64) -> Vec<WalOp> {
-        vec![WalOp { tree: "t".into(), key: lsn.to_be_bytes().to_vec(), value: Some(vec![1, 2, 3]) }]
+        vec![WalOp::Raw { key: lsn.to_be_bytes().to_vec(), value: Some(vec![1, 2, 3]) }]
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! on) has let go of the job, so attempts of one job never overlap.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use tokio::sync::{oneshot, Notify};
 
 struct Attempt {
@@ -57,8 +57,36 @@ impl CancelToken {
     /// Raises the signal.
     pub(crate) fn cancel(&self) {
         if let Some(a) = &self.0 {
-            a.cancelled.store(true, Ordering::Release);
-            a.wake.notify_waiters();
+            cancel(a);
+        }
+    }
+
+    /// A handle on the attempt that does not keep it going (the worker's view of it).
+    pub(crate) fn watch(&self) -> AttemptWatch {
+        AttemptWatch(self.0.as_ref().map_or_else(Weak::new, Arc::downgrade))
+    }
+}
+
+fn cancel(a: &Attempt) {
+    a.cancelled.store(true, Ordering::Release);
+    a.wake.notify_waiters();
+}
+
+/// The worker's view of a running attempt: it can raise the signal and read it while any part
+/// of the attempt still runs, without holding the attempt open itself.
+#[derive(Clone, Default)]
+pub(crate) struct AttemptWatch(Weak<Attempt>);
+
+impl AttemptWatch {
+    /// True while the attempt still runs and its signal is raised.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.0.upgrade().is_some_and(|a| a.cancelled.load(Ordering::Acquire))
+    }
+
+    /// Raises the signal (nothing when the attempt is already over).
+    pub(crate) fn cancel(&self) {
+        if let Some(a) = self.0.upgrade() {
+            cancel(&a);
         }
     }
 }

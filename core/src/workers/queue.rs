@@ -16,8 +16,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Cold-store tree holding the jobs.
-pub const JOBS_TREE: &str = "jobs";
+/// Key kind of a job record under the job-queue prefix.
+const JOB_RECORD: u8 = 0x01;
 
 type ReadyKey = (Reverse<JobPriority>, u64, String);
 
@@ -128,11 +128,15 @@ impl JobQueue {
         // Load into a fresh state and install it only when complete, so a failed load (a cold
         // store that fails) is retried by the next call instead of leaving an empty queue.
         let mut fresh = State { next_seq: 1, ..State::default() };
-        let cold = inner.cold()?;
-        inner.buffer.flush_into(&*cold)?;
+        let snap = inner.snapshot();
         let loaded_at = now_ms();
         let mut recovered = Vec::new();
-        for (_, bytes) in cold.scan(JOBS_TREE)? {
+        let prefix = vec![crate::storage::keys::JOBS, JOB_RECORD];
+        for item in snap.range(&prefix, crate::storage::keys::prefix_end(&prefix).as_deref(), false)? {
+            let bytes = match item?.1 {
+                crate::storage::memtable::Found::Bytes(b) => b,
+                crate::storage::memtable::Found::Chunk(_) => continue,
+            };
             let mut job: Job = serde_json::from_slice(&bytes).map_err(|e| AuroraError::Corruption {
                 file: inner.config.db_path.join("data"),
                 offset: 0,
@@ -161,11 +165,16 @@ impl JobQueue {
     }
 
     fn key(id: &str) -> Vec<u8> {
-        uuid::Uuid::parse_str(id).map(|u| u.as_bytes().to_vec()).unwrap_or_else(|_| id.as_bytes().to_vec())
+        let mut k = vec![crate::storage::keys::JOBS, JOB_RECORD];
+        match uuid::Uuid::parse_str(id) {
+            Ok(u) => k.extend_from_slice(u.as_bytes()),
+            Err(_) => k.extend_from_slice(id.as_bytes()),
+        }
+        k
     }
 
     fn write_op(job: &Job) -> Result<WriteOp> {
-        Ok(WriteOp::Raw { tree: JOBS_TREE.into(), key: Self::key(&job.id), value: Some(serde_json::to_vec(job)?) })
+        Ok(WriteOp::Raw { key: Self::key(&job.id), value: Some(serde_json::to_vec(job)?) })
     }
 
     fn persist_blocking(&self, jobs: &[Job]) -> Result<()> {
@@ -387,7 +396,7 @@ impl JobQueue {
     }
 
     fn delete_ops(batch: &[(u64, String)]) -> Vec<WriteOp> {
-        batch.iter().map(|(_, id)| WriteOp::Raw { tree: JOBS_TREE.into(), key: Self::key(id), value: None }).collect()
+        batch.iter().map(|(_, id)| WriteOp::Raw { key: Self::key(id), value: None }).collect()
     }
 
     /// Drops committed deletions from memory (each index entry goes, so a purge always progresses).

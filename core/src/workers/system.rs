@@ -11,7 +11,7 @@
 //! aborted, and the job is retried only once every part of the attempt (the handler's future,
 //! a host thread running it) has let go of its [`CancelToken`].
 
-use super::cancel::CancelToken;
+use super::cancel::{AttemptWatch, CancelToken};
 use super::job::{Job, JobStatus};
 use super::queue::{JobQueue, QueueStats};
 use crate::db::Aurora;
@@ -57,9 +57,9 @@ struct Running {
     in_flight: Arc<Mutex<HashMap<String, InFlight>>>,
 }
 
-/// A running attempt: its cancellation signal and the handle that aborts its handler.
+/// A running attempt: a view of its cancellation signal and the handle that aborts its handler.
 struct InFlight {
-    token: CancelToken,
+    attempt: AttemptWatch,
     abort: tokio::task::AbortHandle,
 }
 
@@ -205,7 +205,10 @@ impl WorkerSystem {
 
     /// True while an attempt of job `id` runs and its cancellation signal is raised.
     pub fn is_cancelled(&self, id: &str) -> bool {
-        self.running.lock().as_ref().is_some_and(|r| r.in_flight.lock().get(id).is_some_and(|f| f.token.is_cancelled()))
+        self.running
+            .lock()
+            .as_ref()
+            .is_some_and(|r| r.in_flight.lock().get(id).is_some_and(|f| f.attempt.is_cancelled()))
     }
 
     /// Stops the workers (see the module docs for what happens to running jobs). Returns once
@@ -223,7 +226,7 @@ impl WorkerSystem {
         // Past the timeout: signal and abort what still runs; each worker then waits for its
         // attempt to let go and returns the job to Pending.
         for f in r.in_flight.lock().values() {
-            f.token.cancel();
+            f.attempt.cancel();
             f.abort.abort();
         }
         for t in r.tasks {
@@ -265,7 +268,7 @@ impl WorkerSystem {
         let (token, done) = CancelToken::attempt();
         job.cancel = token.clone();
         let mut task = tokio::spawn(handler(job));
-        in_flight.lock().insert(id.clone(), InFlight { token: token.clone(), abort: task.abort_handle() });
+        in_flight.lock().insert(id.clone(), InFlight { attempt: token.watch(), abort: task.abort_handle() });
         let outcome = match timeout {
             Some(t) => match tokio::time::timeout(t, &mut task).await {
                 Ok(r) => r,
@@ -278,9 +281,11 @@ impl WorkerSystem {
             },
             None => (&mut task).await,
         };
-        in_flight.lock().remove(&id);
+        // In flight until every part of the attempt has let go: a host handler still running after
+        // a timeout keeps seeing its signal raised.
         drop(token);
         let _ = done.await;
+        in_flight.lock().remove(&id);
         let recorded = match outcome {
             // Aborted by `stop`: the attempt does not count.
             Err(e) if e.is_cancelled() && stop.load(Ordering::Acquire) => self.queue.release(&id).await,

@@ -1,27 +1,27 @@
 //! Cold stores for fault-injection tests.
 //!
-//! * [`FaultyStore`] wraps any [`ColdStore`] and fails `apply`, `flush` or `get` on command
+//! * [`FaultyStore`] wraps any [`ColdStore`] and fails writes, flushes or reads on command
 //!   (always, or one call in N chosen by a seeded generator), counting every injected fault.
 //! * [`CrashStore`] is an in-memory store that models what a crash keeps: everything up to the
-//!   last successful `flush` plus some prefix of the writes applied since (sled recovers a prefix
-//!   of its log), so a test can take the image a crash would leave at any moment.
+//!   last durable write plus some prefix of the atomic batches written since (sled recovers a
+//!   prefix of its log; redb keeps the last durable commit), so a test can take the image a crash
+//!   would leave at any moment.
 
-use aurora_db::storage::cold::BatchOp;
-use aurora_db::storage::ColdStore;
+use aurora_db::storage::{ColdStore, ColdView, KvOp};
 use aurora_db::{AuroraError, Result};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Which operations a [`FaultyStore`] fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultOp {
-    /// `apply` (puts and deletes).
+    /// Writes (atomic batches of puts and deletes).
     Apply,
-    /// `flush` (making applied writes durable).
+    /// Making writes durable (`flush`, or a durable write).
     Flush,
-    /// `get` (point reads).
+    /// Reads (point reads and range scans).
     Get,
 }
 
@@ -37,13 +37,18 @@ struct Switch {
     calls: AtomicU64,
 }
 
-/// A cold store that fails on command.
-pub struct FaultyStore {
-    inner: Arc<dyn ColdStore>,
+/// The fault switches, shared by a store and its read views.
+struct Faults {
     apply: Switch,
     flush: Switch,
     get: Switch,
     rng: AtomicU64,
+}
+
+/// A cold store that fails on command.
+pub struct FaultyStore {
+    inner: Arc<dyn ColdStore>,
+    faults: Arc<Faults>,
 }
 
 impl FaultyStore {
@@ -51,19 +56,17 @@ impl FaultyStore {
     pub fn new(inner: Arc<dyn ColdStore>, seed: u64) -> Arc<FaultyStore> {
         Arc::new(FaultyStore {
             inner,
-            apply: Switch::default(),
-            flush: Switch::default(),
-            get: Switch::default(),
-            rng: AtomicU64::new(seed | 1),
+            faults: Arc::new(Faults {
+                apply: Switch::default(),
+                flush: Switch::default(),
+                get: Switch::default(),
+                rng: AtomicU64::new(seed | 1),
+            }),
         })
     }
 
     fn switch(&self, op: FaultOp) -> &Switch {
-        match op {
-            FaultOp::Apply => &self.apply,
-            FaultOp::Flush => &self.flush,
-            FaultOp::Get => &self.get,
-        }
+        self.faults.switch(op)
     }
 
     /// Fails every call of `op` from now on (`false` stops it).
@@ -98,6 +101,16 @@ impl FaultyStore {
     pub fn calls(&self, op: FaultOp) -> u64 {
         self.switch(op).calls.load(Ordering::SeqCst)
     }
+}
+
+impl Faults {
+    fn switch(&self, op: FaultOp) -> &Switch {
+        match op {
+            FaultOp::Apply => &self.apply,
+            FaultOp::Flush => &self.flush,
+            FaultOp::Get => &self.get,
+        }
+    }
 
     fn next_random(&self) -> u64 {
         // xorshift64*, shared by all threads; races only reorder the sequence.
@@ -122,58 +135,63 @@ impl FaultyStore {
     }
 }
 
+struct FaultyView {
+    inner: Arc<dyn ColdView>,
+    faults: Arc<Faults>,
+}
+
+impl ColdView for FaultyView {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.faults.maybe_fail(FaultOp::Get, "get")?;
+        self.inner.get(key)
+    }
+
+    fn range(&self, from: &[u8], to: Option<&[u8]>, reverse: bool) -> Result<aurora_db::storage::kv::KvIter<'_>> {
+        self.faults.maybe_fail(FaultOp::Get, "range")?;
+        self.inner.range(from, to, reverse)
+    }
+}
+
 impl ColdStore for FaultyStore {
-    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.maybe_fail(FaultOp::Get, "get")?;
-        self.inner.get(tree, key)
+    fn view(&self) -> Result<Arc<dyn ColdView>> {
+        Ok(Arc::new(FaultyView { inner: self.inner.view()?, faults: self.faults.clone() }))
     }
 
-    fn apply(&self, tree: &str, ops: Vec<BatchOp>) -> Result<()> {
-        self.maybe_fail(FaultOp::Apply, "apply")?;
-        self.inner.apply(tree, ops)
-    }
-
-    fn scan(&self, tree: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.inner.scan(tree)
-    }
-
-    fn tree_names(&self) -> Result<Vec<String>> {
-        self.inner.tree_names()
-    }
-
-    fn drop_tree(&self, tree: &str) -> Result<()> {
-        self.inner.drop_tree(tree)
+    fn write(&self, ops: Vec<KvOp>, durable: bool) -> Result<()> {
+        self.faults.maybe_fail(FaultOp::Apply, "write")?;
+        if durable {
+            self.faults.maybe_fail(FaultOp::Flush, "flush")?;
+        }
+        self.inner.write(ops, durable)
     }
 
     fn flush(&self) -> Result<()> {
-        self.maybe_fail(FaultOp::Flush, "flush")?;
+        self.faults.maybe_fail(FaultOp::Flush, "flush")?;
         self.inner.flush()
+    }
+
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
     }
 }
 
-type Tree = BTreeMap<Vec<u8>, Vec<u8>>;
-type Trees = HashMap<String, Tree>;
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
-/// One write applied since the last flush.
-#[derive(Clone)]
-enum Logged {
-    Apply(String, Vec<BatchOp>),
-    Drop(String),
-}
-
-fn replay_into(trees: &mut Trees, w: &Logged) {
-    match w {
-        Logged::Apply(tree, ops) => {
-            let t = trees.entry(tree.clone()).or_default();
-            for (k, v) in ops {
-                match v {
-                    Some(v) => t.insert(k.clone(), v.clone()),
-                    None => t.remove(k),
-                };
+fn replay_into(map: &mut Map, batch: &[KvOp]) {
+    for op in batch {
+        match op {
+            KvOp::Put(k, v) => {
+                map.insert(k.clone(), v.clone());
             }
-        }
-        Logged::Drop(tree) => {
-            trees.remove(tree);
+            KvOp::Delete(k) => {
+                map.remove(k);
+            }
+            KvOp::DeleteRange(from, to) => {
+                let doomed: Vec<Vec<u8>> = map.range(from.clone()..to.clone()).map(|(k, _)| k.clone()).collect();
+                doomed.iter().for_each(|k| {
+                    map.remove(k);
+                });
+            }
         }
     }
 }
@@ -181,11 +199,11 @@ fn replay_into(trees: &mut Trees, w: &Logged) {
 #[derive(Default)]
 struct CrashState {
     /// What readers see.
-    live: Trees,
-    /// What survived the last flush.
-    durable: Trees,
-    /// Writes applied since the last flush, in order.
-    since_flush: Vec<Logged>,
+    live: Arc<Map>,
+    /// What survived the last durable write.
+    durable: Map,
+    /// Batches written since, in order.
+    since_flush: Vec<Vec<KvOp>>,
 }
 
 /// In-memory cold store that can produce the image a crash would leave.
@@ -200,57 +218,53 @@ impl CrashStore {
         Arc::new(CrashStore::default())
     }
 
-    /// Writes applied but not yet flushed.
+    /// Batches written but not yet durable.
     pub fn unflushed(&self) -> usize {
         self.state.lock().since_flush.len()
     }
 
     /// The store a crash now would leave: the durable state plus the first `keep` of the
-    /// writes applied since the last flush (clamped). The image starts fully flushed.
+    /// batches written since (clamped). The image starts fully durable.
     pub fn crash_image(&self, keep: usize) -> Arc<CrashStore> {
         let st = self.state.lock();
-        let mut trees = st.durable.clone();
+        let mut map = st.durable.clone();
         for w in st.since_flush.iter().take(keep) {
-            replay_into(&mut trees, w);
+            replay_into(&mut map, w);
         }
         Arc::new(CrashStore {
-            state: Mutex::new(CrashState { live: trees.clone(), durable: trees, since_flush: Vec::new() }),
+            state: Mutex::new(CrashState { live: Arc::new(map.clone()), durable: map, since_flush: Vec::new() }),
         })
     }
 }
 
+struct CrashView(Arc<Map>);
+
+impl ColdView for CrashView {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.get(key).cloned())
+    }
+
+    fn range(&self, from: &[u8], to: Option<&[u8]>, reverse: bool) -> Result<aurora_db::storage::kv::KvIter<'_>> {
+        let upper = to.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let r =
+            self.0.range::<[u8], _>((std::ops::Bound::Included(from), upper)).map(|(k, v)| Ok((k.clone(), v.clone())));
+        Ok(if reverse { Box::new(r.rev()) } else { Box::new(r) })
+    }
+}
+
 impl ColdStore for CrashStore {
-    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.state.lock().live.get(tree).and_then(|t| t.get(key).cloned()))
+    fn view(&self) -> Result<Arc<dyn ColdView>> {
+        Ok(Arc::new(CrashView(self.state.lock().live.clone())))
     }
 
-    fn apply(&self, tree: &str, ops: Vec<BatchOp>) -> Result<()> {
+    fn write(&self, ops: Vec<KvOp>, durable: bool) -> Result<()> {
         let mut st = self.state.lock();
-        let w = Logged::Apply(tree.to_string(), ops);
-        replay_into(&mut st.live, &w);
-        st.since_flush.push(w);
-        Ok(())
-    }
-
-    fn scan(&self, tree: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        Ok(self
-            .state
-            .lock()
-            .live
-            .get(tree)
-            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default())
-    }
-
-    fn tree_names(&self) -> Result<Vec<String>> {
-        Ok(self.state.lock().live.keys().cloned().collect())
-    }
-
-    fn drop_tree(&self, tree: &str) -> Result<()> {
-        let mut st = self.state.lock();
-        let w = Logged::Drop(tree.to_string());
-        replay_into(&mut st.live, &w);
-        st.since_flush.push(w);
+        replay_into(Arc::make_mut(&mut st.live), &ops);
+        st.since_flush.push(ops);
+        if durable {
+            drop(st);
+            self.flush()?;
+        }
         Ok(())
     }
 
@@ -261,5 +275,9 @@ impl ColdStore for CrashStore {
             replay_into(&mut st.durable, w);
         }
         Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
     }
 }

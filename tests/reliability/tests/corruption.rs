@@ -1,4 +1,4 @@
-//! Damaged files: flipped bytes in WAL segments and in sled's data files. Each damaged copy
+//! Damaged files: flipped bytes in WAL segments and in the cold store's file. Each damaged copy
 //! is opened by a child process (`corrupt-probe check`) with a timeout, so a panic or a hang is
 //! caught and counted. Opening must either fail with an error, or succeed with `verify()`
 //! passing and every query answer consistent with the documents that were written.
@@ -151,16 +151,21 @@ fn flipped_bytes_in_the_wal() {
     assert!(tally.get("torn tail discarded") > 0, "no tail damage was exercised");
 }
 
+/// The cold store's files: redb's one file (the default store).
+fn cold_store_files(db: &Path) -> Vec<PathBuf> {
+    files_under(db).into_iter().filter(|p| p.extension().is_some_and(|e| e == "redb")).collect()
+}
+
 #[test]
-fn flipped_bytes_in_sled_files() {
+fn flipped_bytes_in_cold_store_files() {
     let trials = env_u64("AURORA_CORRUPT_TRIALS", 40);
     let seed = seed(0x5EED);
     let mut rng = Rng::new(seed);
     let tmp = tempfile::tempdir().unwrap();
-    // Two starting points: closed cleanly (everything in sled), and killed after a checkpoint
-    // (inserts in sled, updates and deletes only in the WAL).
+    // Two starting points: closed cleanly (everything in the cold store), and killed after a
+    // checkpoint (inserts in the cold store, updates and deletes only in the WAL).
     let mut bases = Vec::new();
-    for mode in ["sled", "mixed"] {
+    for mode in ["closed", "mixed"] {
         let base = tmp.path().join(format!("base-{mode}"));
         populate(&base, mode);
         // An undamaged copy opens and answers everything correctly (the check runs on a copy:
@@ -170,7 +175,7 @@ fn flipped_bytes_in_sled_files() {
             other => panic!("the undamaged {mode} database does not check out: {other:?}"),
         }
         let _ = std::fs::remove_dir_all(tmp.path().join(format!("t{}", u64::MAX)));
-        let files: Vec<(PathBuf, u64)> = files_under(&base.join("data"))
+        let files: Vec<(PathBuf, u64)> = cold_store_files(&base)
             .into_iter()
             .map(|p| {
                 let len = std::fs::metadata(&p).unwrap().len();
@@ -254,7 +259,7 @@ fn flipped_bytes_in_sled_files() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     eprintln!(
-        "RESULT corruption sled: {trials} damaged copies (seed {seed:#x}): {}; per file: {}; {:.1?}",
+        "RESULT corruption cold store: {trials} damaged copies (seed {seed:#x}): {}; per file: {}; {:.1?}",
         tally.show(),
         per_file.iter().map(|(k, t)| format!("{k}: [{}]", t.show())).collect::<Vec<_>>().join(" "),
         started.elapsed()

@@ -334,7 +334,9 @@ async fn sled_store_faults_lose_no_acknowledged_write() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("db");
     std::fs::create_dir_all(&path).unwrap();
-    let cfg = config(&path, DurabilityMode::WAL);
+    let cfg = AuroraConfig { cold_store: aurora_db::ColdStoreKind::Sled, ..config(&path, DurabilityMode::WAL) };
+    // Created through the ordinary open first, so the directory records its format and store.
+    Aurora::with_config(cfg.clone()).await.unwrap().close().await.unwrap();
     let sled: Arc<dyn ColdStore> = Arc::new(SledStore::open(&cfg).unwrap());
     let faulty = FaultyStore::new(sled, 14);
     let db = Aurora::open_on(cfg.clone(), faulty.clone()).unwrap();
@@ -359,7 +361,7 @@ async fn sled_store_faults_lose_no_acknowledged_write() {
     let injected = faulty.injected_total();
     drop(db);
     drop(faulty); // releases sled's directory lock
-    let db = Aurora::open(&path).await.unwrap();
+    let db = Aurora::with_config(cfg).await.unwrap();
     m.check(&db, "sled, reopened").await;
     db.close().await.unwrap();
     eprintln!(

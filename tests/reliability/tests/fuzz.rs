@@ -38,12 +38,14 @@ fn segment(records: &[Vec<WalOp>]) -> (Vec<u8>, Vec<usize>) {
 }
 
 fn op_strategy() -> impl Strategy<Value = WalOp> {
-    (
-        prop::sample::select(vec!["docs:items", "meta", "jobs", "docs:x"]),
-        prop::collection::vec(any::<u8>(), 0..20),
-        prop::option::of(prop::collection::vec(any::<u8>(), 0..80)),
-    )
-        .prop_map(|(tree, key, value)| WalOp { tree: tree.to_string(), key, value })
+    prop_oneof![
+        (prop::collection::vec(any::<u8>(), 0..20), prop::option::of(prop::collection::vec(any::<u8>(), 0..80)))
+            .prop_map(|(key, value)| WalOp::Raw { key, value }),
+        (any::<u32>(), any::<u32>(), prop::collection::vec(any::<u8>(), 16..80))
+            .prop_map(|(coll, rowid, doc)| WalOp::PutDoc { coll, rowid, doc }),
+        (any::<u32>(), any::<u32>()).prop_map(|(coll, rowid)| WalOp::DeleteDoc { coll, rowid }),
+        (any::<u32>(), any::<u16>(), "[a-z]{1,8}").prop_map(|(coll, id, name)| WalOp::Field { coll, id, name }),
+    ]
 }
 
 fn records_strategy() -> impl Strategy<Value = Vec<Vec<WalOp>>> {
@@ -145,8 +147,7 @@ fn seeded_mutations_never_panic_nor_pass_silently() {
     for (n, vlen) in [(40usize, 8usize), (12, 300), (1, 64), (100, 24)] {
         let records: Vec<Vec<WalOp>> = (0..n)
             .map(|i| {
-                vec![WalOp {
-                    tree: "docs:items".into(),
+                vec![WalOp::Raw {
                     key: (i as u128).to_be_bytes().to_vec(),
                     value: if i % 7 == 3 { None } else { Some(vec![(i % 251) as u8; vlen]) },
                 }]

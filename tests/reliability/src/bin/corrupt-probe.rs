@@ -50,7 +50,7 @@ fn doc(seq: i64) -> Vec<(&'static str, Value)> {
 }
 
 async fn populate(db_dir: &str, n: i64, mode: &str) -> aurora_db::Result<()> {
-    let sled = mode == "sled";
+    let closed = mode == "closed";
     let db = Aurora::with_config(config(db_dir)).await?;
     aurora_reliability::create_schema(&db).await?;
     for s in 0..n {
@@ -62,14 +62,14 @@ async fn populate(db_dir: &str, n: i64, mode: &str) -> aurora_db::Result<()> {
     for s in (0..n).filter(|s| s % 10 == 7) {
         db.query("items").filter(|f| f.eq("seq", s)).update(vec![("age", Value::Int(-1))]).await?;
     }
-    if sled {
+    if closed {
         db.checkpoint().await?;
     }
     for s in (0..n).filter(|s| s % 10 == 3) {
         db.query("items").filter(|f| f.eq("seq", s)).delete().await?;
     }
     db.insert_into("items", doc(n)).await?;
-    if sled {
+    if closed {
         db.close().await?;
     } else {
         // Die without the closing checkpoint: everything after the schema is only in the WAL.
