@@ -19,6 +19,7 @@ LIB_DIR="$TARGET_DIR/debug"
 CACHE="${AURORA_FFI_CACHE:-$HOME/.cache/aurora-ffi}"
 KOTLIN_VERSION=2.4.20
 CONFORMANCE="$ROOT/tests/conformance"
+HOSTILE="$ROOT/tests/hostile"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/aurora-ffi-test.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -126,12 +127,12 @@ if gcc "${CFLAGS[@]}" "$FFI/tests/c/test_aurora.c" -o "$WORK/test_dyn" -L "$LIB_
     -Wl,-rpath,"$LIB_DIR"; then
     if [ "${AURORA_FFI_SKIP_VALGRIND:-}" = "1" ]; then
         echo "-- dynamic (valgrind skipped)"
-        "$WORK/test_dyn" "$CONFORMANCE" 2>&1 | tee "$WORK/c_dyn.txt"
+        "$WORK/test_dyn" "$CONFORMANCE" "$HOSTILE" 2>&1 | tee "$WORK/c_dyn.txt"
         rc=${PIPESTATUS[0]}
     else
-        echo "-- dynamic, under valgrind"
-        valgrind --leak-check=full --error-exitcode=99 --suppressions="$FFI/tests/c/valgrind.supp" -q \
-            "$WORK/test_dyn" "$CONFORMANCE" 2>&1 | tee "$WORK/c_dyn.txt"
+        echo "-- dynamic, under valgrind (hostile cases: outcomes only, texts under 64 KiB)"
+        AURORA_UNDER_VALGRIND=1 valgrind --leak-check=full --error-exitcode=99 --suppressions="$FFI/tests/c/valgrind.supp" -q \
+            "$WORK/test_dyn" "$CONFORMANCE" "$HOSTILE" 2>&1 | tee "$WORK/c_dyn.txt"
         rc=${PIPESTATUS[0]}
     fi
     count_from "$WORK/c_dyn.txt" "C test (dynamic)"
@@ -141,8 +142,8 @@ else
 fi
 # The static library's extra system libraries (`rustc --print native-static-libs` on Linux).
 if gcc "${CFLAGS[@]}" "$FFI/tests/c/test_aurora.c" -o "$WORK/test_static" "$A" -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc; then
-    echo "-- static"
-    "$WORK/test_static" "$CONFORMANCE" 2>&1 | tee "$WORK/c_static.txt"
+    echo "-- static (hostile cases with their time and memory bounds)"
+    "$WORK/test_static" "$CONFORMANCE" "$HOSTILE" 2>&1 | tee "$WORK/c_static.txt"
     rc=${PIPESTATUS[0]}
     count_from "$WORK/c_static.txt" "C test (static)"
     [ "$rc" -eq 0 ] && ok "C test (static) exit status" || ko "C test (static) exited $rc"
@@ -172,7 +173,7 @@ if [ ! -f "$BJAR" ]; then
 fi
 echo "-- kotlinc tests/kotlin/AuroraTest.kt"
 if "$KOTLIN_HOME/bin/kotlinc" -cp "$CP:$BJAR" "$FFI/tests/kotlin/AuroraTest.kt" -d "$WORK/test.jar"; then
-    java -Djna.library.path="$LIB_DIR" -cp "$WORK/test.jar:$BJAR:$CP:$KLIB/kotlin-stdlib.jar" AuroraTestKt "$CONFORMANCE" \
+    java -Djna.library.path="$LIB_DIR" -cp "$WORK/test.jar:$BJAR:$CP:$KLIB/kotlin-stdlib.jar" AuroraTestKt "$CONFORMANCE" "$HOSTILE" \
         2>&1 | tee "$WORK/kotlin.txt"
     rc=${PIPESTATUS[0]}
     count_from "$WORK/kotlin.txt" "Kotlin test"

@@ -33,6 +33,44 @@ export type JobPriority =
 
 export type JobStatusName = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'DEAD_LETTER';
 
+/**
+ * Bounds on what one request may cost (`AuroraConfig.limits`); camelCase or snake_case keys,
+ * unknown keys are rejected, limits left out keep their defaults. A request past a limit fails
+ * with code `LIMIT`, naming the limit.
+ */
+export interface AuroraLimits {
+  /** Longest AQL text accepted, in bytes (default 1 MiB). */
+  maxQueryBytes?: number;
+  /** Most fragment definitions in one AQL text (default 1000). */
+  maxFragments?: number;
+  /** Most fields a selection may have once every fragment is expanded (default 10000). */
+  maxSelectionFields?: number;
+  /** Deepest nesting of selections, fragment spreads, filters and values (default 64). */
+  maxDepth?: number;
+  /** Most root fields (aliases included) in one operation (default 256). */
+  maxRootFields?: number;
+  /** Most values in one `in` list (default 10000). */
+  maxInValues?: number;
+  /** Most documents one query may return or hold at once (default 1000000). */
+  maxResultRows?: number;
+  /** Time budget of one query in ms; 0 disables it (default 30000). */
+  queryTimeMs?: number;
+  /** Largest commit (the encoded size of all its writes), in bytes (default 256 MiB). */
+  maxCommitBytes?: number;
+  /** Byte budget of the cache of parsed AQL texts (default 16 MiB). */
+  planCacheBytes?: number;
+  max_query_bytes?: number;
+  max_fragments?: number;
+  max_selection_fields?: number;
+  max_depth?: number;
+  max_root_fields?: number;
+  max_in_values?: number;
+  max_result_rows?: number;
+  query_time_ms?: number;
+  max_commit_bytes?: number;
+  plan_cache_bytes?: number;
+}
+
 /** Database settings (`AuroraConfig`); camelCase or snake_case keys, unknown keys are rejected. */
 export interface AuroraConfig {
   /** LRU memory budget for hot documents (default 256). */
@@ -56,6 +94,8 @@ export interface AuroraConfig {
   compactIntervalMins?: number;
   /** When set, every mutation is appended to this file as one JSON line. */
   auditLogPath?: string | null;
+  /** Bounds on what one request may cost; `null` keeps every default. */
+  limits?: AuroraLimits | null;
   hot_cache_size_mb?: number;
   eviction_policy?: 'LRU' | 'lru';
   cold_cache_capacity_mb?: number;

@@ -18,7 +18,7 @@
 //! at most [`ServerConfig::max_requests`] are handled at once (else 503 at once, no queue).
 //!
 //! Errors are `{"code", "message", "line", "column"}` with 400 (SYNTAX, VALIDATION, TYPE_ERROR,
-//! BAD_REQUEST), 401 (UNAUTHORIZED), 403 (FORBIDDEN: foreign `Host` or `Origin`), 404
+//! LIMIT: a request past one of the database's `limits`, BAD_REQUEST), 401 (UNAUTHORIZED), 403 (FORBIDDEN: foreign `Host` or `Origin`), 404
 //! (NOT_FOUND), 405, 409 (UNIQUE_VIOLATION), 413 (PAYLOAD_TOO_LARGE), 415
 //! (UNSUPPORTED_MEDIA_TYPE), 503 (CLOSED, UNAVAILABLE: too many requests or subscriptions),
 //! 504 (TIMEOUT) or 500 (IO, INTERNAL, HANDLER: a generic message with an incident number; the
@@ -237,7 +237,7 @@ fn require_json(req: &HttpRequest) -> Result<(), HttpResponse> {
 /// HTTP status for an engine error code.
 pub fn status_for(code: &str) -> StatusCode {
     match code {
-        "SYNTAX" | "VALIDATION" | "TYPE_ERROR" => StatusCode::BAD_REQUEST,
+        "SYNTAX" | "VALIDATION" | "TYPE_ERROR" | "LIMIT" => StatusCode::BAD_REQUEST,
         "NOT_FOUND" => StatusCode::NOT_FOUND,
         "UNIQUE_VIOLATION" => StatusCode::CONFLICT,
         "CLOSED" => StatusCode::SERVICE_UNAVAILABLE,
@@ -335,6 +335,10 @@ impl State {
         match tokio::time::timeout_at(deadline, task).await {
             Err(_) => Err(self.timeout()),
             Ok(Err(join)) => Err(self.internal("INTERNAL", &join)),
+            // The query's time budget ended with the request's deadline: the request timed out.
+            Ok(Ok(Err(AuroraError::Limit { limit: "query_time_ms", .. }))) if Instant::now() >= deadline => {
+                Err(self.timeout())
+            }
             Ok(Ok(Err(e))) => Err(self.engine_error(&e)),
             Ok(Ok(Ok(v))) => Ok(v),
         }
@@ -398,6 +402,11 @@ impl State {
         match serde_json::from_slice::<Json>(&buf) {
             Ok(Json::Object(m)) => Ok(m),
             Ok(_) => Err(bad_request("the request body must be a JSON object")),
+            // Well-formed but deeper than the reader goes: refused as the engine refuses a value
+            // nested too deeply.
+            Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+                Err(validation(format!("the request body nests values too deeply: {e}")))
+            }
             Err(e) => Err(bad_request(format!("the request body is not valid JSON: {e}"))),
         }
     }
@@ -904,6 +913,7 @@ mod tests {
         assert_eq!(status_for("SYNTAX"), StatusCode::BAD_REQUEST);
         assert_eq!(status_for("NOT_FOUND"), StatusCode::NOT_FOUND);
         assert_eq!(status_for("UNIQUE_VIOLATION"), StatusCode::CONFLICT);
+        assert_eq!(status_for("LIMIT"), StatusCode::BAD_REQUEST);
         assert_eq!(status_for("IO"), StatusCode::INTERNAL_SERVER_ERROR);
     }
 

@@ -2,11 +2,11 @@
 #![cfg(feature = "http")]
 
 use aurora_cli::http::{serve, Server, ServerConfig};
-use aurora_db::Aurora;
+use aurora_db::{Aurora, AuroraConfig, Limits};
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value as Json};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -19,8 +19,13 @@ struct Fixture {
 
 impl Fixture {
     async fn start(config: ServerConfig) -> Fixture {
+        Self::start_with(config, Limits::default()).await
+    }
+
+    async fn start_with(config: ServerConfig, limits: Limits) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let db = Aurora::open(dir.path().join("db")).await.unwrap();
+        let db =
+            Aurora::with_config(AuroraConfig { limits, ..AuroraConfig::new(dir.path().join("db")) }).await.unwrap();
         let config = ServerConfig { bind: "127.0.0.1:0".parse().unwrap(), workers: Some(2), ..config };
         let server = serve(db.clone(), config).await.unwrap();
         assert!(server.local_addr().ip().is_loopback());
@@ -94,7 +99,7 @@ fn matches(expected: &Json, actual: &Json, path: &str) -> Result<(), String> {
 
 fn expected_status(code: &str) -> StatusCode {
     match code {
-        "SYNTAX" | "VALIDATION" | "TYPE_ERROR" => StatusCode::BAD_REQUEST,
+        "SYNTAX" | "VALIDATION" | "TYPE_ERROR" | "LIMIT" => StatusCode::BAD_REQUEST,
         "NOT_FOUND" => StatusCode::NOT_FOUND,
         "UNIQUE_VIOLATION" => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -181,6 +186,160 @@ async fn conformance_vectors_round_trip_over_http() {
 }
 
 // --- protocol ------------------------------------------------------------------------------
+
+// --- the hostile-input corpus over HTTP ----------------------------------------------------
+//
+// Every case of tests/hostile/ (see the README there) as `POST /aql` on a fresh database, with
+// a body limit large enough for its texts to reach the engine: it ends with its expected code
+// (with its HTTP status) and message, or the exact result, inside `max_ms` (× 20 in a debug
+// build; a case over it runs once more and is judged by the faster run), and the server still
+// answers afterwards. Memory is not bounded here: the server shares this process with the
+// client and with the other tests running at the same time; core/tests/hostile.rs bounds the
+// engine's heap. The body is written as text, so the variable nested 100,000 deep is never a
+// value on the client side; the server's JSON reader stops at 128 levels (VALIDATION).
+
+/// The AQL text of a case: a string, or parts to concatenate.
+fn hostile_text(aql: &Json) -> String {
+    let Some(parts) = aql.as_array() else { return aql.as_str().unwrap_or_default().to_string() };
+    let mut out = String::new();
+    for p in parts {
+        if let Some(t) = p["text"].as_str() {
+            out.push_str(t);
+        } else if let (Some(r), Some(n)) = (p["repeat"].as_str(), p["count"].as_u64()) {
+            for i in 0..n {
+                out.push_str(&r.replace("{i+1}", &(i + 1).to_string()).replace("{i}", &i.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// The `POST /aql` body of a case, as JSON text.
+fn hostile_body(case: &Json) -> String {
+    let query = Json::String(hostile_text(&case["aql"]));
+    let vars = match case.get("variables_gen") {
+        Some(g) => {
+            let name = Json::String(g["name"].as_str().unwrap_or_default().to_string());
+            match (g["list"].as_u64(), g["nest"].as_u64()) {
+                (Some(n), _) => format!("{{{name}:[{}]}}", (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(",")),
+                (_, Some(n)) => format!("{{{name}:{}1{}}}", "[".repeat(n as usize), "]".repeat(n as usize)),
+                _ => "null".to_string(),
+            }
+        }
+        None => case.get("variables").cloned().unwrap_or(Json::Null).to_string(),
+    };
+    format!("{{\"query\":{query},\"variables\":{vars}}}")
+}
+
+/// One run of a case on a fresh server and database: the time of the request, or what failed.
+async fn hostile_run(case: &Json, body: &str) -> Result<Duration, String> {
+    let config = ServerConfig { max_body_bytes: 8 * 1024 * 1024, ..Default::default() };
+    let fx = Fixture::start_with(config, Limits::default()).await;
+    for s in case["setup"].as_array().into_iter().flatten() {
+        let (status, got) = fx.aql(s.as_str().unwrap_or_default(), Json::Null).await;
+        if status != StatusCode::OK {
+            return Err(format!("setup failed: HTTP {status}: {got}"));
+        }
+    }
+    let started = Instant::now();
+    let r = fx
+        .client
+        .post(fx.url("/aql"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status();
+    let got: Json = r.json().await.map_err(|e| format!("the answer is not JSON: {e}"))?;
+    let took = started.elapsed();
+    let short = |v: &Json| v.to_string().chars().take(300).collect::<String>();
+    let expect = &case["expect"];
+    let verdict = match expect["code"].as_str() {
+        Some(code) if got["code"] != code => Err(format!("expected {code}, got HTTP {status}: {}", short(&got))),
+        Some(code) if status != expected_status(code) => Err(format!("{code} came with HTTP {status}")),
+        Some(_) => match expect["message_contains"].as_str() {
+            Some(m) if !got["message"].as_str().unwrap_or_default().contains(m) => {
+                Err(format!("message lacks {m:?}: {}", short(&got)))
+            }
+            _ => Ok(()),
+        },
+        None if status != StatusCode::OK => Err(format!("unexpected HTTP {status}: {}", short(&got))),
+        None => match expect.get("result") {
+            Some(want) if *want != got => Err(format!("expected {want}, got {}", short(&got))),
+            _ => Ok(()),
+        },
+    };
+    let health = fx.client.get(fx.url("/health")).send().await.map(|r| r.status()).ok();
+    fx.aql("schema { define collection alive_after { a: Int } }", Json::Null).await;
+    let (_, alive) = fx.aql("query { alive_after { a } }", Json::Null).await;
+    fx.stop().await;
+    verdict?;
+    if health != Some(StatusCode::OK) || alive != json!({"alive_after": []}) {
+        return Err(format!("the server does not answer after the case: {health:?} {alive}"));
+    }
+    Ok(took)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_inputs_over_http() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/hostile");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let scale = if cfg!(debug_assertions) { 20 } else { 1 };
+    let (mut cases, mut failures, mut slowest) = (0, Vec::new(), (Duration::ZERO, String::new()));
+    for f in files {
+        let corpus: Json = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        for case in corpus["cases"].as_array().unwrap() {
+            cases += 1;
+            let name =
+                format!("{} :: {}", f.file_name().unwrap().to_string_lossy(), case["name"].as_str().unwrap_or("?"));
+            let body = hostile_body(case);
+            let max = Duration::from_millis(case["max_ms"].as_u64().unwrap_or(100) * scale);
+            let mut outcome = bounded(hostile_run(case, &body)).await;
+            if matches!(outcome, Ok(t) if t > max) {
+                let again = bounded(hostile_run(case, &body)).await;
+                outcome = match (outcome, again) {
+                    (Ok(a), Ok(b)) => Ok(a.min(b)),
+                    (_, e) => e,
+                };
+            }
+            match outcome {
+                Ok(t) if t > max => failures.push(format!("{name}: took {t:?}, more than {max:?}")),
+                Ok(t) => {
+                    eprintln!("{name}: {t:?}");
+                    if t > slowest.0 {
+                        slowest = (t, name);
+                    }
+                }
+                Err(e) => failures.push(format!("{name}: {e}")),
+            }
+        }
+    }
+    eprintln!("hostile over HTTP: {cases} cases, slowest {:?}: {}", slowest.0, slowest.1);
+    assert!(cases >= 20, "only {cases} hostile cases in {}", dir.display());
+    assert!(failures.is_empty(), "{} of {cases} hostile cases failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_a_limit_is_a_400_naming_the_limit() {
+    let limits = Limits { max_query_bytes: 1000, ..Limits::default() };
+    let fx = Fixture::start_with(ServerConfig::default(), limits).await;
+    bounded(async {
+        assert_eq!(fx.aql("schema { define collection users { a: Int } }", Json::Null).await.0, StatusCode::OK);
+        let (s, j) = fx.aql(&format!("query {{ users {{ a }} }} #{}", "x".repeat(1000)), Json::Null).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{j}");
+        assert_eq!(j["code"], "LIMIT");
+        assert!(j["message"].as_str().unwrap_or_default().contains("max_query_bytes"), "{j}");
+        assert_eq!(fx.aql("query { users { a } }", Json::Null).await, (StatusCode::OK, json!({"users": []})));
+    })
+    .await;
+    fx.stop().await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_token_is_required_when_set() {

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 /**
- * What every function returns. 1..=9 are the engine's stable error codes.
+ * What every function returns. 1..=9 and 12 are the engine's stable error codes.
  */
 typedef enum AuroraStatus {
   /**
@@ -68,6 +68,10 @@ typedef enum AuroraStatus {
    * The handle is unknown or was already closed.
    */
   AURORA_STATUS_INVALID_HANDLE = 11,
+  /**
+   * A request went past a configured limit (size, depth, time...) and was refused.
+   */
+  AURORA_STATUS_LIMIT = 12,
 } AuroraStatus;
 
 /**
@@ -301,6 +305,19 @@ enum AuroraStatus aurora_start_workers(AuroraDb db_handle,
  */
 enum AuroraStatus aurora_stop_workers(AuroraDb db_handle,
                                       struct AuroraErrorInfo **out_error);
+
+/**
+ * Whether an attempt of job `job_id` is running and has been cancelled (it timed out, or the
+ * workers are stopping), in `*out_cancelled`: a handler polls this (with the `id` of its job
+ * JSON) to end early.
+ *
+ * # Safety
+ * As [`aurora_execute`]; `out_cancelled` is NULL or writable.
+ */
+enum AuroraStatus aurora_job_cancelled(AuroraDb db_handle,
+                                       const char *job_id,
+                                       bool *out_cancelled,
+                                       struct AuroraErrorInfo **out_error);
 
 /**
  * A job as JSON (`id, jobType, status, priority, attempts, maxRetries, lastError, payload`)

@@ -645,7 +645,7 @@ mod tests {
     #[test]
     fn engine_codes_keep_the_facade_values() {
         use ErrorCode::*;
-        for c in [Syntax, Validation, NotFound, UniqueViolation, TypeError, Closed, Io, Handler, Internal] {
+        for c in [Syntax, Validation, NotFound, UniqueViolation, TypeError, Closed, Io, Handler, Internal, Limit] {
             assert_eq!(AuroraStatus::from(c) as i32, c.as_int());
             assert_eq!(status_name(c.as_int()).to_str().unwrap(), c.as_str());
         }

@@ -212,7 +212,7 @@ test('execute options: debugAudit adds _sid, operationName picks an operation', 
 
 test('exports', () => {
   assert.deepEqual([...PRIORITIES], ['LOW', 'NORMAL', 'HIGH', 'CRITICAL']);
-  assert.deepEqual([...AuroraError.CODES], ['SYNTAX', 'VALIDATION', 'NOT_FOUND', 'UNIQUE_VIOLATION', 'TYPE_ERROR', 'CLOSED', 'IO', 'HANDLER', 'INTERNAL']);
+  assert.deepEqual([...AuroraError.CODES], ['SYNTAX', 'VALIDATION', 'NOT_FOUND', 'UNIQUE_VIOLATION', 'TYPE_ERROR', 'CLOSED', 'IO', 'HANDLER', 'INTERNAL', 'LIMIT']);
   const e = new AuroraError('m', 'IO');
   assert.equal(e.code, 'IO');
   assert.equal(e.line, null);

@@ -37,7 +37,8 @@ create_exception!(
     "A request went past a configured limit (size, depth, time...) and was refused (code LIMIT)."
 );
 
-/// Deepest nesting converted from Python values.
+/// Deepest nesting converted from Python values (the engine refuses deeper values anyway);
+/// the conversion recurses once per level, so this also bounds its stack use.
 const MAX_DEPTH: usize = 64;
 
 fn to_pyerr(e: BindingError) -> PyErr {
@@ -91,7 +92,8 @@ fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
 
 fn from_py(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     if depth > MAX_DEPTH {
-        return Err(PyValueError::new_err(format!("value nested deeper than {MAX_DEPTH} levels")));
+        // The same refusal (and code) as the engine's for a value nested too deeply.
+        return Err(to_pyerr(BindingError::validation(format!("value nested deeper than {MAX_DEPTH} levels"))));
     }
     if obj.is_none() {
         return Ok(Value::Null);
@@ -313,5 +315,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("HandlerError", py.get_type::<HandlerError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     m.add("LimitExceeded", py.get_type::<LimitExceeded>())?;
+    // Whether this extension is a debug build (tests scale their time bounds by it).
+    m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     Ok(())
 }

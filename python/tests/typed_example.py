@@ -9,7 +9,7 @@ import aurora_db
 
 
 def main(path: str) -> None:
-    with aurora_db.open(path, durability_mode="strict") as db:
+    with aurora_db.open(path, durability_mode="strict", limits={"max_query_bytes": 65536}) as db:
         db.execute("schema { define collection users { email: String! @unique } }")
         res: dict[str, Any] = db.execute(
             "query Q($e: String) { users(where: {email: {eq: $e}}) { email } }", {"e": "x"}
@@ -19,6 +19,11 @@ def main(path: str) -> None:
         @db.register_handler("mail")
         def mail(job: dict[str, Any]) -> None:
             print(job["payload"])
+
+        @db.register_handler("long")
+        def long(job: aurora_db.Job) -> None:
+            while not job.cancelled:
+                break
 
         job_id: str = db.enqueue("mail", {"to": "a@x.io"}, priority="high", max_retries=3)
         db.start_workers()
@@ -30,6 +35,8 @@ def main(path: str) -> None:
             print(event)
         try:
             db.execute("query {")
+        except aurora_db.LimitExceeded as e:
+            print(e.code)
         except aurora_db.AqlSyntaxError as e:
             line: int | None = e.line
             print(e.code, line, e.column)

@@ -612,6 +612,12 @@ public protocol AuroraProtocol: AnyObject, Sendable {
     func isClosed()  -> Bool
     
     /**
+     * True while an attempt of job `id` runs and has been cancelled (it timed out, or the
+     * workers are stopping): a handler checks it to end early.
+     */
+    func jobCancelled(id: String) throws  -> Bool
+    
+    /**
      * A job as JSON, or null when no job has that id.
      */
     func jobStatus(id: String) throws  -> String?
@@ -804,6 +810,20 @@ open func isClosed() -> Bool  {
         uniffiCallStatus in
     uniffi_aurora_ffi_fn_method_aurora_is_closed(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * True while an attempt of job `id` runs and has been cancelled (it timed out, or the
+     * workers are stopping): a handler checks it to end early.
+     */
+open func jobCancelled(id: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeAuroraError_lift) {
+        uniffiCallStatus in
+    uniffi_aurora_ffi_fn_method_aurora_job_cancelled(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),uniffiCallStatus
     )
 })
 }
@@ -1548,6 +1568,10 @@ public enum ErrorCode: Equatable, Hashable {
      * A bug: includes panics caught at the boundary.
      */
     case `internal`
+    /**
+     * A request went past a configured limit (size, depth, time...) and was refused.
+     */
+    case limit
 
 
 
@@ -1586,6 +1610,8 @@ public struct FfiConverterTypeErrorCode: FfiConverterRustBuffer {
         case 8: return .handler
         
         case 9: return .`internal`
+        
+        case 10: return .limit
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -1629,6 +1655,10 @@ public struct FfiConverterTypeErrorCode: FfiConverterRustBuffer {
         
         case .`internal`:
             writeInt(&buf, Int32(9))
+        
+        
+        case .limit:
+            writeInt(&buf, Int32(10))
         
         }
     }
@@ -1801,6 +1831,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_aurora_ffi_checksum_method_aurora_is_closed() != 29246) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_aurora_ffi_checksum_method_aurora_job_cancelled() != 43971) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_aurora_ffi_checksum_method_aurora_job_status() != 12593) {

@@ -304,6 +304,11 @@ RustBuffer uniffi_aurora_ffi_fn_method_aurora_execute_with_options(uint64_t ptr,
 int8_t uniffi_aurora_ffi_fn_method_aurora_is_closed(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_JOB_CANCELLED
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_JOB_CANCELLED
+int8_t uniffi_aurora_ffi_fn_method_aurora_job_cancelled(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_JOB_STATUS
 #define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_JOB_STATUS
 RustBuffer uniffi_aurora_ffi_fn_method_aurora_job_status(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
@@ -682,6 +687,12 @@ uint16_t uniffi_aurora_ffi_checksum_method_aurora_execute_with_options(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_IS_CLOSED
 #define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_IS_CLOSED
 uint16_t uniffi_aurora_ffi_checksum_method_aurora_is_closed(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_JOB_CANCELLED
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_JOB_CANCELLED
+uint16_t uniffi_aurora_ffi_checksum_method_aurora_job_cancelled(void
     
 );
 #endif

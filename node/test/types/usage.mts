@@ -1,8 +1,9 @@
 // Type-checked (never run) by types.test.mjs: the public API as an ESM TypeScript user sees it.
 import { Aurora, AuroraError, Subscription, open, PRIORITIES } from 'aurora-db';
-import type { AuroraConfig, ChangeEvent, ErrorCode, Job, JsonValue, LaggedEvent, StreamEvent } from 'aurora-db';
+import type { AuroraConfig, AuroraLimits, ChangeEvent, ErrorCode, Job, JsonValue, LaggedEvent, RunningJob, StreamEvent } from 'aurora-db';
 
-const config: AuroraConfig = { hotCacheSizeMb: 64, durabilityMode: 'strict', workerThreads: 2 };
+const limits: AuroraLimits = { maxQueryBytes: 65536, max_depth: 32, queryTimeMs: 0 };
+const config: AuroraConfig = { hotCacheSizeMb: 64, durabilityMode: 'strict', workerThreads: 2, limits };
 const db: Aurora = await Aurora.open('db', config);
 const db2: Aurora = await open('db2');
 const rows = await db.execute<{ users: { email: string }[] }>('query ($e: String) { users(where: { email: { eq: $e } }) { email } }', { e: 'a' });
@@ -30,6 +31,9 @@ db.registerHandler('email', async (job: Job) => {
   const to = job.payload.to;
 });
 db.registerHandler('sync', (job) => job.attempts);
+db.registerHandler('long', async (job: RunningJob) => {
+  const stopEarly: boolean = job.cancelled;
+});
 const id: string = await db.enqueue('email', { to: 'a@x.io' }, { priority: 'high', maxRetries: 5 });
 await db.startWorkers(4);
 await db.startWorkers();

@@ -64,11 +64,29 @@ __all__ = [
 __version__ = "0.1.0"
 
 JSON = Any
-Handler = Callable[[dict[str, Any]], Union[None, Awaitable[None]]]
-H = TypeVar("H", bound=Handler)
 
 # How often a waiting async iterator re-checks for cancellation (seconds).
 _ASYNC_POLL = 0.25
+
+
+class Job(dict[str, Any]):
+    """A job as a handler receives it: a dict (``job["payload"]``, ``job["attempts"]``...) that
+    also tells whether its attempt was cancelled (it timed out, or the workers are stopping).
+    """
+
+    def __init__(self, fields: dict[str, Any], cancelled: Callable[[], bool]) -> None:
+        super().__init__(fields)
+        self._cancelled = cancelled
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the attempt was cancelled: a long handler checks it and returns early."""
+        return self._cancelled()
+
+
+# A handler receives a `Job` (a dict); one annotated with `dict[str, Any]` is accepted too.
+Handler = Callable[[Job], Union[None, Awaitable[None]]]
+H = TypeVar("H", bound=Handler)
 
 
 class Subscription:
@@ -136,28 +154,13 @@ class Subscription:
         self.close()
 
 
-class Job(dict[str, Any]):
-    """A job as a handler receives it: a dict (``job["payload"]``, ``job["attempts"]``...) that
-    also tells whether its attempt was cancelled (it timed out, or the workers are stopping).
-    """
-
-    def __init__(self, fields: dict[str, Any], cancelled: Callable[[], bool]) -> None:
-        super().__init__(fields)
-        self._cancelled = cancelled
-
-    @property
-    def cancelled(self) -> bool:
-        """True once the attempt was cancelled: a long handler checks it and returns early."""
-        return self._cancelled()
-
-
 def _run_coroutine_handler(
-    fn: Callable[[dict[str, Any]], Awaitable[None]],
-) -> Callable[[dict[str, Any]], None]:
+    fn: Callable[[Job], Awaitable[None]],
+) -> Callable[[Job], None]:
     """Runs an ``async def`` handler to completion on the calling worker thread."""
 
     @functools.wraps(fn)
-    def run(job: dict[str, Any]) -> None:
+    def run(job: Job) -> None:
         asyncio.run(_await(fn(job)))
 
     return run
@@ -193,6 +196,8 @@ def _stop_workers_at_exit() -> None:
 class Aurora:
     """An open database. ``Aurora(path, **config)``; see the README for config options
     (``durability_mode="strict"``, ``hot_cache_size_mb=64``, ``workers_enabled=True``...).
+    ``limits`` bounds what one request may cost, e.g. ``limits={"max_query_bytes": 65536}``
+    (any limit left out keeps its default); a request past a limit raises ``LimitExceeded``.
     """
 
     def __init__(self, path: str, **config: Any) -> None:
@@ -243,7 +248,7 @@ class Aurora:
         native = self._native
 
         def register(f: H) -> H:
-            target: Callable[[dict[str, Any]], Any] = f
+            target: Callable[[Job], Any] = f
             if inspect.iscoroutinefunction(f):
                 target = _run_coroutine_handler(f)
 

@@ -1,5 +1,7 @@
 from typing import Any, Callable
 
+DEBUG_BUILD: bool
+
 class AuroraError(Exception):
     code: str
     line: int | None

@@ -716,6 +716,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_aurora_ffi_checksum_method_aurora_is_closed(
     ): Int
+    external fun uniffi_aurora_ffi_checksum_method_aurora_job_cancelled(
+    ): Int
     external fun uniffi_aurora_ffi_checksum_method_aurora_job_status(
     ): Int
     external fun uniffi_aurora_ffi_checksum_method_aurora_listen(
@@ -780,6 +782,8 @@ internal object UniffiLib {
     external fun uniffi_aurora_ffi_fn_method_aurora_execute_with_options(`ptr`: Long,`aql`: RustBuffer.ByValue,`variablesJson`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_aurora_ffi_fn_method_aurora_is_closed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_aurora_ffi_fn_method_aurora_job_cancelled(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_aurora_ffi_fn_method_aurora_job_status(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -950,6 +954,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_aurora_ffi_checksum_method_aurora_is_closed() and 0xFFFF) != 29246) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_aurora_ffi_checksum_method_aurora_job_cancelled() and 0xFFFF) != 43971) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_aurora_ffi_checksum_method_aurora_job_status() and 0xFFFF) != 12593) {
@@ -1480,6 +1487,12 @@ public interface AuroraInterface {
     fun `isClosed`(): kotlin.Boolean
     
     /**
+     * True while an attempt of job `id` runs and has been cancelled (it timed out, or the
+     * workers are stopping): a handler checks it to end early.
+     */
+    fun `jobCancelled`(`id`: kotlin.String): kotlin.Boolean
+    
+    /**
      * A job as JSON, or null when no job has that id.
      */
     fun `jobStatus`(`id`: kotlin.String): kotlin.String?
@@ -1737,6 +1750,25 @@ open class Aurora: Disposable, AutoCloseable, AuroraInterface
     UniffiLib.uniffi_aurora_ffi_fn_method_aurora_is_closed(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * True while an attempt of job `id` runs and has been cancelled (it timed out, or the
+     * workers are stopping): a handler checks it to end early.
+     */
+    @Throws(AuroraException::class)override fun `jobCancelled`(`id`: kotlin.String): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(AuroraException) { _status ->
+    UniffiLib.uniffi_aurora_ffi_fn_method_aurora_job_cancelled(
+        it,
+        
+        FfiConverterString.lower(`id`),_status)
 }
     }
     )
@@ -2770,7 +2802,11 @@ enum class ErrorCode {
     /**
      * A bug: includes panics caught at the boundary.
      */
-    INTERNAL;
+    INTERNAL,
+    /**
+     * A request went past a configured limit (size, depth, time...) and was refused.
+     */
+    LIMIT;
 
     
 
