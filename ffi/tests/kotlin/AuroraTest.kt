@@ -547,18 +547,6 @@ fun limitsConfig() {
 // ---------------------------------------------------------------------------------------------
 // Job attempts as a Kotlin handler sees them. Every wait polls with a generous deadline.
 
-var knownBugs = 0
-
-/** A check that fails today because of a known core bug: reported, not counted as a failure. */
-fun knownBug(cond: Boolean, what: () -> String) {
-    if (cond) {
-        passed++
-    } else {
-        knownBugs++
-        System.err.println("KNOWN CORE BUG (not counted): ${what()}")
-    }
-}
-
 const val GIVE_UP_MS = 3_000L
 
 fun enqueueTimed(db: Aurora, jobType: String, maxRetries: Int): String =
@@ -604,7 +592,7 @@ fun jobAttempts() = withDb { db ->
         "timed out into a dead letter: $spun"
     }
     check(ends.size == 1) { "one call: $ends" }
-    knownBug(ends.firstOrNull()?.first == true) {
+    check(ends.firstOrNull()?.first == true) {
         "jobCancelled never reported the timed-out attempt (the handler gave up after ${ends.firstOrNull()?.second} ms)"
     }
     val sleepyId = enqueueTimed(db, "sleepy", 2)
