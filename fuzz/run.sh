@@ -17,7 +17,7 @@ SECS=${1:-60}
 shift || true
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(aql wal_decode c_abi_strings)
+  TARGETS=(aql fragments variables wal_decode c_abi_strings)
 fi
 SANITIZER=${AURORA_FUZZ_SANITIZER:-address}
 export RUSTC_BOOTSTRAP=1

@@ -47,7 +47,7 @@ struct Outcome {
 /// Checks a status against its `out_error` and releases the error.
 fn outcome(status: AuroraStatus, err: *mut AuroraErrorInfo) -> Outcome {
     let code = status as i32;
-    assert!((0..=11).contains(&code), "unknown status {code}");
+    assert!((0..=12).contains(&code), "unknown status {code}");
     assert_ne!(status, AuroraStatus::Internal, "INTERNAL: {}", message_of(err));
     if status == AuroraStatus::Ok {
         assert!(err.is_null(), "success with an error set");
