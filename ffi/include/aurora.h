@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 /**
- * What every function returns. 1..=9 are the engine's stable error codes.
+ * What every function returns. 1..=9 and 12 are the engine's stable error codes.
  */
 typedef enum AuroraStatus {
   /**
@@ -68,6 +68,10 @@ typedef enum AuroraStatus {
    * The handle is unknown or was already closed.
    */
   AURORA_STATUS_INVALID_HANDLE = 11,
+  /**
+   * A request went past a configured limit (size, depth, time...) and was refused.
+   */
+  AURORA_STATUS_LIMIT = 12,
 } AuroraStatus;
 
 /**

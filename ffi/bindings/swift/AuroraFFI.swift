@@ -1548,6 +1548,10 @@ public enum ErrorCode: Equatable, Hashable {
      * A bug: includes panics caught at the boundary.
      */
     case `internal`
+    /**
+     * A request went past a configured limit (size, depth, time...) and was refused.
+     */
+    case limit
 
 
 
@@ -1586,6 +1590,8 @@ public struct FfiConverterTypeErrorCode: FfiConverterRustBuffer {
         case 8: return .handler
         
         case 9: return .`internal`
+        
+        case 10: return .limit
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -1629,6 +1635,10 @@ public struct FfiConverterTypeErrorCode: FfiConverterRustBuffer {
         
         case .`internal`:
             writeInt(&buf, Int32(9))
+        
+        
+        case .limit:
+            writeInt(&buf, Int32(10))
         
         }
     }
@@ -1769,6 +1779,17 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
         print("uniffiFutureContinuationCallback invalid handle")
     }
 }
+/**
+ * The library version (`auroraVersion()` in Kotlin and Swift), the same as `aurora_version()`
+ * in C and the version of every package.
+ */
+public func auroraVersion() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_aurora_ffi_fn_func_aurora_version(uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -1784,6 +1805,9 @@ private let initializationResult: InitializationResult = {
     let scaffolding_contract_version = ffi_aurora_ffi_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
+    }
+    if (uniffi_aurora_ffi_checksum_func_aurora_version() != 8277) {
+        return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_aurora_ffi_checksum_method_aurora_dead_letters() != 4417) {
         return InitializationResult.apiChecksumMismatch
