@@ -57,8 +57,10 @@ mkdir -p "$DIST"/{python,node,jvm,c}
 stage "build tools (target/pkg-venv: maturin, ziglang, cargo-zigbuild, auditwheel)"
 VENV="$TARGET_DIR/pkg-venv"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+# cargo-zigbuild: the version maturin embeds, so both pass the same `-C linker` and their
+# common dependencies are compiled once.
 "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-  maturin==1.16.0 ziglang==0.15.2 cargo-zigbuild==0.24.1 auditwheel==6.8.2
+  maturin==1.16.0 ziglang==0.15.2 cargo-zigbuild==0.24.0 auditwheel==6.8.2
 export PATH="$VENV/bin:$PATH"
 ZIG_TARGET=$TARGET
 CARGO_BUILD=(cargo build)
@@ -68,7 +70,7 @@ if [ "$OS" = linux ]; then
   [[ "$TARGET" = *musl* ]] && ZIG_TARGET=$TARGET
 fi
 
-stage "python wheel + sdist (maturin, profile $PROFILE, $ZIG_TARGET)"
+stage "python wheel + sdist (maturin, profile $PROFILE, $TARGET)"
 MATURIN_ZIG=()
 [ "$OS" = linux ] && MATURIN_ZIG=(--zig --compatibility manylinux2014)
 [[ "$TARGET" = *musl* ]] && MATURIN_ZIG=(--zig --compatibility musllinux_1_2)
