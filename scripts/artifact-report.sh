@@ -24,5 +24,5 @@ find "$DIST" -type f | sort | while read -r f; do
   mapfile -t libs < <(find "$x" -type f \( -name '*.so' -o -name '*.node' \))
   glibc="-"
   [ ${#libs[@]} -gt 0 ] && glibc="$(newest_glibc "${libs[@]}") ($(for l in "${libs[@]}"; do printf '%s ' "${l##*/}"; done))"
-  printf '%-52s %10d  %s\n' "${f#"$DIST"/}" "$(stat -c %s "$f")" "$glibc"
+  printf '%-52s %10d  %s\n' "${f#"$DIST"/}" "$(wc -c < "$f")" "$glibc"
 done

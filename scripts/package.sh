@@ -97,7 +97,9 @@ echo "" > "$WORK/empty.rs"
 LIBS_PRIVATE=$(rustc --target "$TARGET" --crate-type staticlib --print native-static-libs -o "$WORK/empty.a" \
   "$WORK/empty.rs" 2>&1 | sed -n 's/^note: native-static-libs: //p' | sed -e 's/-lgcc_s *//' -e 's/ *$//')
 sed -e "s|@VERSION@|$VERSION|" -e "s|@LIBS_PRIVATE@|$LIBS_PRIVATE|" ffi/aurora.pc.in > "$C_DIR/lib/pkgconfig/aurora.pc"
-tar -C "$WORK" --sort=name --owner=0 --group=0 --numeric-owner -czf "$DIST/c/$C_NAME.tar.gz" "$C_NAME"
+TAR_FLAGS=()  # GNU tar: reproducible member order and owners
+tar --version 2>/dev/null | grep -q GNU && TAR_FLAGS=(--sort=name --owner=0 --group=0 --numeric-owner)
+tar -C "$WORK" "${TAR_FLAGS[@]}" -czf "$DIST/c/$C_NAME.tar.gz" "$C_NAME"
 
 stage "jar (kotlinc $KOTLIN_VERSION)"
 jvm_setup
@@ -115,7 +117,7 @@ jar --create --file "$DIST/jvm/aurora-$VERSION-sources.jar" -C ffi/bindings/kotl
 manifest_version() { unzip -p "$1" META-INF/MANIFEST.MF | sed -n "s/^$2: *\([^[:space:]]*\).*/\1/p" | head -1; }
 sed -e "s|@GROUP@|$MAVEN_GROUP|" -e "s|@VERSION@|$VERSION|" -e "s|@KOTLIN_VERSION@|$KOTLIN_VERSION|" \
   -e "s|@JNA_VERSION@|$(manifest_version "$JNA_JAR" Bundle-Version)|" \
-  -e "s|@COROUTINES_VERSION@|$(manifest_version "$COROUTINES_JAR" Implementation-Version)|" \
+  -e "s|@COROUTINES_VERSION@|$(unzip -p "$COROUTINES_JAR" META-INF/kotlinx_coroutines_core.version)|" \
   ffi/aurora.pom.in > "$DIST/jvm/aurora-$VERSION.pom"
 
 stage "done"

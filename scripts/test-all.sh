@@ -5,7 +5,7 @@
 # node/test.sh, ffi/test.sh, scripts/package.sh), cargo-fuzz (via fuzz/run.sh).
 #
 # The Python and Node suites test the artifacts scripts/package.sh put in dist/ (built once, with
-# profile $AURORA_PACKAGE_PROFILE, default dev: see docs/RELEASING.md), which
+# profile $AURORA_PACKAGE_PROFILE, default dist: the release artifacts themselves), which
 # scripts/test-packages.sh then installs in clean environments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +25,8 @@ cargo test --workspace --quiet
 step "version: one version in every manifest"
 python3 scripts/check-version.py
 
-step "packages: build dist/ once (scripts/package.sh --profile ${AURORA_PACKAGE_PROFILE:-dev})"
-./scripts/package.sh --profile "${AURORA_PACKAGE_PROFILE:-dev}"
+step "packages: build dist/ once (scripts/package.sh --profile ${AURORA_PACKAGE_PROFILE:-dist})"
+./scripts/package.sh --profile "${AURORA_PACKAGE_PROFILE:-dist}"
 
 step "python: the packaged wheel, pytest, ruff, mypy --strict"
 VENV="$ROOT/target/py-venv"
