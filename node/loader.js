@@ -15,9 +15,14 @@ function platformName(platform = process.platform, arch = process.arch) {
   return `${platform}-${arch}`;
 }
 
+/** True on a musl libc (Alpine): glibc's ldd names itself; else Node's report says which libc runs. */
 function isMusl() {
-  const header = process.report && typeof process.report.getReport === 'function' ? process.report.getReport().header : null;
-  return !(header && header.glibcVersionRuntime);
+  try {
+    return fs.readFileSync('/usr/bin/ldd', 'latin1').includes('musl');
+  } catch {
+    const header = typeof process.report?.getReport === 'function' ? process.report.getReport().header : null;
+    return !header?.glibcVersionRuntime;
+  }
 }
 
 function buildFromSource(why) {
@@ -46,8 +51,9 @@ function requireLocal(file) {
 function loadNative() {
   const local = path.join(__dirname, 'aurora.node');
   if (fs.existsSync(local)) return requireLocal(local);
-  const pkg = `aurora-db-${platformName()}`;
-  let why = `no prebuilt addon for ${platformName()} (the optional package ${pkg} is not installed)`;
+  const platform = platformName();
+  const pkg = `aurora-db-${platform}`;
+  let why = `no prebuilt addon for ${platform} (the optional package ${pkg} is not installed)`;
   try {
     return require(pkg);
   } catch (e) {
