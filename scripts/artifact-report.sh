@@ -18,7 +18,7 @@ find "$DIST" -type f | sort | while read -r f; do
   x="$WORK/$(basename "$f")"
   mkdir -p "$x"
   case "$f" in
-    *.whl | *.jar) unzip -qo "$f" -d "$x" ;;
+    *.whl | *.jar) python3 -m zipfile -e "$f" "$x" ;;
     *.tgz | *.tar.gz) tar xzf "$f" -C "$x" ;;
   esac
   mapfile -t libs < <(find "$x" -type f \( -name '*.so' -o -name '*.node' \))

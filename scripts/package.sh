@@ -114,10 +114,12 @@ printf 'Implementation-Title: aurora\nImplementation-Version: %s\nAutomatic-Modu
   "$VERSION" > "$WORK/manifest.txt"
 jar --create --file "$DIST/jvm/aurora-$VERSION.jar" --manifest "$WORK/manifest.txt" -C "$JAR_DIR" .
 jar --create --file "$DIST/jvm/aurora-$VERSION-sources.jar" -C ffi/bindings/kotlin aurora -C ffi/bindings/kotlin-ext aurora
-manifest_version() { unzip -p "$1" META-INF/MANIFEST.MF | sed -n "s/^$2: *\([^[:space:]]*\).*/\1/p" | head -1; }
+# zip_cat ZIP MEMBER: prints one file of a zip archive (no unzip needed).
+zip_cat() { python3 -c 'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]).decode())' "$@"; }
+manifest_version() { zip_cat "$1" META-INF/MANIFEST.MF | sed -n "s/^$2: *\([^[:space:]]*\).*/\1/p" | head -1; }
 sed -e "s|@GROUP@|$MAVEN_GROUP|" -e "s|@VERSION@|$VERSION|" -e "s|@KOTLIN_VERSION@|$KOTLIN_VERSION|" \
   -e "s|@JNA_VERSION@|$(manifest_version "$JNA_JAR" Bundle-Version)|" \
-  -e "s|@COROUTINES_VERSION@|$(unzip -p "$COROUTINES_JAR" META-INF/kotlinx_coroutines_core.version)|" \
+  -e "s|@COROUTINES_VERSION@|$(zip_cat "$COROUTINES_JAR" META-INF/kotlinx_coroutines_core.version)|" \
   ffi/aurora.pom.in > "$DIST/jvm/aurora-$VERSION.pom"
 
 stage "done"

@@ -30,7 +30,13 @@ result() {
 
 names() { for f in "$@"; do printf '%s ' "${f##*/}"; done; }
 
-# What the tests use, found while Rust is still on PATH: python3, node/npm, the JVM toolchain.
+# What the tests use, found while Rust is still on PATH: python3, node/npm, gcc, pkg-config (apt),
+# the JVM toolchain.
+if ! command -v pkg-config >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq pkg-config; } >/dev/null
+fi
 jvm_setup || { echo "cannot install libjna-java / kotlin-compiler" >&2; exit 1; }
 PYTHON=$(command -v python3)
 
