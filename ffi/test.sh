@@ -13,11 +13,11 @@ set -uo pipefail
 
 FFI="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$FFI")"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 LIB_DIR="$TARGET_DIR/debug"
-CACHE="${AURORA_FFI_CACHE:-$HOME/.cache/aurora-ffi}"
-KOTLIN_VERSION=2.4.20
+# shellcheck source=SCRIPTDIR/../scripts/lib/jvm.sh
+. "$ROOT/scripts/lib/jvm.sh"
 CONFORMANCE="$ROOT/tests/conformance"
 HOSTILE="$ROOT/tests/hostile"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/aurora-ffi-test.XXXXXX")"
@@ -74,8 +74,11 @@ GEN="$WORK/gen"
 "$LIB_DIR/uniffi-bindgen" generate --library "$SO" --language kotlin --out-dir "$GEN/kotlin" --no-format \
     && "$LIB_DIR/uniffi-bindgen" generate --library "$SO" --language swift --out-dir "$GEN/swift" --no-format \
     && "$LIB_DIR/aurora-header" "$GEN/aurora.h" || ko "generating bindings"
+# Hand-written files beside the generated ones (the Swift package manifest) are kept.
+HAND_WRITTEN=(Package.swift)
 if [ "${1:-}" = "--regenerate" ]; then
-    rm -rf "$FFI/bindings/kotlin" "$FFI/bindings/swift"
+    rm -rf "$FFI/bindings/kotlin"
+    find "$FFI/bindings/swift" -mindepth 1 -maxdepth 1 ! -name Package.swift -exec rm -rf {} +
     mkdir -p "$FFI/bindings" "$FFI/include"
     cp -r "$GEN/kotlin" "$GEN/swift" "$FFI/bindings/"
     cp "$GEN/aurora.h" "$FFI/include/aurora.h"
@@ -84,7 +87,7 @@ fi
 for pair in "bindings/kotlin:kotlin" "bindings/swift:swift" "include/aurora.h:aurora.h"; do
     mine="$FFI/${pair%%:*}"
     fresh="$GEN/${pair##*:}"
-    if diff -ru "$mine" "$fresh" > "$WORK/diff.txt" 2>&1; then
+    if diff -ru "${HAND_WRITTEN[@]/#/--exclude=}" "$mine" "$fresh" > "$WORK/diff.txt" 2>&1; then
         ok "ffi/${pair%%:*} is current"
     else
         head -40 "$WORK/diff.txt" >&2
@@ -152,28 +155,17 @@ else
 fi
 
 step "Kotlin tests (kotlinc $KOTLIN_VERSION, JNA, JVM)"
-JNA=/usr/share/java/jna.jar
-KOTLIN_HOME="$CACHE/kotlin-$KOTLIN_VERSION/node_modules/kotlin-compiler"
-if [ ! -f "$KOTLIN_HOME/lib/kotlin-compiler.jar" ]; then
-    echo "installing npm kotlin-compiler@$KOTLIN_VERSION into $CACHE"
-    mkdir -p "$CACHE/kotlin-$KOTLIN_VERSION"
-    (cd "$CACHE/kotlin-$KOTLIN_VERSION" && npm install --no-audit --no-fund --silent "kotlin-compiler@$KOTLIN_VERSION") \
-        || ko "npm install kotlin-compiler"
+BJAR=""
+if jvm_setup; then
+    # The generated bindings compile once per content (they are large); the test compiles against them.
+    BJAR="$(kotlin_bindings_jar "$FFI/bindings/kotlin/aurora/aurora_ffi.kt")" || ko "kotlinc generated bindings"
+else
+    ko "installing libjna-java / kotlin-compiler"
 fi
-chmod +x "$KOTLIN_HOME"/bin/* 2>/dev/null || true
-KLIB="$KOTLIN_HOME/lib"
-CP="$JNA:$KLIB/kotlinx-coroutines-core-jvm.jar"
-# The generated bindings compile once per content (they are large); the test compiles against them.
-KT="$FFI/bindings/kotlin/aurora/aurora_ffi.kt"
-BJAR="$CACHE/aurora-bindings-$(cat "$KT" "$KOTLIN_HOME/package.json" | sha256sum | cut -c1-16).jar"
-if [ ! -f "$BJAR" ]; then
-    echo "-- kotlinc bindings/kotlin (cached as $BJAR)"
-    "$KOTLIN_HOME/bin/kotlinc" -nowarn -cp "$CP" "$KT" -d "$WORK/bindings.jar" && mv "$WORK/bindings.jar" "$BJAR" \
-        || ko "kotlinc generated bindings"
-fi
+CP="${JNA_JAR:-}:${COROUTINES_JAR:-}"
 echo "-- kotlinc tests/kotlin/AuroraTest.kt"
-if "$KOTLIN_HOME/bin/kotlinc" -cp "$CP:$BJAR" "$FFI/tests/kotlin/AuroraTest.kt" -d "$WORK/test.jar"; then
-    java -Djna.library.path="$LIB_DIR" -cp "$WORK/test.jar:$BJAR:$CP:$KLIB/kotlin-stdlib.jar" AuroraTestKt "$CONFORMANCE" "$HOSTILE" \
+if [ -n "$BJAR" ] && "$KOTLINC" -cp "$CP:$BJAR" "$FFI/tests/kotlin/AuroraTest.kt" -d "$WORK/test.jar"; then
+    java -Djna.library.path="$LIB_DIR" -cp "$WORK/test.jar:$BJAR:$CP:$STDLIB_JAR" AuroraTestKt "$CONFORMANCE" "$HOSTILE" \
         2>&1 | tee "$WORK/kotlin.txt"
     rc=${PIPESTATUS[0]}
     count_from "$WORK/kotlin.txt" "Kotlin test"

@@ -1,25 +1,11 @@
 'use strict';
-// Aurora DB for Node.js. A thin layer over the native addon (aurora.node, built from the Rust
-// crate in this package): it builds `AuroraError`s, implements the async-iterator protocol of
-// subscriptions, and wraps job handlers so that a throw or a rejection fails the job instead
-// of reaching the native side. Every behaviour lives in the Rust engine.
+// Aurora DB for Node.js. A thin layer over the native addon (prebuilt per platform, or built
+// from the Rust crates in this package: see loader.js): it builds `AuroraError`s, implements the
+// async-iterator protocol of subscriptions, and wraps job handlers so that a throw or a
+// rejection fails the job instead of reaching the native side. Every behaviour lives in the
+// Rust engine.
 
-const path = require('node:path');
-
-function loadNative() {
-  const file = path.join(__dirname, 'aurora.node');
-  try {
-    return require(file);
-  } catch (e) {
-    const err = new Error(
-      `aurora-db: cannot load the native addon ${file} (${e && e.message}). ` +
-        'It is built when the package is installed (`npm install` runs `napi build --release`; ' +
-        'Rust and cargo must be available); run `npm run build` inside the package to rebuild it.',
-    );
-    err.cause = e;
-    throw err;
-  }
-}
+const { loadNative } = require('./loader.js');
 
 const native = loadNative();
 

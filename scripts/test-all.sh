@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test suite of every language. CI runs exactly this.
-# It installs what it needs: a Python venv (maturin, pytest, mypy, ruff), npm packages,
-# Debian's libjna-java and npm's kotlin-compiler (via node/test.sh and ffi/test.sh), cargo-fuzz
-# (via fuzz/run.sh).
+# It installs what it needs: Python venvs (pytest, mypy, ruff; maturin, ziglang, cargo-zigbuild
+# via scripts/package.sh), npm packages, Debian's libjna-java and npm's kotlin-compiler (via
+# node/test.sh, ffi/test.sh, scripts/package.sh), cargo-fuzz (via fuzz/run.sh).
+#
+# The Python and Node suites test the artifacts scripts/package.sh put in dist/ (built once, with
+# profile $AURORA_PACKAGE_PROFILE, default dist: the release artifacts themselves), which
+# scripts/test-packages.sh then installs in clean environments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 export CARGO_TERM_COLOR=never
 
-step() { printf '\n=== %s ===\n' "$*"; }
 started=$(date +%s)
+step() { printf '\n=== %s === (at %d s)\n' "$*" $(( $(date +%s) - started )); }
 
 step "rust: format and lints"
 cargo fmt --all -- --check
@@ -18,23 +22,37 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "rust: unit, integration, conformance, README doctests and crash tests"
 cargo test --workspace --quiet
 
-step "python: build the extension, pytest, ruff, mypy --strict"
+step "version: one version in every manifest"
+python3 scripts/check-version.py
+
+step "packages: build dist/ once (scripts/package.sh --profile ${AURORA_PACKAGE_PROFILE:-dist})"
+./scripts/package.sh --profile "${AURORA_PACKAGE_PROFILE:-dist}"
+
+step "python: the packaged wheel, pytest, ruff, mypy --strict"
 VENV="$ROOT/target/py-venv"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.9,<2.0" pytest pytest-asyncio mypy ruff
-(cd python && VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" maturin develop --quiet)
+"$VENV/bin/pip" install --quiet --disable-pip-version-check pytest pytest-asyncio mypy ruff
+"$VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps dist/python/*.whl
 "$VENV/bin/python" -m pytest -q python/tests
 "$VENV/bin/ruff" check python/python python/tests
 "$VENV/bin/ruff" format --check python/python python/tests
+"$VENV/bin/ruff" check --config python/pyproject.toml scripts/check-version.py tests/packages/smoke.py
+"$VENV/bin/ruff" format --check --config python/pyproject.toml scripts/check-version.py tests/packages/smoke.py
 (cd python && "$VENV/bin/mypy" --strict python/aurora_db)
 
-step "node: napi addon, node --test"
-bash node/test.sh
+step "node: the packaged addon, node --test"
+ADDON_DIR="$ROOT/target/packaged-addon"
+rm -rf "$ADDON_DIR" && mkdir -p "$ADDON_DIR"
+for tgz in dist/node/aurora-db-*-*.tgz; do tar xzf "$tgz" -C "$ADDON_DIR"; done
+AURORA_NODE_ADDON=$(echo "$ADDON_DIR"/package/*.node) bash node/test.sh
 
 step "kotlin, swift header, c: uniffi + C ABI"
 bash ffi/test.sh
+
+step "packages: install each artifact in a clean environment without Rust (scripts/test-packages.sh)"
+./scripts/test-packages.sh
 
 step "fuzz: cargo-fuzz targets aql, wal_decode, c_abi_strings (20 s each, AddressSanitizer)"
 bash fuzz/run.sh 20

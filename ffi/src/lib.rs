@@ -10,7 +10,7 @@ uniffi::setup_scaffolding!();
 pub mod c_api;
 mod uniffi_api;
 
-pub use uniffi_api::{Aurora, AuroraError, ErrorCode, ExecuteOptions, JobHandler, Subscription};
+pub use uniffi_api::{aurora_version, Aurora, AuroraError, ErrorCode, ExecuteOptions, JobHandler, Subscription};
 
 use aurora_bindings::BindingError;
 use serde_json::Value;

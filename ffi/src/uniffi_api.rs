@@ -85,6 +85,13 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for AuroraError {
     }
 }
 
+/// The library version (`auroraVersion()` in Kotlin and Swift), the same as `aurora_version()`
+/// in C and the version of every package.
+#[uniffi::export]
+pub fn aurora_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
 /// Options of `Aurora.executeWithOptions`.
 #[derive(Debug, Clone, Default, uniffi::Record)]
 pub struct ExecuteOptions {

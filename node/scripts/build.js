@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 'use strict';
-// Builds the native addon (aurora.node) from source with `napi build --release`.
-// Runs as the package's `install` script, and as `npm run build`.
+// Builds the native addon (aurora.node) from source with `cargo build --release`: `npm run build`,
+// node/test.sh, and loader.js when no prebuilt platform package matches the machine.
 //
 // Two layouts: in the repository, node/ is itself the crate (a member of the root workspace);
 // in a packed package, native/ holds a small Cargo workspace (core, bindings and the node crate)
-// that `npm pack` put there (scripts/prepack.js).
+// that `npm pack` put there (scripts/prepack.js). The cdylib cargo links is the addon: napi-rs's
+// build script (napi-build) adds the platform's link flags, so no other tool is needed.
 
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -14,35 +15,34 @@ const path = require('node:path');
 const pkgDir = path.resolve(__dirname, '..');
 const packaged = path.join(pkgDir, 'native', 'node', 'Cargo.toml');
 const manifest = fs.existsSync(packaged) ? packaged : path.join(pkgDir, 'Cargo.toml');
+const out = path.join(pkgDir, 'aurora.node');
 
-function napiCli() {
-  const pkgJson = require.resolve('@napi-rs/cli/package.json', { paths: [pkgDir] });
-  const pkg = JSON.parse(fs.readFileSync(pkgJson, 'utf8'));
-  const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin.napi;
-  return path.join(path.dirname(pkgJson), bin);
-}
-
-const cargo = spawnSync('cargo', ['--version'], { stdio: 'ignore' });
-if (cargo.error || cargo.status !== 0) {
+const cargo = process.env.CARGO || 'cargo';
+const probe = spawnSync(cargo, ['--version'], { stdio: 'ignore' });
+if (probe.error || probe.status !== 0) {
   console.error('aurora-db: building the native addon needs Rust (cargo) on PATH: https://rustup.rs');
   process.exit(1);
 }
 
-const args = [
-  napiCli(),
-  'build',
-  '--release',
-  '--manifest-path', manifest,
-  '--package-json-path', path.join(pkgDir, 'package.json'),
-  '--output-dir', pkgDir,
-  '--dts', 'native.d.ts',
-];
-if (process.env.AURORA_NODE_BUILD_VERBOSE) args.push('--verbose');
 console.error(`aurora-db: building the native addon from ${path.relative(pkgDir, manifest)} (cargo, release)...`);
-const r = spawnSync(process.execPath, args, { cwd: pkgDir, stdio: 'inherit' });
+const args = ['build', '--release', '--manifest-path', manifest, '-p', 'aurora-node', '--message-format=json-render-diagnostics'];
+const r = spawnSync(cargo, args, { cwd: pkgDir, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
 if (r.error) throw r.error;
 if (r.status !== 0) process.exit(r.status ?? 1);
-if (!fs.existsSync(path.join(pkgDir, 'aurora.node'))) {
-  console.error('aurora-db: the build finished but aurora.node is missing');
+
+// The cdylib's file (libaurora_node.so, libaurora_node.dylib, aurora_node.dll) from cargo's report.
+const lib = r.stdout
+  .split('\n')
+  .filter((line) => line.startsWith('{'))
+  .map((line) => JSON.parse(line))
+  .filter((m) => m.reason === 'compiler-artifact' && m.target && m.target.name === 'aurora_node')
+  .flatMap((m) => m.filenames)
+  .find((f) => /\.(so|dylib|dll)$/.test(f));
+if (!lib) {
+  console.error('aurora-db: cargo finished but reported no aurora_node library');
   process.exit(1);
 }
+// Copy to a temporary name first: a process that has the old addon loaded keeps its mapping.
+fs.copyFileSync(lib, `${out}.tmp`);
+fs.renameSync(`${out}.tmp`, out);
+console.error(`aurora-db: built ${out}`);

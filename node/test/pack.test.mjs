@@ -1,6 +1,7 @@
-// From-source install: `npm pack` of node/, then `npm install ./aurora-db-<version>.tgz` in an
-// empty project builds the addon from the crates inside the tarball and works (CommonJS, ESM,
-// types). Slow: it compiles the engine. To reuse already compiled dependencies it builds into
+// From-source install: `npm pack` of node/ (no prebuilt platform package), then `npm install
+// ./aurora-db-<version>.tgz` in an empty project runs no install script; the first `require`
+// finds no prebuilt addon, builds it from the crates inside the tarball, says so, and works
+// (CommonJS, ESM). Slow: it compiles the engine. To reuse already compiled dependencies it builds into
 // the repository's target/ directory (set AURORA_PACK_TARGET_DIR to use another one, e.g. an
 // empty directory for a fully cold build).
 import { test } from 'node:test';
@@ -20,7 +21,7 @@ function run(cmd, args, opts) {
   return r.stdout;
 }
 
-test('npm pack + npm install of the tarball builds from source and works', { timeout: 30 * 60 * 1000 }, () => {
+test('npm pack + npm install of the tarball, then the first require builds from source and works', { timeout: 30 * 60 * 1000 }, () => {
   const version = JSON.parse(fs.readFileSync(path.join(NODE_DIR, 'package.json'), 'utf8')).version;
   const dest = tempDir('aurora-pack-');
   run(npm, ['pack', '--pack-destination', dest], { cwd: NODE_DIR });
@@ -33,6 +34,7 @@ test('npm pack + npm install of the tarball builds from source and works', { tim
     'package/index.js',
     'package/index.mjs',
     'package/index.d.ts',
+    'package/loader.js',
     'package/README.md',
     'package/scripts/build.js',
     'package/native/Cargo.toml',
@@ -48,12 +50,17 @@ test('npm pack + npm install of the tarball builds from source and works', { tim
 
   const project = tempDir('aurora-consumer-');
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
-  run(npm, ['install', '--no-audit', '--no-fund', tgz], {
-    cwd: project,
-    env: { ...process.env, CARGO_TARGET_DIR: process.env.AURORA_PACK_TARGET_DIR || path.join(REPO_DIR, 'target') },
-  });
+  run(npm, ['install', '--no-audit', '--no-fund', tgz], { cwd: project });
   const installed = path.join(project, 'node_modules', 'aurora-db');
-  assert.ok(fs.existsSync(path.join(installed, 'aurora.node')), 'the install script built aurora.node');
+  const scripts = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')).scripts ?? {};
+  assert.deepEqual(['preinstall', 'install', 'postinstall'].filter((s) => s in scripts), [], 'no install script');
+  assert.ok(!fs.existsSync(path.join(installed, 'aurora.node')), 'nothing built at install');
+
+  const env = { ...process.env, CARGO_TARGET_DIR: process.env.AURORA_PACK_TARGET_DIR || path.join(REPO_DIR, 'target') };
+  const first = spawnSync(process.execPath, ['-e', "require('aurora-db')"], { cwd: project, env, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stderr, /no prebuilt addon for .*building the native addon from source/);
+  assert.ok(fs.existsSync(path.join(installed, 'aurora.node')), 'the first require built aurora.node');
 
   const dbPath = path.join(project, 'db');
   const cjs = run(process.execPath, ['-e', `

@@ -1799,6 +1799,17 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
         print("uniffiFutureContinuationCallback invalid handle")
     }
 }
+/**
+ * The library version (`auroraVersion()` in Kotlin and Swift), the same as `aurora_version()`
+ * in C and the version of every package.
+ */
+public func auroraVersion() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_aurora_ffi_fn_func_aurora_version(uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -1814,6 +1825,9 @@ private let initializationResult: InitializationResult = {
     let scaffolding_contract_version = ffi_aurora_ffi_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
+    }
+    if (uniffi_aurora_ffi_checksum_func_aurora_version() != 8277) {
+        return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_aurora_ffi_checksum_method_aurora_dead_letters() != 4417) {
         return InitializationResult.apiChecksumMismatch

@@ -394,6 +394,12 @@ uint64_t uniffi_aurora_ffi_fn_method_subscription_next_async(uint64_t ptr, RustB
 void uniffi_aurora_ffi_fn_method_subscription_shutdown(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_FUNC_AURORA_VERSION
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_FUNC_AURORA_VERSION
+RustBuffer uniffi_aurora_ffi_fn_func_aurora_version(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_FFI_AURORA_FFI_RUSTBUFFER_ALLOC
 #define UNIFFI_FFIDEF_FFI_AURORA_FFI_RUSTBUFFER_ALLOC
 RustBuffer ffi_aurora_ffi_rustbuffer_alloc(uint64_t size, RustCallStatus *_Nonnull out_status
@@ -652,6 +658,12 @@ void ffi_aurora_ffi_rust_future_free_void(uint64_t handle
 #ifndef UNIFFI_FFIDEF_FFI_AURORA_FFI_RUST_FUTURE_COMPLETE_VOID
 #define UNIFFI_FFIDEF_FFI_AURORA_FFI_RUST_FUTURE_COMPLETE_VOID
 void ffi_aurora_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_FUNC_AURORA_VERSION
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_FUNC_AURORA_VERSION
+uint16_t uniffi_aurora_ffi_checksum_func_aurora_version(void
+    
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_DEAD_LETTERS

@@ -704,6 +704,8 @@ internal object IntegrityCheckingUniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_aurora_ffi_checksum_func_aurora_version(
+    ): Int
     external fun uniffi_aurora_ffi_checksum_method_aurora_dead_letters(
     ): Int
     external fun uniffi_aurora_ffi_checksum_method_aurora_enqueue(
@@ -819,6 +821,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_aurora_ffi_fn_method_subscription_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_aurora_ffi_fn_func_aurora_version(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun ffi_aurora_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_aurora_ffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -938,6 +942,9 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
+    if ((lib.uniffi_aurora_ffi_checksum_func_aurora_version() and 0xFFFF) != 8277) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_aurora_ffi_checksum_method_aurora_dead_letters() and 0xFFFF) != 4417) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -2936,5 +2943,19 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
 
 
 
+
+        /**
+         * The library version (`auroraVersion()` in Kotlin and Swift), the same as `aurora_version()`
+         * in C and the version of every package.
+         */ fun `auroraVersion`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_aurora_ffi_fn_func_aurora_version(
+    
+        _status)
+}
+    )
+    }
+    
 
 
