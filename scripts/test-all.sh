@@ -54,7 +54,7 @@ bash ffi/test.sh
 step "packages: install each artifact in a clean environment without Rust (scripts/test-packages.sh)"
 ./scripts/test-packages.sh
 
-step "fuzz: cargo-fuzz targets aql, wal_decode, c_abi_strings (20 s each, AddressSanitizer)"
+step "fuzz: cargo-fuzz targets aql, fragments, variables, wal_decode, c_abi_strings (20 s each, AddressSanitizer)"
 bash fuzz/run.sh 20
 
 step "rust: benchmark smoke run"

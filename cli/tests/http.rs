@@ -603,10 +603,24 @@ async fn slow_requests_time_out_and_closed_databases_reveal_nothing() {
             .collect();
         fx.db.create_collection("big", aurora_db::CollectionSchema::default()).await.unwrap();
         fx.db.batch_insert("big", docs).await.unwrap();
-        let (s, j) =
-            fx.aql("query { big(where: { s: { endsWith: \"zz\" } }, orderBy: { s: DESC }) { n } }", Json::Null).await;
+        let slow = "query { big(where: { s: { endsWith: \"zz\" } }, orderBy: { s: DESC }) { n } }";
+        let started = std::time::Instant::now();
+        fx.db.execute(slow).await.unwrap();
+        let unbounded = started.elapsed();
+        let (s, j) = fx.aql(slow, Json::Null).await;
         assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{j}");
         assert_eq!(j["code"], "TIMEOUT");
+        // The deadline stops the query itself, not only the response: it leaves the engine long
+        // before it could have finished.
+        let answered = std::time::Instant::now();
+        while fx.db.running_requests() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let lingered = answered.elapsed();
+        assert!(
+            lingered * 3 < unbounded,
+            "the query ran {lingered:?} past its deadline (a full run takes {unbounded:?})"
+        );
     })
     .await;
     fx.db.close().await.unwrap();

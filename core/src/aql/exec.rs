@@ -290,6 +290,22 @@ fn selected<'a>(plan: &'a Plan, req: &'a ExecuteRequest) -> impl Iterator<Item =
     plan.doc.operations.iter().enumerate().filter(move |(_, o)| wanted.is_none_or(|n| o.name.as_deref() == Some(n)))
 }
 
+/// Counts one executing request for as long as it lives.
+struct Running<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Running<'a> {
+    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Running(count)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Aurora {
     /// Executes AQL: `execute("query { users { email } }")`,
     /// `execute((aql, json!({"min": 3})))` or with [`ExecuteOptions`]. Query results hold their
@@ -306,6 +322,7 @@ impl Aurora {
     pub async fn execute_lean(&self, request: impl Into<ExecuteRequest>) -> Result<ExecutionResult> {
         let req = request.into();
         self.inner.check_open()?;
+        let _running = Running::enter(&self.inner.running_requests);
         let plan = parse_cached(self, &req.aql)?;
         let doc = &plan.doc;
         if !doc.fragments.is_empty() {

@@ -87,6 +87,8 @@ pub(crate) struct Inner {
     pub cold_health: Mutex<health::ColdHealth>,
     /// Every worker system made on this database: closing stops them and drops their handlers.
     pub worker_systems: Mutex<Vec<crate::workers::WorkerSystem>>,
+    /// AQL requests executing now (see [`Aurora::running_requests`]).
+    pub running_requests: std::sync::atomic::AtomicUsize,
 }
 
 impl Aurora {

@@ -192,6 +192,7 @@ impl super::Aurora {
             audit_log,
             cold_health: Mutex::new(health::ColdHealth::default()),
             worker_systems: Mutex::new(Vec::new()),
+            running_requests: std::sync::atomic::AtomicUsize::new(0),
             data_file: file,
             config,
         });

@@ -23,6 +23,12 @@ pub struct MemoryStats {
 }
 
 impl Aurora {
+    /// AQL requests executing now. A request past its time budget stops inside its scan and
+    /// leaves this count, so it also shows that a timed-out request no longer costs anything.
+    pub fn running_requests(&self) -> usize {
+        self.inner.running_requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The bytes held by the caches and buffers, with their budgets.
     pub fn memory_stats(&self) -> MemoryStats {
         let (plan_cache_entries, plan_cache_bytes, plan_cache_budget) = crate::aql::plan_cache_usage(self);
