@@ -49,6 +49,12 @@ impl FieldName {
         FieldName(name)
     }
 
+    /// True when both are the same shared name (a pointer comparison; equal names made
+    /// outside the shared table may still compare false).
+    pub fn same_as(&self, other: &FieldName) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0

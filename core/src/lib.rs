@@ -34,6 +34,7 @@ pub mod schema;
 pub mod storage;
 pub mod types;
 pub mod value;
+pub(crate) mod value_ser;
 pub mod workers;
 
 pub use aql::subscription::{AqlStream, StreamEvent, StreamOp};

@@ -13,7 +13,8 @@ use crate::types::DocData;
 use crate::value::Value;
 use crate::FieldName;
 use roaring::RoaringBitmap;
-use std::collections::HashMap;
+/// Hash maps of one commit's keys, with a fast hash seeded per process.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 /// One document change of a commit, in commit order.
@@ -79,42 +80,51 @@ pub(crate) fn prepare(
         out.push((keys::field(cat.id, *id), Pending::Put(Arc::from(name.as_bytes()))));
     }
     // Chunks are read once, changed in memory for the whole commit, written once.
-    let mut chunks: HashMap<Vec<u8>, (u16, RoaringBitmap)> = HashMap::new();
-    let mut uniques: HashMap<Vec<u8>, Option<u32>> = HashMap::new();
-    let mut census: CensusChanges = HashMap::new();
+    let mut chunks: HashMap<Vec<u8>, (u16, RoaringBitmap)> = HashMap::default();
+    let mut uniques: HashMap<Vec<u8>, Option<u32>> = HashMap::default();
+    let mut census: CensusChanges = HashMap::default();
+    // The chunk key being looked up (an owned copy is made only for a chunk's first change).
+    let mut probe: Vec<u8> = Vec::with_capacity(64);
+    let mut ids = FieldIds::default();
 
     for c in changes {
         let ix = Indexes::new(snap, &c.cat, cache);
-        let chunk_of = |chunks: &mut HashMap<Vec<u8>, (u16, RoaringBitmap)>, key: Vec<u8>, high: u16| -> Result<()> {
-            if let std::collections::hash_map::Entry::Vacant(slot) = chunks.entry(key) {
-                let current = ix.chunk(slot.key(), high)?;
-                slot.insert((high, (*current).clone()));
+        let chunk_at = |chunks: &mut HashMap<Vec<u8>, (u16, RoaringBitmap)>,
+                        key: &[u8],
+                        high: u16,
+                        insert: bool,
+                        row: u32|
+         -> Result<()> {
+            let bm = match chunks.get_mut(key) {
+                Some((_, bm)) => bm,
+                None => {
+                    let current = ix.chunk(key, high)?;
+                    &mut chunks.entry(key.to_vec()).or_insert((high, (*current).clone())).1
+                }
+            };
+            if insert {
+                bm.insert(row);
+            } else {
+                bm.remove(row);
             }
             Ok(())
         };
         let high = chunk::high(c.rowid);
         let coll = c.cat.id;
-        let stats = census.entry(coll).or_insert_with(|| (c.cat.clone(), HashMap::new(), 0));
+        let stats = census.entry(coll).or_insert_with(|| (c.cat.clone(), HashMap::default(), 0));
         match &c.after {
             Some((_, bytes)) => out.push((keys::doc(coll, c.rowid), Pending::Put(bytes.clone()))),
             None => out.push((keys::doc(coll, c.rowid), Pending::Delete)),
         }
-        let live_key = keys::live(coll, high);
         match (&c.before, &c.after) {
             (None, Some(_)) => {
                 out.push((keys::sid(coll, c.sid), Pending::Put(Arc::from(&c.rowid.to_be_bytes()[..]))));
-                chunk_of(&mut chunks, live_key.clone(), high)?;
-                if let Some((_, bm)) = chunks.get_mut(&live_key) {
-                    bm.insert(c.rowid);
-                }
+                chunk_at(&mut chunks, &keys::live(coll, high), high, true, c.rowid)?;
                 stats.2 += 1;
             }
             (Some(_), None) => {
                 out.push((keys::sid(coll, c.sid), Pending::Delete));
-                chunk_of(&mut chunks, live_key.clone(), high)?;
-                if let Some((_, bm)) = chunks.get_mut(&live_key) {
-                    bm.remove(c.rowid);
-                }
+                chunk_at(&mut chunks, &keys::live(coll, high), high, false, c.rowid)?;
                 stats.2 -= 1;
             }
             _ => {}
@@ -122,47 +132,40 @@ pub(crate) fn prepare(
         // Census: top-level fields gained and lost.
         for (data, delta) in [(c.before.as_deref(), -1i64), (c.after.as_ref().map(|a| a.0.as_ref()), 1)] {
             for name in data.into_iter().flat_map(|d| d.keys()) {
-                if let Some(id) = c.cat.dict.id(name) {
+                if let Some(id) = ids.get(coll, name, &c.cat) {
                     *stats.1.entry(id).or_default() += delta;
                 }
             }
         }
         for def in c.cat.indexes().iter() {
-            let value_of = |d: &DocData| d.get(def.field.as_str()).cloned().unwrap_or(Value::Null);
-            let old = c.before.as_deref().map(value_of);
-            let new = c.after.as_ref().map(|(d, _)| value_of(d));
-            if let (Some(o), Some(n)) = (&old, &new) {
+            let old = c.before.as_deref().map(|d| field_or_null(d, def.field.as_str()));
+            let new = c.after.as_ref().map(|(d, _)| field_or_null(d, def.field.as_str()));
+            if let (Some(o), Some(n)) = (old, new) {
                 if keys::key_cmp(o, n) == std::cmp::Ordering::Equal {
                     continue;
                 }
             }
             if let Some(o) = old {
                 if def.unique && !o.is_null() {
-                    let key = keys::unique(coll, def.id, &o);
+                    let key = keys::unique(coll, def.id, o);
                     let current = match uniques.get(&key) {
                         Some(v) => *v,
-                        None => ix.unique_row(def, &o)?,
+                        None => ix.unique_row(def, o)?,
                     };
                     if current == Some(c.rowid) {
                         uniques.insert(key, None);
                     }
                 } else {
-                    let key = keys::posting(coll, def.id, &o, high);
-                    chunk_of(&mut chunks, key.clone(), high)?;
-                    if let Some((_, bm)) = chunks.get_mut(&key) {
-                        bm.remove(c.rowid);
-                    }
+                    keys::posting_into(&mut probe, coll, def.id, o, high);
+                    chunk_at(&mut chunks, &probe, high, false, c.rowid)?;
                 }
             }
             if let Some(n) = new {
                 if def.unique && !n.is_null() {
-                    uniques.insert(keys::unique(coll, def.id, &n), Some(c.rowid));
+                    uniques.insert(keys::unique(coll, def.id, n), Some(c.rowid));
                 } else {
-                    let key = keys::posting(coll, def.id, &n, high);
-                    chunk_of(&mut chunks, key.clone(), high)?;
-                    if let Some((_, bm)) = chunks.get_mut(&key) {
-                        bm.insert(c.rowid);
-                    }
+                    keys::posting_into(&mut probe, coll, def.id, n, high);
+                    chunk_at(&mut chunks, &probe, high, true, c.rowid)?;
                 }
             }
         }
@@ -180,4 +183,30 @@ pub(crate) fn prepare(
         ));
     }
     Ok(Prepared { writes: out, census })
+}
+
+/// A field's value, null when absent.
+fn field_or_null<'d>(d: &'d DocData, name: &str) -> &'d Value {
+    const NULL: &Value = &Value::Null;
+    d.get(name).unwrap_or(NULL)
+}
+
+/// Dictionary ids of the field names a commit meets, remembered for the commit: documents of
+/// one batch repeat the same (shared) names, so most lookups are a pointer comparison.
+#[derive(Default)]
+struct FieldIds {
+    seen: Vec<(u32, FieldName, Option<u16>)>,
+}
+
+impl FieldIds {
+    fn get(&mut self, coll: u32, name: &FieldName, cat: &Catalog) -> Option<u16> {
+        if let Some((_, _, id)) = self.seen.iter().find(|(c, n, _)| *c == coll && n.same_as(name)) {
+            return *id;
+        }
+        let id = cat.dict.id(name);
+        if self.seen.len() < 64 {
+            self.seen.push((coll, name.clone(), id));
+        }
+        id
+    }
 }

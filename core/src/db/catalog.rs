@@ -250,7 +250,7 @@ impl Catalog {
     /// Applies a commit's census changes (field id → documents gained or lost) and live-count
     /// change; returns the census values to store. Bumps the shape epoch when a field appears
     /// or disappears.
-    pub(crate) fn adjust(&self, census: &HashMap<u16, i64>, live: i64) -> Vec<(u16, u64)> {
+    pub(crate) fn adjust(&self, census: &HashMap<u16, i64, impl std::hash::BuildHasher>, live: i64) -> Vec<(u16, u64)> {
         let mut c = self.census.lock();
         let mut reshaped = false;
         let mut out = Vec::with_capacity(census.len());

@@ -53,6 +53,7 @@ pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
                     }
                 }
                 let Some(inner) = weak.upgrade() else { return };
+                inner.memtable.reap();
                 let now = Instant::now();
                 let result = (|| -> Result<()> {
                     if let (Some(every), Some(w)) = (wal_sync_every, inner.wal_shared.get()) {

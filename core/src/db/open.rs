@@ -342,7 +342,7 @@ impl Inner {
                     }
                     let data = Arc::new(data);
                     latest.insert((coll, rowid), (sid, Some(data.clone())));
-                    changes.push(Change { cat: cat.clone(), rowid, sid, before, after: Some((data, Arc::from(doc))) });
+                    changes.push(Change { cat: cat.clone(), rowid, sid, before, after: Some((data, doc)) });
                 }
                 WalOp::DeleteDoc { coll, rowid } => {
                     let cat = by_id.get(&coll).ok_or_else(|| unknown(coll))?;

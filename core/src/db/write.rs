@@ -15,9 +15,10 @@ use crate::storage::keys;
 use crate::storage::memtable::Snapshot;
 use crate::storage::wal::WalOp;
 use crate::types::{DocData, Document};
-use crate::value::{OrdValue, Value};
+use crate::value::Value;
 use crate::FieldName;
-use std::collections::{BTreeMap, HashMap};
+/// Hash maps of one commit's keys, with a fast hash seeded per process.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -51,19 +52,17 @@ enum Staged {
     Raw { key: Vec<u8>, value: Option<Vec<u8>> },
 }
 
-type UniqueKey = (u32, u16, OrdValue);
-
-/// Claims on unique values made by earlier ops of the same commit.
+/// Claims on unique values made by earlier ops of the same commit, by unique-entry key.
 #[derive(Default)]
 struct UniqueOverlay {
-    claims: BTreeMap<UniqueKey, Option<u32>>,
+    claims: HashMap<Vec<u8>, Option<u32>>,
 }
 
 impl UniqueOverlay {
     fn release(&mut self, cat: &Catalog, doc: &DocData) {
         for def in cat.indexes().iter().filter(|d| d.unique) {
             if let Some(v) = doc.get(def.field.as_str()).filter(|v| !v.is_null()) {
-                self.claims.insert((cat.id, def.id, OrdValue(v.clone())), None);
+                self.claims.insert(keys::unique(cat.id, def.id, v), None);
             }
         }
     }
@@ -74,11 +73,11 @@ impl UniqueOverlay {
             let Some(v) = doc.get(def.field.as_str()).filter(|v| !v.is_null()) else {
                 continue;
             };
-            let key = (cat.id, def.id, OrdValue(v.clone()));
+            let key = keys::unique(cat.id, def.id, v);
             let taken = match self.claims.get(&key) {
                 Some(Some(owner)) => *owner != rowid,
                 Some(None) => false,
-                None => ix.unique_row(def, v)?.is_some_and(|r| r != rowid),
+                None => ix.unique_row_uncached(&key)?.is_some_and(|r| r != rowid),
             };
             if taken {
                 return Err(AuroraError::UniqueViolation {
@@ -111,7 +110,7 @@ impl Undo {
         for (_, (cat, next)) in self.rowids {
             cat.reset_rowid(next);
         }
-        let mut by_cat: HashMap<u32, NamesOf> = HashMap::new();
+        let mut by_cat: HashMap<u32, NamesOf> = HashMap::default();
         for (cat, id, name) in self.fields {
             by_cat.entry(cat.id).or_insert_with(|| (cat.clone(), Vec::new())).1.push((id, name));
         }
@@ -257,7 +256,7 @@ impl Inner {
                 .collect();
             wal_ops.extend(staged.iter().map(|s| match s {
                 Staged::Doc { cat, rowid, encoded: Some(e), .. } => {
-                    WalOp::PutDoc { coll: cat.id, rowid: *rowid, doc: e.to_vec() }
+                    WalOp::PutDoc { coll: cat.id, rowid: *rowid, doc: e.clone() }
                 }
                 Staged::Doc { cat, rowid, encoded: None, .. } => WalOp::DeleteDoc { coll: cat.id, rowid: *rowid },
                 Staged::Raw { key, value } => WalOp::Raw { key: key.clone(), value: value.clone() },
@@ -359,8 +358,8 @@ impl Inner {
         let mut staged = Vec::with_capacity(ops.len());
         let mut overlay = UniqueOverlay::default();
         // Latest version of each document touched by this commit (None = deleted here).
-        let mut latest: HashMap<(u32, u128), Touched> = HashMap::new();
-        let mut colls: HashMap<String, Arc<Catalog>> = HashMap::new();
+        let mut latest: HashMap<(u32, u128), Touched> = HashMap::default();
+        let mut colls: HashMap<String, Arc<Catalog>> = HashMap::default();
         let mut get_coll = |name: &str| -> Result<Arc<Catalog>> {
             if let Some(c) = colls.get(name) {
                 return Ok(c.clone());
@@ -477,10 +476,23 @@ impl Inner {
     }
 }
 
-/// Allocates a time-ordered system id strictly greater than every earlier one.
+/// Allocates a time-ordered system id (a UUID v7) strictly greater than every earlier one.
+/// Within one millisecond the ids count up from a random start (RFC 9562's monotonic random
+/// method), so the random source is read once per millisecond rather than once per id.
 fn next_sid(cs: &mut CommitState) -> u128 {
-    let candidate = uuid::Uuid::now_v7().as_u128();
-    let sid = if candidate > cs.last_sid { candidate } else { cs.last_sid + 1 };
+    const RAND_B: u128 = (1 << 62) - 1;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let last = cs.last_sid;
+    let sid = if last != 0 && (last >> 80) >= now_ms && last & RAND_B != RAND_B {
+        last + 1
+    } else {
+        let candidate = uuid::Uuid::now_v7().as_u128();
+        if candidate > last {
+            candidate
+        } else {
+            last + 1
+        }
+    };
     cs.last_sid = sid;
     sid
 }
@@ -574,11 +586,10 @@ impl Aurora {
 }
 
 pub(crate) fn struct_to_data<T: serde::Serialize>(collection: &str, value: &T) -> Result<DocData> {
-    match Value::from_json(&serde_json::to_value(value)?) {
-        Value::Object(m) => Ok(crate::types::doc_data_from_object(m)),
-        other => Err(AuroraError::Validation {
-            collection: collection.to_string(),
-            message: format!("a document must serialize to an object, not {}", other.type_name()),
-        }),
+    let invalid = |message: String| AuroraError::Validation { collection: collection.to_string(), message };
+    match crate::value_ser::to_doc_data(value) {
+        Ok(Ok(data)) => Ok(data),
+        Ok(Err(type_name)) => Err(invalid(format!("a document must serialize to an object, not {type_name}"))),
+        Err(e) => Err(invalid(format!("the document cannot be stored: {e}"))),
     }
 }

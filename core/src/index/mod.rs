@@ -119,6 +119,25 @@ impl<'a> Indexes<'a> {
         }
     }
 
+    /// The row a unique entry `key` holds, read without filling the cache: the write path
+    /// checks values that are mostly new, and caching each miss would push out what readers use.
+    pub fn unique_row_uncached(&self, key: &[u8]) -> Result<Option<u32>> {
+        let bytes: Option<Arc<[u8]>> = match self.snap.pending(key) {
+            Some(Some(Found::Bytes(b))) => Some(b),
+            Some(Some(Found::Chunk(_))) => return Err(damaged(self.cat, "unique entry")),
+            Some(None) => None,
+            None => match self.cache.get(key, self.snap.cold_epoch()) {
+                Some(Cached::Bytes(b)) => Some(b),
+                Some(Cached::Absent) => None,
+                Some(Cached::Chunk(_)) => return Err(damaged(self.cat, "unique entry")),
+                None => self.snap.cold_get(key)?.map(Arc::from),
+            },
+        };
+        bytes
+            .map(|b| <[u8; 4]>::try_from(&b[..]).map(u32::from_be_bytes).map_err(|_| damaged(self.cat, "unique entry")))
+            .transpose()
+    }
+
     /// Every live row.
     pub fn live(&self) -> Result<RoaringBitmap> {
         let prefix = keys::coll_prefix(self.cat.id, keys::kind::LIVE);

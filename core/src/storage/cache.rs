@@ -52,9 +52,14 @@ impl HotCache {
         }
     }
 
-    /// A commit at `lsn` wrote this version (`None`: removed the document).
+    /// A commit at `lsn` wrote this version (`None`: removed the document). Only a document
+    /// already cached is replaced: writes do not fill the cache (a bulk load would otherwise
+    /// push out what readers use, and pay to build and later free every entry); reads do.
     pub fn commit(&self, key: CacheKey, doc: Option<(Arc<Document>, usize)>, lsn: u64) {
         let mut g = self.inner.lock();
+        if !g.lru.contains(&key) {
+            return;
+        }
         match doc {
             Some((doc, size)) if size <= self.budget => {
                 Self::insert(&mut g, key, Entry { doc, size, lsn }, self.budget)

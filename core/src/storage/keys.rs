@@ -122,6 +122,17 @@ pub fn posting(coll: u32, field: u16, value: &Value, high: u16) -> Vec<u8> {
     k
 }
 
+/// [`posting`] written into `out` (cleared first), for lookups that need no owned key.
+pub fn posting_into(out: &mut Vec<u8>, coll: u32, field: u16, value: &Value, high: u16) {
+    out.clear();
+    out.push(COLL);
+    out.extend_from_slice(&coll.to_be_bytes());
+    out.push(kind::POSTING);
+    out.extend_from_slice(&field.to_be_bytes());
+    encode_value(value, out);
+    out.extend_from_slice(&high.to_be_bytes());
+}
+
 /// The prefix of every unique entry of a field.
 pub fn unique_field(coll: u32, field: u16) -> Vec<u8> {
     let mut k = coll_prefix(coll, kind::UNIQUE);

@@ -44,10 +44,13 @@ struct Version {
     value: Pending,
 }
 
+/// A key's versions, oldest first; almost always exactly one.
+type Versions = smallvec::SmallVec<[Version; 1]>;
+
 /// One generation of pending writes: versions per key, oldest first.
 #[derive(Default)]
 pub struct Generation {
-    entries: RwLock<BTreeMap<Vec<u8>, Vec<Version>>>,
+    entries: RwLock<BTreeMap<Vec<u8>, Versions>>,
     bytes: AtomicUsize,
     /// Entries applied (document and raw writes).
     docs: AtomicUsize,
@@ -102,6 +105,9 @@ pub struct Memtable {
     /// LSNs of live snapshots (a version older than every reader's view can be dropped).
     readers: Mutex<BTreeMap<u64, usize>>,
     flush_lock: Mutex<()>,
+    /// Flushed generations some snapshot may still read; freed by [`Memtable::reap`] on the
+    /// flushing thread, so a committing or querying thread never pays for freeing one.
+    retired: Mutex<Vec<Arc<Generation>>>,
 }
 
 impl Memtable {
@@ -112,6 +118,7 @@ impl Memtable {
             visible: AtomicU64::new(lsn),
             readers: Mutex::new(BTreeMap::new()),
             flush_lock: Mutex::new(()),
+            retired: Mutex::new(Vec::new()),
         })
     }
 
@@ -153,21 +160,16 @@ impl Memtable {
                 let versions = e.entry(k).or_default();
                 // Keep only the versions some snapshot still reads: the newest at or below its
                 // LSN. New snapshots will see this commit's version.
-                let bounds: Vec<(u64, u64)> = versions
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (v.lsn, versions.get(i + 1).map_or(lsn, |n| n.lsn)))
-                    .collect();
                 let mut i = 0;
-                versions.retain(|v| {
-                    let (from, to) = bounds[i];
-                    i += 1;
-                    let keep = readers.range(from..to).next().is_some();
-                    if !keep {
-                        grown -= v.value.weight() as isize;
+                while i < versions.len() {
+                    let from = versions[i].lsn;
+                    let to = versions.get(i + 1).map_or(lsn, |n| n.lsn);
+                    if readers.range(from..to).next().is_some() {
+                        i += 1;
+                    } else {
+                        grown -= versions.remove(i).value.weight() as isize;
                     }
-                    keep
-                });
+                }
                 versions.push(Version { lsn, value });
             }
             if grown >= 0 {
@@ -255,10 +257,26 @@ impl Memtable {
         Ok(Some((lsn, keys)))
     }
 
-    /// Drops the frozen generation once its writes are in the cold store and the new view is
-    /// installed.
+    /// Retires the frozen generation once its writes are in the cold store and the new view is
+    /// installed: new snapshots no longer see it, and [`Memtable::reap`] frees it once no
+    /// snapshot does.
     pub fn drop_frozen(&self) {
-        self.gens.write().frozen = None;
+        let frozen = self.gens.write().frozen.take();
+        if let Some(g) = frozen {
+            self.retired.lock().push(g);
+        }
+        self.reap();
+    }
+
+    /// Frees the retired generations no snapshot reads any more.
+    pub fn reap(&self) {
+        let free: Vec<Arc<Generation>> = {
+            let mut r = self.retired.lock();
+            let (free, keep) = std::mem::take(&mut *r).into_iter().partition(|g| Arc::strong_count(g) == 1);
+            *r = keep;
+            free
+        };
+        drop(free);
     }
 }
 

@@ -47,8 +47,9 @@ pub enum WalOp {
         coll: u32,
         /// Row id.
         rowid: u32,
-        /// The stored document.
-        doc: Vec<u8>,
+        /// The stored document (shared with the commit that wrote it, not copied).
+        #[serde(with = "arc_bytes")]
+        doc: std::sync::Arc<[u8]>,
     },
     /// A document removed.
     DeleteDoc {
@@ -64,6 +65,42 @@ pub enum WalOp {
         /// The new value.
         value: Option<Vec<u8>>,
     },
+}
+
+/// `Arc<[u8]>` as serde bytes: postcard writes them as a length and the raw bytes, the same
+/// encoding as a sequence of `u8`, so records written either way read the same.
+mod arc_bytes {
+    use serde::de::{self, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(b: &Arc<[u8]>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(b)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[u8]>, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Arc<[u8]>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(Arc::from(v))
+            }
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+                Ok(Arc::from(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(b) = seq.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(Arc::from(out))
+            }
+        }
+        d.deserialize_bytes(Bytes)
+    }
 }
 
 /// One atomic unit of the log: every op of a commit, under one LSN.
@@ -527,6 +564,22 @@ mod tests {
 
     fn rec(lsn: u64) -> Vec<WalOp> {
         vec![WalOp::Raw { key: lsn.to_be_bytes().to_vec(), value: Some(vec![1, 2, 3]) }]
+    }
+
+    /// The op as records before `doc` was shared wrote it: a plain `Vec<u8>`.
+    #[derive(Serialize)]
+    enum OldOp {
+        _Field { coll: u32, id: u16, name: String },
+        PutDoc { coll: u32, rowid: u32, doc: Vec<u8> },
+    }
+
+    #[test]
+    fn document_bytes_are_encoded_as_before() {
+        let doc: Vec<u8> = (0..300u16).map(|i| i as u8).collect();
+        let old = postcard::to_allocvec(&OldOp::PutDoc { coll: 7, rowid: 9, doc: doc.clone() }).unwrap();
+        let new = WalOp::PutDoc { coll: 7, rowid: 9, doc: doc.into() };
+        assert_eq!(postcard::to_allocvec(&new).unwrap(), old);
+        assert_eq!(postcard::from_bytes::<WalOp>(&old).unwrap(), new);
     }
 
     #[test]

@@ -42,7 +42,7 @@ fn op_strategy() -> impl Strategy<Value = WalOp> {
         (prop::collection::vec(any::<u8>(), 0..20), prop::option::of(prop::collection::vec(any::<u8>(), 0..80)))
             .prop_map(|(key, value)| WalOp::Raw { key, value }),
         (any::<u32>(), any::<u32>(), prop::collection::vec(any::<u8>(), 16..80))
-            .prop_map(|(coll, rowid, doc)| WalOp::PutDoc { coll, rowid, doc }),
+            .prop_map(|(coll, rowid, doc)| WalOp::PutDoc { coll, rowid, doc: doc.into() }),
         (any::<u32>(), any::<u32>()).prop_map(|(coll, rowid)| WalOp::DeleteDoc { coll, rowid }),
         (any::<u32>(), any::<u16>(), "[a-z]{1,8}").prop_map(|(coll, id, name)| WalOp::Field { coll, id, name }),
     ]
