@@ -262,7 +262,7 @@ impl Inner {
         let (sid, data) = doc_codec::decode(&bytes, &cat.dict.names()).ok_or_else(|| self.damaged(cat, rowid))?;
         let size = crate::storage::cache::approx_size(&data);
         let doc = Arc::new(Document::new(sid_string(sid), data));
-        self.cache.fill(key, doc.clone(), size, snap.lsn(), || self.memtable.visible_lsn());
+        self.cache.fill(key, doc.clone(), size, snap.lsn());
         Ok(Some(doc))
     }
 

@@ -366,7 +366,6 @@ impl Inner {
         prepared.raw(raw);
         drop(snap);
         let entries = changes.len() + raw_count;
-        self.memtable.apply(rec.lsn, prepared.finish(), entries);
         for c in &changes {
             let doc = c.after.as_ref().map(|(d, _)| {
                 let size = crate::storage::cache::approx_size(d);
@@ -374,6 +373,7 @@ impl Inner {
             });
             self.cache.commit((c.cat.id, c.rowid), doc, rec.lsn);
         }
+        self.memtable.apply(rec.lsn, prepared.finish(), entries);
         if defines {
             // The record defined a collection: its catalog comes from the keys just applied.
             self.load_catalogs()?;

@@ -268,13 +268,18 @@ impl Inner {
         }
         cs.next_lsn += 1;
 
-        // Apply to memory: from here on readers see the write.
+        // The hot cache learns of the new versions first, so that no snapshot seeing this
+        // commit finds an older one there; then memory: from here on readers see the write.
+        for s in &staged {
+            if let Staged::Doc { cat, rowid, applied, size, .. } = s {
+                self.cache.commit((cat.id, *rowid), applied.after.clone().map(|d| (d, *size)), lsn);
+            }
+        }
         let entries = staged.len();
         self.memtable.apply(lsn, prepared.finish(), entries);
         let mut applied_out = Vec::with_capacity(staged.len());
         for s in staged {
-            if let Staged::Doc { cat, rowid, applied, size, .. } = s {
-                self.cache.commit((cat.id, rowid), applied.after.clone().map(|d| (d, size)), lsn);
+            if let Staged::Doc { applied, .. } = s {
                 applied_out.push(applied);
             }
         }

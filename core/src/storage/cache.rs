@@ -1,9 +1,11 @@
 //! Hot cache: decoded documents in an LRU bounded by an approximate byte budget.
 //!
 //! Each entry is the newest version of its document, tagged with an LSN at or after which it
-//! became that version: a snapshot older than the tag reads past the cache. Commits replace
-//! the entries of the documents they change; a reader caches what it read only when no commit
-//! came after its snapshot, so a cached version is never older than the newest one.
+//! became that version: a snapshot older than the tag reads past the cache. A commit replaces
+//! the entries of the documents it changes *before* it becomes visible, so no snapshot that
+//! sees the commit can find the older version here; a reader caches what it read only when no
+//! commit (visible or on its way) came after its snapshot, so a cached version is never older
+//! than the newest one.
 
 use crate::types::Document;
 use lru::LruCache;
@@ -22,6 +24,8 @@ struct Entry {
 struct Inner {
     lru: LruCache<CacheKey, Entry, foldhash::fast::RandomState>,
     bytes: usize,
+    /// The LSN of the newest commit that told the cache about its documents.
+    committed: u64,
 }
 
 /// LRU of documents whose total approximate size stays within `budget` bytes.
@@ -37,6 +41,7 @@ impl HotCache {
             inner: Mutex::new(Inner {
                 lru: LruCache::unbounded_with_hasher(foldhash::fast::RandomState::default()),
                 bytes: 0,
+                committed: 0,
             }),
             budget: budget_bytes,
         }
@@ -52,11 +57,13 @@ impl HotCache {
         }
     }
 
-    /// A commit at `lsn` wrote this version (`None`: removed the document). Only a document
-    /// already cached is replaced: writes do not fill the cache (a bulk load would otherwise
-    /// push out what readers use, and pay to build and later free every entry); reads do.
+    /// A commit at `lsn` wrote this version (`None`: removed the document); called before the
+    /// commit becomes visible. Only a document already cached is replaced: writes do not fill
+    /// the cache (a bulk load would otherwise push out what readers use, and pay to build and
+    /// later free every entry); reads do.
     pub fn commit(&self, key: CacheKey, doc: Option<(Arc<Document>, usize)>, lsn: u64) {
         let mut g = self.inner.lock();
+        g.committed = g.committed.max(lsn);
         if !g.lru.contains(&key) {
             return;
         }
@@ -73,13 +80,14 @@ impl HotCache {
     }
 
     /// A reader with a snapshot at `lsn` read this version; it is cached only when no commit
-    /// came after the snapshot (`current` is the newest visible LSN, read under the lock).
-    pub fn fill(&self, key: CacheKey, doc: Arc<Document>, size: usize, lsn: u64, current: impl Fn() -> u64) {
+    /// after the snapshot has reached the cache (such a commit may have changed the document
+    /// without replacing an entry, since there was none).
+    pub fn fill(&self, key: CacheKey, doc: Arc<Document>, size: usize, lsn: u64) {
         if size > self.budget {
             return;
         }
         let mut g = self.inner.lock();
-        if current() != lsn || g.lru.contains(&key) {
+        if g.committed > lsn || g.lru.contains(&key) {
             return;
         }
         Self::insert(&mut g, key, Entry { doc, size, lsn }, self.budget);
@@ -132,4 +140,59 @@ pub fn approx_size(data: &crate::types::DocData) -> usize {
         }
     }
     128 + data.iter().map(|(_, v)| 48 + value_size(v)).sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::DocData;
+
+    fn doc(v: i64) -> Arc<Document> {
+        let mut data = DocData::default();
+        data.insert("v".into(), crate::Value::Int(v));
+        Arc::new(Document::new("s", data))
+    }
+
+    fn v(d: &Arc<Document>) -> Option<i64> {
+        d.data.get("v").and_then(|v| v.as_i64())
+    }
+
+    #[test]
+    fn a_read_older_than_a_commit_is_not_cached() {
+        let c = HotCache::new(1 << 20);
+        // A reader at LSN 1 read version 1 while a commit at 2 changed the (uncached) document.
+        c.commit((0, 7), Some((doc(2), 100)), 2);
+        c.fill((0, 7), doc(1), 100, 1);
+        assert!(c.get(&(0, 7), 5).is_none(), "the stale read must not be cached");
+        // A reader at LSN 2 caches what it read; older snapshots read past it.
+        c.fill((0, 7), doc(2), 100, 2);
+        assert_eq!(c.get(&(0, 7), 2).as_ref().and_then(v), Some(2));
+        assert!(c.get(&(0, 7), 1).is_none());
+    }
+
+    #[test]
+    fn commits_replace_and_remove_cached_versions() {
+        let c = HotCache::new(1 << 20);
+        c.fill((0, 1), doc(1), 100, 0);
+        c.commit((0, 1), Some((doc(3), 100)), 3);
+        assert!(c.get(&(0, 1), 2).is_none(), "a snapshot before the commit reads past the cache");
+        assert_eq!(c.get(&(0, 1), 3).as_ref().and_then(v), Some(3));
+        c.commit((0, 1), None, 4);
+        assert!(c.get(&(0, 1), 9).is_none());
+        assert_eq!(c.used_bytes(), 0);
+    }
+
+    #[test]
+    fn the_byte_budget_evicts_least_recently_used() {
+        let c = HotCache::new(250);
+        c.fill((0, 1), doc(1), 100, 0);
+        c.fill((0, 2), doc(2), 100, 0);
+        assert!(c.get(&(0, 1), 0).is_some());
+        c.fill((0, 3), doc(3), 100, 0);
+        assert!(c.get(&(0, 2), 0).is_none(), "the least recently used entry goes");
+        assert!(c.get(&(0, 1), 0).is_some() && c.get(&(0, 3), 0).is_some());
+        c.fill((0, 4), doc(4), 300, 0);
+        assert!(c.get(&(0, 4), 0).is_none(), "an entry over the budget is not cached");
+        assert_eq!(c.used_bytes(), 200);
+    }
 }

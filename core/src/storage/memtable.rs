@@ -193,14 +193,16 @@ impl Memtable {
             lsn
         };
         let registered = Registered { memtable: self.clone(), lsn };
-        // Generations first, then the cold view: a flush writes the cold store and installs
-        // the new view before it drops its generation, so whatever was flushed in between is
-        // in one or the other.
-        let (active, frozen) = {
+        // The cold view is read while the generations are held: no freeze can happen in
+        // between, so the view holds nothing newer than these generations (a flush installs
+        // its view before it drops the frozen one, so what was flushed is in one or the
+        // other). Read apart, a freeze and a flush in between would put versions newer than
+        // `lsn` into the view, under keys whose older versions were already flushed.
+        let (active, frozen, cold_epoch, cold) = {
             let g = self.gens.read();
-            (g.active.clone(), g.frozen.clone())
+            let (cold_epoch, cold) = cache.current();
+            (g.active.clone(), g.frozen.clone(), cold_epoch, cold)
         };
-        let (cold_epoch, cold) = cache.current();
         Snapshot { lsn, active, frozen, cold, cold_epoch, _registered: registered }
     }
 
