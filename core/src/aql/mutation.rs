@@ -312,7 +312,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
         .commit_with(
             |inner| {
                 let mut overlay = Overlay::default();
-                let mut job_ops = Vec::new();
+                let mut jobs = Vec::new();
                 for (p, f) in planned.into_iter().zip(fields) {
                     let mut docs_out = Vec::new();
                     let mut job_out = None;
@@ -343,14 +343,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
                         }
                         Planned::Job { job } => {
                             let q = queue.as_ref().ok_or_else(|| AuroraError::Other("job queue unavailable".into()))?;
-                            let (job, op) = q.prepare(job)?;
-                            job_ops.push(op);
+                            let job = q.prepare(job)?;
+                            jobs.push(job.clone());
                             job_out = Some(job);
                         }
                     }
                     outputs.push((docs_out, job_out));
                 }
-                let mut ops = Vec::with_capacity(overlay.order.len() + job_ops.len());
+                let mut ops = Vec::with_capacity(overlay.order.len() + 4 * jobs.len());
                 for key in &overlay.order {
                     let Some((coll, data)) = overlay.docs.get(key) else { continue };
                     match (key, data) {
@@ -367,7 +367,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
                         }
                     }
                 }
-                ops.extend(job_ops);
+                if !jobs.is_empty() {
+                    let q = queue.as_ref().ok_or_else(|| AuroraError::Other("job queue unavailable".into()))?;
+                    ops.extend(q.enqueue_ops(inner, &jobs)?);
+                }
                 Ok(ops)
             },
             source,
@@ -423,7 +426,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
 fn job_result(f: &Field, job: Job, queue: Option<&JobQueue>) -> Result<MutationResult> {
     let id = job.id.clone();
     if let Some(q) = queue {
-        q.register(job.clone());
+        q.wake();
     }
     let mut m = serde_json::Map::new();
     let sels: Vec<&Field> = f

@@ -14,6 +14,7 @@ use crate::error::Result;
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -65,14 +66,33 @@ impl Generation {
         e.get(key).and_then(|vs| vs.iter().rev().find(|v| v.lsn <= lsn)).map(|v| v.value.clone())
     }
 
-    /// The newest visible version of every key in `[from, to)`.
-    fn range(&self, from: &[u8], to: Option<&[u8]>, lsn: u64, out: &mut BTreeMap<Vec<u8>, Pending>) {
+    /// The newest visible version of up to `limit` keys within `(lo, hi)`, from the low end
+    /// (or the high end when `reverse`), into `out` (keys already there keep their value: the
+    /// newer generation is read first). Returns the last key examined when it stopped at the
+    /// limit, `None` when the range is exhausted.
+    fn range_chunk(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        lsn: u64,
+        reverse: bool,
+        limit: usize,
+        out: &mut BTreeMap<Vec<u8>, Pending>,
+    ) -> Option<Vec<u8>> {
         let e = self.entries.read();
-        let upper = to.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-        for (k, vs) in e.range::<[u8], _>((std::ops::Bound::Included(from), upper)) {
+        let mut visible = 0;
+        let mut take = |(k, vs): (&Vec<u8>, &Versions)| -> Option<Vec<u8>> {
             if let Some(v) = vs.iter().rev().find(|v| v.lsn <= lsn) {
                 out.entry(k.clone()).or_insert_with(|| v.value.clone());
+                visible += 1;
             }
+            (visible >= limit).then(|| k.clone())
+        };
+        let iter = e.range::<[u8], _>((lo, hi));
+        if reverse {
+            iter.rev().find_map(&mut take)
+        } else {
+            iter.into_iter().find_map(&mut take)
         }
     }
 
@@ -354,27 +374,121 @@ impl Snapshot {
     }
 
     /// Entries with `from <= key < to`, pending versions over cold ones, in key order (or
-    /// reversed). Pending entries of the range are gathered first (the memtable is bounded);
-    /// cold entries stream.
+    /// reversed). Both sides stream: pending entries are read a bounded chunk at a time, so
+    /// taking the first few entries of a range costs the same however many are pending.
     pub fn range(&self, from: &[u8], to: Option<&[u8]>, reverse: bool) -> Result<SnapshotRange<'_>> {
-        let mut pending = BTreeMap::new();
-        self.active.range(from, to, self.lsn, &mut pending);
-        if let Some(f) = &self.frozen {
-            f.range(from, to, self.lsn, &mut pending);
-        }
-        let pending: Vec<(Vec<u8>, Pending)> =
-            if reverse { pending.into_iter().rev().collect() } else { pending.into_iter().collect() };
+        // An inverted range is empty (the stores' range calls would panic on it).
+        let to = if to.is_some_and(|t| t < from) { Some(from) } else { to };
         Ok(SnapshotRange {
-            pending: pending.into_iter().peekable(),
+            pending: PendingRange::new(self, from, to, reverse),
             cold: self.cold.range(from, to, reverse)?.peekable(),
             reverse,
         })
     }
 }
 
+/// Pending entries read by a range's first chunk (most ranges stop after a few entries)...
+const FIRST_CHUNK: usize = 8;
+/// ...and at most per chunk after it, doubling up to here.
+const RANGE_CHUNK: usize = 256;
+
+/// The pending side of a snapshot range, read from the generations a chunk at a time.
+struct PendingRange<'a> {
+    snap: &'a Snapshot,
+    /// What is still to read: `(lo, hi)`.
+    lo: Bound<Vec<u8>>,
+    hi: Bound<Vec<u8>>,
+    reverse: bool,
+    buf: std::collections::VecDeque<(Vec<u8>, Pending)>,
+    done: bool,
+    /// Entries the next chunk reads.
+    chunk: usize,
+}
+
+impl<'a> PendingRange<'a> {
+    fn new(snap: &'a Snapshot, from: &[u8], to: Option<&[u8]>, reverse: bool) -> Self {
+        let hi = to.map_or(Bound::Unbounded, |t| Bound::Excluded(t.to_vec()));
+        // An empty or inverted range reads nothing (and BTreeMap::range would panic on it).
+        let done = to.is_some_and(|t| t <= from);
+        PendingRange {
+            snap,
+            lo: Bound::Included(from.to_vec()),
+            hi,
+            reverse,
+            buf: Default::default(),
+            done,
+            chunk: FIRST_CHUNK,
+        }
+    }
+
+    /// Reads the next chunk: the keys every generation has been read up to are complete.
+    fn refill(&mut self) {
+        while self.buf.is_empty() && !self.done {
+            let mut out = BTreeMap::new();
+            let (lo, hi) = (as_ref(&self.lo), as_ref(&self.hi));
+            let mut reached: Option<Vec<u8>> = None;
+            let n = self.chunk;
+            self.chunk = (n * 2).min(RANGE_CHUNK);
+            let gens = std::iter::once(&self.snap.active).chain(self.snap.frozen.as_ref());
+            for g in gens {
+                if let Some(last) = g.range_chunk(lo, hi, self.snap.lsn, self.reverse, n, &mut out) {
+                    let nearer = match &reached {
+                        None => true,
+                        Some(r) => (last < *r) != self.reverse,
+                    };
+                    if nearer {
+                        reached = Some(last);
+                    }
+                }
+            }
+            match reached {
+                None => {
+                    self.done = true;
+                    self.take(out, |_| true);
+                }
+                Some(r) => {
+                    let reverse = self.reverse;
+                    self.take(out, |k| if reverse { k >= r.as_slice() } else { k <= r.as_slice() });
+                    if reverse {
+                        self.hi = Bound::Excluded(r);
+                    } else {
+                        self.lo = Bound::Excluded(r);
+                    }
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, out: BTreeMap<Vec<u8>, Pending>, keep: impl Fn(&[u8]) -> bool) {
+        if self.reverse {
+            self.buf.extend(out.into_iter().rev().filter(|(k, _)| keep(k)));
+        } else {
+            self.buf.extend(out.into_iter().filter(|(k, _)| keep(k)));
+        }
+    }
+
+    fn peek(&mut self) -> Option<&(Vec<u8>, Pending)> {
+        self.refill();
+        self.buf.front()
+    }
+
+    fn next(&mut self) -> Option<(Vec<u8>, Pending)> {
+        self.refill();
+        self.buf.pop_front()
+    }
+}
+
+fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
 /// The merged entries of a range (see [`Snapshot::range`]).
 pub struct SnapshotRange<'a> {
-    pending: std::iter::Peekable<std::vec::IntoIter<(Vec<u8>, Pending)>>,
+    pending: PendingRange<'a>,
     cold: std::iter::Peekable<super::kv::KvIter<'a>>,
     reverse: bool,
 }
@@ -483,5 +597,60 @@ mod tests {
         drop(s);
         m.apply(111, vec![(b"k".to_vec(), put("z"))], 1);
         assert_eq!(versions(&m), 1);
+    }
+
+    /// A range read in chunks equals the key-by-key view, both directions, over two
+    /// generations and a cold store, with deletes and versions newer than the snapshot.
+    #[test]
+    fn chunked_ranges_match_point_reads() {
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let key = |i: u64| format!("k{i:05}").into_bytes();
+        let cold = MemStore::default();
+        let seed: Vec<KvOp> = (0..3000).filter(|i| i % 3 == 0).map(|i| KvOp::Put(key(i), b"cold".to_vec())).collect();
+        cold.write(seed, true).unwrap();
+        let cache = IndexCache::new(1 << 20, cold.view().unwrap());
+        let m = Memtable::new(0);
+        let write = |m: &Memtable, lsn: u64, next: &mut dyn FnMut(u64) -> u64| {
+            let writes: Vec<(Vec<u8>, Pending)> = (0..40)
+                .map(|_| {
+                    let k = key(next(3000));
+                    (k, if next(4) == 0 { Pending::Delete } else { put(&format!("v{lsn}")) })
+                })
+                .collect();
+            m.apply(lsn, writes, 40);
+        };
+        for lsn in 1..=40 {
+            write(&m, lsn, &mut next);
+        }
+        assert!(m.freeze(40));
+        for lsn in 41..=70 {
+            write(&m, lsn, &mut next);
+        }
+        let snap = m.snapshot(&cache);
+        // Writes after the snapshot: its range must not see them.
+        for lsn in 71..=90 {
+            write(&m, lsn, &mut next);
+        }
+        let expected: Vec<(Vec<u8>, Option<String>)> =
+            (0..3000).map(key).map(|k| (k.clone(), text(snap.get(&k).unwrap()))).filter(|(_, v)| v.is_some()).collect();
+        for (from, to) in [(0, 3000), (17, 2950), (1500, 1501), (2000, 1000)] {
+            let (f, t) = (key(from), key(to));
+            let want: Vec<_> = expected.iter().filter(|(k, _)| *k >= f && *k < t).cloned().collect();
+            let got: Vec<_> =
+                snap.range(&f, Some(&t), false).unwrap().map(|r| r.unwrap()).map(|(k, v)| (k, text(Some(v)))).collect();
+            assert_eq!(got, want, "forward {from}..{to}");
+            let mut rev: Vec<_> =
+                snap.range(&f, Some(&t), true).unwrap().map(|r| r.unwrap()).map(|(k, v)| (k, text(Some(v)))).collect();
+            rev.reverse();
+            assert_eq!(rev, want, "reverse {from}..{to}");
+        }
+        let all: Vec<_> = snap.range(b"k", None, false).unwrap().map(|r| r.unwrap().0).collect();
+        assert_eq!(all.len(), expected.len());
     }
 }

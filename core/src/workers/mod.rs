@@ -3,6 +3,7 @@
 pub mod cancel;
 pub mod job;
 pub mod queue;
+mod store;
 pub mod system;
 
 pub use cancel::CancelToken;

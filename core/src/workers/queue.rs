@@ -1,83 +1,29 @@
-//! The durable queue: jobs live in the database's `jobs` tree (written through the WAL like
-//! any data) and in an in-memory index by (priority, enqueue order) and run time.
+//! The durable queue: jobs and their order live in the keyspace (see [`super::store`]), written
+//! through the WAL like any data, so memory does not grow with the number of jobs and every
+//! operation is a few ordered reads under the commit lock.
 //!
-//! Memory follows storage: a state change is applied in memory only once its record is
-//! committed, except a claim, which reserves the job in memory first (so two workers cannot take
-//! it) and restores it exactly if the commit fails. When the outcome of a running job cannot be
-//! recorded, the job is made `Pending` in memory with its attempt counted: that is what a reopen
-//! makes of the `Running` record still on disk, so memory never promises more than storage.
+//! Each state change (claim, outcome, release, retry, purge) reads the job and writes its new
+//! state in one commit, under the commit lock: two workers can never claim one job. When a
+//! change cannot be committed, the queue puts the job back to a state a worker will pick up
+//! again — a failed claim restores the job as it was, an outcome that cannot be recorded makes
+//! the job `Pending` with its attempt counted (what a reopen makes of a `Running` record) — so
+//! no job is stranded `Running` without a worker.
 
-use super::job::{now_ms, Job, JobPriority, JobStatus};
+use super::job::{now_ms, Job, JobStatus};
+use super::store::{id_bytes, Batch, Floors, Index, View, STATUSES};
 use crate::db::{Aurora, Inner, WriteOp};
 use crate::error::{AuroraError, Result};
 use parking_lot::Mutex;
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Key kind of a job record under the job-queue prefix.
-const JOB_RECORD: u8 = 0x01;
-
-type ReadyKey = (Reverse<JobPriority>, u64, String);
-
-#[derive(Default)]
-struct State {
-    jobs: HashMap<String, Job>,
-    ready: BTreeSet<ReadyKey>,
-    delayed: BTreeSet<(u64, String)>,
-    /// Completed jobs by the time they finished, for retention.
-    completed: BTreeSet<(u64, String)>,
-    next_seq: u64,
-}
-
-/// Completed jobs deleted per commit by a purge.
+/// Completed jobs deleted per commit by a purge, and records indexed per commit by the
+/// one-time index build of a queue written before the index existed.
 const PURGE_BATCH: usize = 1_000;
 
-impl State {
-    fn index(&mut self, job: &Job) {
-        match job.status {
-            JobStatus::Pending | JobStatus::Failed if job.run_at_ms > now_ms() => {
-                self.delayed.insert((job.run_at_ms, job.id.clone()));
-            }
-            JobStatus::Pending | JobStatus::Failed => {
-                self.ready.insert((Reverse(job.priority), job.seq, job.id.clone()));
-            }
-            JobStatus::Completed => {
-                self.completed.insert((job.finished_at_ms.unwrap_or(0), job.id.clone()));
-            }
-            _ => {}
-        }
-    }
-
-    fn unindex(&mut self, job: &Job) {
-        self.ready.remove(&(Reverse(job.priority), job.seq, job.id.clone()));
-        self.delayed.remove(&(job.run_at_ms, job.id.clone()));
-        self.completed.remove(&(job.finished_at_ms.unwrap_or(0), job.id.clone()));
-    }
-
-    /// Replaces the in-memory job (and its index entries) with `job`.
-    fn put(&mut self, job: Job) {
-        if let Some(old) = self.jobs.get(&job.id).cloned() {
-            self.unindex(&old);
-        }
-        self.index(&job);
-        self.jobs.insert(job.id.clone(), job);
-    }
-
-    fn promote_due(&mut self) {
-        let now = now_ms();
-        while let Some((at, id)) = self.delayed.first().cloned() {
-            if at > now {
-                break;
-            }
-            self.delayed.pop_first();
-            if let Some(j) = self.jobs.get(&id) {
-                self.ready.insert((Reverse(j.priority), j.seq, id));
-            }
-        }
-    }
-}
+/// Due delayed jobs moved into the ready order per claim.
+const PROMOTE_BATCH: usize = 256;
 
 /// Counts of jobs per status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -97,18 +43,60 @@ pub struct QueueStats {
 /// The job queue of one database (shared by every handle and worker system).
 pub struct JobQueue {
     db: std::sync::Weak<Inner>,
-    state: Mutex<State>,
+    /// Set once the index is built and interrupted jobs are pending again.
+    loaded: Mutex<bool>,
+    /// The last sequence number given to a job.
+    seq: AtomicU64,
+    /// Where scans of the ready and delayed orders start.
+    floors: Floors,
     /// Woken on every enqueue and state change that may make a job runnable.
     pub(crate) notify: tokio::sync::Notify,
 }
 
+/// Runs `build` in one commit; tells a failure of `build` (nothing was written) from a failure
+/// of the commit (the change may or may not have been applied).
+fn commit(inner: &Inner, build: impl FnOnce(&Inner) -> Result<Vec<WriteOp>>) -> std::result::Result<(), Failed> {
+    let mut built = false;
+    let res = inner.commit_blocking(
+        |inner| {
+            let ops = build(inner)?;
+            built = true;
+            Ok(ops)
+        },
+        "jobs",
+    );
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if built => Err(Failed::Commit(e)),
+        Err(e) => Err(Failed::Build(e)),
+    }
+}
+
+enum Failed {
+    /// The change was refused before anything was written.
+    Build(AuroraError),
+    /// The commit failed.
+    Commit(AuroraError),
+}
+
+impl From<Failed> for AuroraError {
+    fn from(f: Failed) -> Self {
+        match f {
+            Failed::Build(e) | Failed::Commit(e) => e,
+        }
+    }
+}
+
 impl JobQueue {
-    /// The queue of `db`, loading it from storage on first use. `Running` jobs found there were
-    /// left by a process that died: they return to `Pending`, attempt count kept.
+    /// The queue of `db`. On first use in a process, `Running` jobs (left by a process that
+    /// died) return to `Pending`, attempt count kept; a queue written before its index existed
+    /// is indexed once.
     pub(crate) fn of(db: &Aurora) -> Result<Arc<JobQueue>> {
         let q = db.extension("job_queue", || JobQueue {
             db: std::sync::Arc::downgrade(&db.inner),
-            state: Mutex::new(State::default()),
+            loaded: Mutex::new(false),
+            seq: AtomicU64::new(0),
+            floors: Floors::default(),
             notify: tokio::sync::Notify::new(),
         });
         q.load_once()?;
@@ -120,105 +108,83 @@ impl JobQueue {
     }
 
     fn load_once(&self) -> Result<()> {
-        let inner = self.inner()?;
-        let mut st = self.state.lock();
-        if st.next_seq > 0 {
+        let mut loaded = self.loaded.lock();
+        if *loaded {
             return Ok(());
         }
-        // Load into a fresh state and install it only when complete, so a failed load (a cold
-        // store that fails) is retried by the next call instead of leaving an empty queue.
-        let mut fresh = State { next_seq: 1, ..State::default() };
-        let snap = inner.snapshot();
-        let loaded_at = now_ms();
-        let mut recovered = Vec::new();
-        let prefix = vec![crate::storage::keys::JOBS, JOB_RECORD];
-        for item in snap.range(&prefix, crate::storage::keys::prefix_end(&prefix).as_deref(), false)? {
-            let bytes = match item?.1 {
-                crate::storage::memtable::Found::Bytes(b) => b,
-                crate::storage::memtable::Found::Chunk(_) => continue,
-            };
-            let mut job: Job = serde_json::from_slice(&bytes).map_err(|e| AuroraError::Corruption {
-                file: inner.config.db_path.join("data"),
-                offset: 0,
-                reason: format!("unreadable job record: {e}"),
-            })?;
-            if job.status == JobStatus::Running {
-                job.status = JobStatus::Pending;
-                job.run_at_ms = now_ms();
-                recovered.push(job.clone());
-            }
-            if job.status == JobStatus::Completed && job.finished_at_ms.is_none() {
-                // Written before completion times were recorded: keep it one full retention.
-                job.finished_at_ms = Some(loaded_at);
-            }
-            fresh.next_seq = fresh.next_seq.max(job.seq + 1);
-            fresh.index(&job);
-            fresh.jobs.insert(job.id.clone(), job);
-        }
-        *st = fresh;
-        drop(st);
-        if !recovered.is_empty() {
-            tracing::info!("{} jobs interrupted by a crash are pending again", recovered.len());
-            self.persist_blocking(&recovered)?;
-        }
-        Ok(())
-    }
-
-    fn key(id: &str) -> Vec<u8> {
-        let mut k = vec![crate::storage::keys::JOBS, JOB_RECORD];
-        match uuid::Uuid::parse_str(id) {
-            Ok(u) => k.extend_from_slice(u.as_bytes()),
-            Err(_) => k.extend_from_slice(id.as_bytes()),
-        }
-        k
-    }
-
-    fn write_op(job: &Job) -> Result<WriteOp> {
-        Ok(WriteOp::Raw { key: Self::key(&job.id), value: Some(serde_json::to_vec(job)?) })
-    }
-
-    fn persist_blocking(&self, jobs: &[Job]) -> Result<()> {
-        let ops = jobs.iter().map(Self::write_op).collect::<Result<Vec<_>>>()?;
-        self.inner()?.commit_blocking(|_| Ok(ops), "jobs")?;
-        Ok(())
-    }
-
-    async fn persist(&self, job: &Job) -> Result<()> {
-        let op = Self::write_op(job)?;
         let inner = self.inner()?;
-        inner.commit(vec![op], "jobs").await?;
+        let max_seq = build_index(&inner, &self.floors)?;
+        self.seq.fetch_max(max_seq.max(View::new(&inner).last_ready_seq()?), Ordering::SeqCst);
+        let mut recovered = 0;
+        commit(&inner, |inner| {
+            let view = View::new(inner);
+            let mut b = Batch::default();
+            for e in view.all(Index::Running)? {
+                match view.job(&e.id)? {
+                    Some(job) if job.status == JobStatus::Running => {
+                        b.put(Some(&job), &Job { status: JobStatus::Pending, run_at_ms: now_ms(), ..job.clone() })?;
+                        recovered += 1;
+                    }
+                    _ => b.drop_entry(&e),
+                }
+            }
+            if b.is_empty() {
+                return Ok(Vec::new());
+            }
+            b.finish(&view, &self.floors)
+        })?;
+        if recovered > 0 {
+            tracing::info!("{recovered} jobs interrupted by a crash are pending again");
+        }
+        *loaded = true;
         Ok(())
+    }
+
+    /// A new sequence number: after every one given before, in this process or (as the time
+    /// in its high bits says) an earlier one, so FIFO within a priority survives a restart.
+    fn next_seq(&self) -> u64 {
+        let floor = now_ms() << 10;
+        let prev = self.seq.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| Some(floor.max(s + 1)));
+        floor.max(prev.unwrap_or(0) + 1)
     }
 
     /// Makes `job` durable and runnable; returns its id.
     pub async fn enqueue(&self, job: Job) -> Result<String> {
-        let (job, op) = self.prepare(job)?;
-        self.inner()?.commit(vec![op], "enqueue").await?;
-        let id = job.id.clone();
-        self.register(job);
-        Ok(id)
+        let job = self.prepare(job)?;
+        let inner = self.inner()?;
+        commit(&inner, |inner| self.enqueue_ops(inner, std::slice::from_ref(&job)))?;
+        self.wake();
+        Ok(job.id)
     }
 
-    /// Numbers a new job and gives the write that stores it (to commit with other writes).
-    pub(crate) fn prepare(&self, mut job: Job) -> Result<(Job, WriteOp)> {
+    /// Checks and numbers a new job (to commit with [`JobQueue::enqueue_ops`]).
+    pub(crate) fn prepare(&self, mut job: Job) -> Result<Job> {
         if job.job_type.is_empty() {
             return Err(AuroraError::invalid("a job needs a non-empty job type"));
         }
         job.status = JobStatus::Pending;
         job.attempts = 0;
-        job.seq = {
-            let mut st = self.state.lock();
-            let s = st.next_seq;
-            st.next_seq += 1;
-            s
-        };
-        let op = Self::write_op(&job)?;
-        Ok((job, op))
+        job.finished_at_ms = None;
+        job.seq = self.next_seq();
+        Ok(job)
     }
 
-    /// Makes a committed job runnable.
-    pub(crate) fn register(&self, job: Job) {
-        self.state.lock().put(job);
+    /// The writes that store prepared jobs; called under the commit lock (the counts are read
+    /// and written in the same commit).
+    pub(crate) fn enqueue_ops(&self, inner: &Inner, jobs: &[Job]) -> Result<Vec<WriteOp>> {
+        let view = View::new(inner);
+        let mut b = Batch::default();
+        for job in jobs {
+            if view.job(&id_bytes(&job.id))?.is_some() {
+                return Err(AuroraError::invalid(format!("a job with id `{}` already exists", job.id)));
+            }
+            b.put(None, job)?;
+        }
+        b.finish(&view, &self.floors)
+    }
+
+    /// Wakes the workers: a job may be runnable.
+    pub(crate) fn wake(&self) {
         self.notify.notify_waiters();
         self.notify.notify_one();
     }
@@ -227,69 +193,140 @@ impl JobQueue {
     /// Only jobs whose type satisfies `can_run` (has a handler) are considered. If the claim
     /// cannot be committed the job gets back exactly its previous state and stays runnable.
     pub(crate) async fn claim(&self, can_run: impl Fn(&str) -> bool) -> Result<Option<Job>> {
-        let (before, job) = {
-            let mut st = self.state.lock();
-            st.promote_due();
-            let key = st.ready.iter().find(|k| st.jobs.get(&k.2).is_some_and(|j| can_run(&j.job_type))).cloned();
-            let Some(key) = key else { return Ok(None) };
-            st.ready.remove(&key);
-            let Some(job) = st.jobs.get_mut(&key.2) else {
-                return Ok(None);
-            };
-            let before = job.clone();
-            job.status = JobStatus::Running;
-            job.attempts = job.attempts.saturating_add(1);
-            (before, job.clone())
-        };
-        if let Err(e) = self.persist(&job).await {
-            {
-                let mut st = self.state.lock();
-                if st.jobs.get(&job.id).is_some_and(|j| j.status == JobStatus::Running && j.attempts == job.attempts) {
-                    st.put(before);
+        let inner = self.inner()?;
+        let mut claimed: Option<(Job, Job)> = None;
+        let res = commit(&inner, |inner| {
+            let view = View::new(inner);
+            let mut b = Batch::default();
+            // Due delayed jobs join the ready order; they compete with it in this claim.
+            let now = now_ms();
+            let mut promoted: Vec<Job> = Vec::new();
+            let mut first = None;
+            view.each(Index::Delayed, self.floors.get(Index::Delayed).as_deref(), |e| {
+                first.get_or_insert_with(|| e.key.clone());
+                if e.time() > now || promoted.len() >= PROMOTE_BATCH {
+                    return Ok(false);
+                }
+                match view.job(&e.id)? {
+                    Some(j)
+                        if matches!(j.status, JobStatus::Pending | JobStatus::Failed) && j.run_at_ms == e.time() =>
+                    {
+                        b.promote(&j);
+                        promoted.push(j);
+                    }
+                    _ => b.drop_entry(&e),
+                }
+                Ok(true)
+            })?;
+            self.floors.raise(Index::Delayed, first);
+            let order = |j: &Job| (std::cmp::Reverse(j.priority), j.seq);
+            let mut best = promoted.into_iter().filter(|j| can_run(&j.job_type)).min_by_key(order);
+            let mut first = None;
+            view.each(Index::Ready, self.floors.get(Index::Ready).as_deref(), |e| {
+                first.get_or_insert_with(|| e.key.clone());
+                if !can_run(&String::from_utf8_lossy(&e.value)) {
+                    return Ok(true);
+                }
+                match view.job(&e.id)? {
+                    Some(j) if matches!(j.status, JobStatus::Pending | JobStatus::Failed) => {
+                        if best.as_ref().is_none_or(|b| order(&j) < order(b)) {
+                            best = Some(j);
+                        }
+                        Ok(false)
+                    }
+                    _ => {
+                        b.drop_entry(&e);
+                        Ok(true)
+                    }
+                }
+            })?;
+            self.floors.raise(Index::Ready, first);
+            if let Some(job) = best {
+                let running =
+                    Job { status: JobStatus::Running, attempts: job.attempts.saturating_add(1), ..job.clone() };
+                b.put(Some(&job), &running)?;
+                claimed = Some((job, running));
+            }
+            if b.is_empty() {
+                return Ok(Vec::new());
+            }
+            b.finish(&view, &self.floors)
+        });
+        match res {
+            Ok(()) => Ok(claimed.map(|(_, running)| running)),
+            Err(Failed::Build(e)) => Err(e),
+            Err(Failed::Commit(e)) => {
+                if let Some((before, running)) = claimed {
+                    undo(&inner, &self.floors, &before, &running);
+                    self.notify.notify_one();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Time until the next delayed job is due (`None` when none waits, or when the queue
+    /// cannot be read: the caller polls).
+    pub(crate) fn next_due_in(&self) -> Option<Duration> {
+        let inner = self.inner().ok()?;
+        let mut due = None;
+        let read = View::new(&inner).each(Index::Delayed, self.floors.get(Index::Delayed).as_deref(), |e| {
+            due = Some(e.time());
+            Ok(false)
+        });
+        match read {
+            Ok(()) => due.map(|t| Duration::from_millis(t.saturating_sub(now_ms()))),
+            Err(e) => {
+                tracing::warn!("could not read the job schedule: {e}");
+                None
+            }
+        }
+    }
+
+    /// After a change of a Running job failed to commit: makes it `Pending` again, attempt kept
+    /// (what a reopen makes of the `Running` record on disk), whether or not the failed change
+    /// was applied in memory — `expected` is the state it would have written.
+    fn requeue_uncommitted(&self, inner: &Inner, id: &str, expected: Option<&Job>) {
+        let res = commit(inner, |inner| {
+            let view = View::new(inner);
+            let mut b = Batch::default();
+            if let Some(cur) = view.job(&id_bytes(id))? {
+                let ours = expected.is_some_and(|x| x.status == cur.status && x.attempts == cur.attempts);
+                if cur.status == JobStatus::Running || ours {
+                    b.put(
+                        Some(&cur),
+                        &Job { status: JobStatus::Pending, run_at_ms: now_ms(), finished_at_ms: None, ..cur.clone() },
+                    )?;
                 }
             }
-            self.notify.notify_one();
-            return Err(e);
-        }
-        Ok(Some(job))
-    }
-
-    /// Time until the next delayed job is due.
-    pub(crate) fn next_due_in(&self) -> Option<std::time::Duration> {
-        let st = self.state.lock();
-        st.delayed.first().map(|(at, _)| std::time::Duration::from_millis(at.saturating_sub(now_ms())))
-    }
-
-    /// Makes a Running job whose new state could not be committed `Pending` again in memory,
-    /// attempt kept: exactly what a reopen makes of the `Running` record left on disk.
-    fn requeue_uncommitted(&self, id: &str) {
-        {
-            let mut st = self.state.lock();
-            if let Some(cur) = st.jobs.get(id).filter(|j| j.status == JobStatus::Running).cloned() {
-                st.put(Job { status: JobStatus::Pending, run_at_ms: now_ms(), ..cur });
-            }
+            b.finish(&view, &self.floors)
+        });
+        if let Err(f) = res {
+            tracing::error!("job {id} could not be made pending again (a reopen will): {}", AuroraError::from(f));
         }
         self.notify.notify_one();
     }
 
     /// Records the outcome of an attempt: Completed, a retry with backoff, or DeadLetter.
-    /// Memory changes only once the outcome is committed; if it cannot be, the job is
-    /// `Pending` again (it will run again: jobs run at least once) and the error is returned.
+    /// If it cannot be committed, the job is `Pending` again (it will run again: jobs run at
+    /// least once) and the error is returned.
     pub(crate) async fn finish(
         &self,
         id: &str,
         outcome: std::result::Result<(), String>,
         base_backoff_ms: u64,
     ) -> Result<JobStatus> {
-        let job = {
-            let st = self.state.lock();
-            let Some(job) = st.jobs.get(id) else {
+        let inner = self.inner()?;
+        let mut written: Option<Job> = None;
+        let res = commit(&inner, |inner| {
+            let view = View::new(inner);
+            let Some(mut job) = view.job(&id_bytes(id))? else {
                 return Err(AuroraError::NotFound(format!("job `{id}`")));
             };
             if job.status != JobStatus::Running {
                 return Err(AuroraError::invalid(format!("job `{id}` is {}, not running", job.status.as_str())));
             }
-            let mut job = job.clone();
+            let before = job.clone();
             match outcome {
                 Ok(()) => {
                     job.status = JobStatus::Completed;
@@ -303,174 +340,248 @@ impl JobQueue {
                         job.finished_at_ms = Some(now_ms());
                     } else {
                         job.status = JobStatus::Failed;
-                        job.run_at_ms = now_ms() + backoff_ms(base_backoff_ms, job.attempts, &job.id);
+                        job.run_at_ms = now_ms().saturating_add(backoff_ms(base_backoff_ms, job.attempts, &job.id));
                     }
                 }
             }
-            job
-        };
-        if let Err(e) = self.persist(&job).await {
-            self.requeue_uncommitted(id);
-            return Err(e);
-        }
-        {
-            let mut st = self.state.lock();
-            if st.jobs.get(id).is_some_and(|j| j.status == JobStatus::Running) {
-                st.put(job.clone());
+            let mut b = Batch::default();
+            b.put(Some(&before), &job)?;
+            written = Some(job);
+            b.finish(&view, &self.floors)
+        });
+        match res {
+            Ok(()) => {
+                self.notify.notify_one();
+                Ok(written.map_or(JobStatus::Completed, |j| j.status))
+            }
+            Err(Failed::Build(e)) => Err(e),
+            Err(Failed::Commit(e)) => {
+                self.requeue_uncommitted(&inner, id, written.as_ref());
+                Err(e)
             }
         }
-        self.notify.notify_one();
-        Ok(job.status)
     }
 
     /// Puts a Running job back to Pending without counting the attempt (used by `stop`).
     /// If that cannot be committed the job is still made runnable, attempt counted (as a
     /// reopen would), and the error is returned.
     pub(crate) async fn release(&self, id: &str) -> Result<()> {
-        let job = {
-            let st = self.state.lock();
-            let Some(job) = st.jobs.get(id).filter(|j| j.status == JobStatus::Running) else {
-                return Ok(());
+        let inner = self.inner()?;
+        let mut written: Option<Job> = None;
+        let res = commit(&inner, |inner| {
+            let view = View::new(inner);
+            let Some(job) = view.job(&id_bytes(id))?.filter(|j| j.status == JobStatus::Running) else {
+                return Ok(Vec::new());
             };
-            Job {
+            let pending = Job {
                 status: JobStatus::Pending,
                 attempts: job.attempts.saturating_sub(1),
                 run_at_ms: now_ms(),
                 ..job.clone()
+            };
+            let mut b = Batch::default();
+            b.put(Some(&job), &pending)?;
+            written = Some(pending);
+            b.finish(&view, &self.floors)
+        });
+        match res {
+            Ok(()) => {
+                self.notify.notify_one();
+                Ok(())
             }
-        };
-        if let Err(e) = self.persist(&job).await {
-            self.requeue_uncommitted(id);
-            return Err(e);
-        }
-        {
-            let mut st = self.state.lock();
-            if st.jobs.get(id).is_some_and(|j| j.status == JobStatus::Running) {
-                st.put(job);
+            Err(Failed::Build(e)) => Err(e),
+            Err(Failed::Commit(e)) => {
+                self.requeue_uncommitted(&inner, id, None);
+                Err(e)
             }
         }
-        self.notify.notify_one();
-        Ok(())
     }
 
     /// A job by id.
-    pub fn get(&self, id: &str) -> Option<Job> {
-        self.state.lock().jobs.get(id).cloned()
+    pub fn get(&self, id: &str) -> Result<Option<Job>> {
+        let inner = self.inner()?;
+        View::new(&inner).job(&id_bytes(id))
     }
 
-    /// Jobs that ran out of retries.
-    pub fn dead_letters(&self) -> Vec<Job> {
-        let mut v: Vec<Job> =
-            self.state.lock().jobs.values().filter(|j| j.status == JobStatus::DeadLetter).cloned().collect();
-        v.sort_by_key(|j| j.seq);
-        v
+    /// Jobs that ran out of retries, in enqueue order.
+    pub fn dead_letters(&self) -> Result<Vec<Job>> {
+        let inner = self.inner()?;
+        let view = View::new(&inner);
+        let mut out = Vec::new();
+        for e in view.all(Index::Dead)? {
+            if let Some(j) = view.job(&e.id)?.filter(|j| j.status == JobStatus::DeadLetter) {
+                out.push(j);
+            }
+        }
+        Ok(out)
     }
 
-    /// Gives a dead letter a fresh set of retries. Memory changes only once that is committed.
+    /// Gives a dead letter a fresh set of retries. Nothing changes unless that is committed.
     pub async fn retry_dead_letter(&self, id: &str) -> Result<()> {
-        let job = {
-            let st = self.state.lock();
-            let Some(job) = st.jobs.get(id) else {
+        let inner = self.inner()?;
+        let mut change: Option<(Job, Job)> = None;
+        let res = commit(&inner, |inner| {
+            let view = View::new(inner);
+            let Some(job) = view.job(&id_bytes(id))? else {
                 return Err(AuroraError::NotFound(format!("job `{id}`")));
             };
             if job.status != JobStatus::DeadLetter {
                 return Err(AuroraError::invalid(format!("job `{id}` is {}, not a dead letter", job.status.as_str())));
             }
-            Job { status: JobStatus::Pending, attempts: 0, run_at_ms: now_ms(), finished_at_ms: None, ..job.clone() }
-        };
-        self.persist(&job).await?;
-        {
-            let mut st = self.state.lock();
-            if st.jobs.get(id).is_some_and(|j| j.status == JobStatus::DeadLetter) {
-                st.put(job);
+            let fresh = Job {
+                status: JobStatus::Pending,
+                attempts: 0,
+                run_at_ms: now_ms(),
+                finished_at_ms: None,
+                ..job.clone()
+            };
+            let mut b = Batch::default();
+            b.put(Some(&job), &fresh)?;
+            change = Some((job, fresh));
+            b.finish(&view, &self.floors)
+        });
+        match res {
+            Ok(()) => {
+                self.wake();
+                Ok(())
             }
-        }
-        self.notify.notify_one();
-        Ok(())
-    }
-
-    /// Up to [`PURGE_BATCH`] completed jobs (finish time, id) that finished at or before `cutoff_ms`.
-    fn purgeable(&self, cutoff_ms: u64) -> Vec<(u64, String)> {
-        let st = self.state.lock();
-        st.completed.iter().take_while(|(at, _)| *at <= cutoff_ms).take(PURGE_BATCH).cloned().collect()
-    }
-
-    fn delete_ops(batch: &[(u64, String)]) -> Vec<WriteOp> {
-        batch.iter().map(|(_, id)| WriteOp::Raw { key: Self::key(id), value: None }).collect()
-    }
-
-    /// Drops committed deletions from memory (each index entry goes, so a purge always progresses).
-    fn forget(&self, batch: &[(u64, String)]) {
-        let mut st = self.state.lock();
-        for entry in batch {
-            st.completed.remove(entry);
-            if st.jobs.get(&entry.1).is_some_and(|j| j.status == JobStatus::Completed) {
-                st.jobs.remove(&entry.1);
+            Err(Failed::Build(e)) => Err(e),
+            Err(Failed::Commit(e)) => {
+                if let Some((before, after)) = change {
+                    undo(&inner, &self.floors, &before, &after);
+                }
+                Err(e)
             }
         }
     }
 
-    fn cutoff(older_than: Duration) -> u64 {
-        now_ms().saturating_sub(u64::try_from(older_than.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    /// Deletes, from memory and storage, the completed jobs that finished at least
-    /// `older_than` ago; returns how many. Other jobs, dead letters included, are never
-    /// touched. A job is forgotten in memory only once its deletion is committed.
+    /// Deletes the completed jobs that finished at least `older_than` ago; returns how many.
+    /// Other jobs, dead letters included, are never touched.
     pub async fn purge_completed(&self, older_than: Duration) -> Result<usize> {
-        let cutoff = Self::cutoff(older_than);
-        let mut purged = 0;
-        loop {
-            let batch = self.purgeable(cutoff);
-            if batch.is_empty() {
-                return Ok(purged);
-            }
-            self.inner()?.commit(Self::delete_ops(&batch), "purge_jobs").await?;
-            self.forget(&batch);
-            purged += batch.len();
-        }
-    }
-
-    /// Blocking form of [`JobQueue::purge_completed`] (for the maintenance thread).
-    pub(crate) fn purge_completed_blocking(&self, older_than: Duration) -> Result<usize> {
-        let cutoff = Self::cutoff(older_than);
-        let mut purged = 0;
-        loop {
-            let batch = self.purgeable(cutoff);
-            if batch.is_empty() {
-                return Ok(purged);
-            }
-            let ops = Self::delete_ops(&batch);
-            self.inner()?.commit_blocking(|_| Ok(ops), "purge_jobs")?;
-            self.forget(&batch);
-            purged += batch.len();
-        }
+        let inner = self.inner()?;
+        purge(&inner, older_than)
     }
 
     /// Counts per status.
-    pub fn stats(&self) -> QueueStats {
-        let mut s = QueueStats::default();
-        for j in self.state.lock().jobs.values() {
-            match j.status {
-                JobStatus::Pending => s.pending += 1,
-                JobStatus::Running => s.running += 1,
-                JobStatus::Completed => s.completed += 1,
-                JobStatus::Failed => s.failed += 1,
-                JobStatus::DeadLetter => s.dead_letter += 1,
-            }
-        }
-        s
+    pub fn stats(&self) -> Result<QueueStats> {
+        let inner = self.inner()?;
+        let view = View::new(&inner);
+        let n = |s| view.count(s).map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        Ok(QueueStats {
+            pending: n(JobStatus::Pending)?,
+            running: n(JobStatus::Running)?,
+            completed: n(JobStatus::Completed)?,
+            failed: n(JobStatus::Failed)?,
+            dead_letter: n(JobStatus::DeadLetter)?,
+        })
     }
 }
 
-/// Applies `AuroraConfig::completed_job_retention_ms` to the queue of `inner`, if it was loaded
-/// (a database that never used its queue has nothing in memory to purge); returns the count.
-pub(crate) fn purge_expired(inner: &Inner, retention: Duration) -> Result<usize> {
-    let queue = inner.extensions.read().get("job_queue").cloned().and_then(|e| e.downcast::<JobQueue>().ok());
-    match queue {
-        Some(q) => q.purge_completed_blocking(retention),
-        None => Ok(0),
+/// After a change from `before` to `after` failed to commit: if it was applied anyway (a
+/// store that applies a commit in memory and then fails to make it durable), puts `before`
+/// back. Best effort: if that fails too, the error is logged (a reopen reads the durable state).
+fn undo(inner: &Inner, floors: &Floors, before: &Job, after: &Job) {
+    let res = commit(inner, |inner| {
+        let view = View::new(inner);
+        let mut b = Batch::default();
+        if let Some(cur) = view.job(&id_bytes(&before.id))? {
+            if cur.status == after.status && cur.attempts == after.attempts {
+                b.put(Some(&cur), before)?;
+            }
+        }
+        b.finish(&view, floors)
+    });
+    if let Err(f) = res {
+        tracing::error!("a failed change of job {} could not be undone: {}", before.id, AuroraError::from(f));
     }
+}
+
+/// Indexes the records of a queue written before the index existed, a batch per commit, and
+/// marks it indexed; returns the largest sequence number seen. Idempotent: an interrupted build
+/// starts over and ends with the same keys.
+fn build_index(inner: &Inner, floors: &Floors) -> Result<u64> {
+    if View::new(inner).indexed()? {
+        return Ok(0);
+    }
+    let (mut counts, mut max_seq, mut after) = ([0u64; 5], 0u64, None::<Vec<u8>>);
+    let loaded_at = now_ms();
+    loop {
+        let mut last = None;
+        commit(inner, |inner| {
+            let view = View::new(inner);
+            let records = view.records(after.as_deref(), PURGE_BATCH)?;
+            let mut b = Batch::default();
+            for (id, mut job) in records {
+                if job.status == JobStatus::Completed && job.finished_at_ms.is_none() {
+                    // Written before completion times were recorded: keep it one full retention.
+                    job.finished_at_ms = Some(loaded_at);
+                }
+                max_seq = max_seq.max(job.seq);
+                if let Some(i) = STATUSES.iter().position(|s| *s == job.status) {
+                    counts[i] += 1;
+                }
+                b.put(None, &job)?;
+                last = Some(id);
+            }
+            Ok(b.into_ops(floors))
+        })?;
+        match last {
+            Some(id) => after = Some(id),
+            None => break,
+        }
+    }
+    commit(inner, |_| {
+        let mut b = Batch::default();
+        b.set_counts(counts);
+        b.mark_indexed();
+        Ok(b.into_ops(floors))
+    })?;
+    Ok(max_seq)
+}
+
+/// One purge pass of completed jobs older than `older_than`, a batch per commit.
+fn purge(inner: &Inner, older_than: Duration) -> Result<usize> {
+    let cutoff = now_ms().saturating_sub(u64::try_from(older_than.as_millis()).unwrap_or(u64::MAX));
+    let mut purged = 0;
+    loop {
+        let (mut seen, mut deleted) = (0, 0);
+        commit(inner, |inner| {
+            let view = View::new(inner);
+            let mut b = Batch::default();
+            view.each(Index::Done, None, |e| {
+                if e.time() > cutoff || seen >= PURGE_BATCH {
+                    return Ok(false);
+                }
+                match view.job(&e.id)? {
+                    Some(j) if j.status == JobStatus::Completed => {
+                        b.delete(&j);
+                        deleted += 1;
+                    }
+                    _ => b.drop_entry(&e),
+                }
+                seen += 1;
+                Ok(true)
+            })?;
+            if b.is_empty() {
+                return Ok(Vec::new());
+            }
+            // Deletions only: no floor moves.
+            b.finish(&view, &Floors::default())
+        })?;
+        purged += deleted;
+        if seen == 0 {
+            return Ok(purged);
+        }
+    }
+}
+
+/// Applies `AuroraConfig::completed_job_retention_ms` to the queue of `inner` (nothing to do
+/// for a queue never indexed: it was never used by this version); returns the count.
+pub(crate) fn purge_expired(inner: &Inner, retention: Duration) -> Result<usize> {
+    if !View::new(inner).indexed()? {
+        return Ok(0);
+    }
+    purge(inner, retention)
 }
 
 /// Exponential backoff with deterministic jitter: base·2^(attempt-1) ± 25 %, capped at 60 s.
@@ -479,4 +590,83 @@ fn backoff_ms(base: u64, attempt: u32, id: &str) -> u64 {
     let h = id.bytes().fold(attempt as u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64));
     let jitter = (exp / 4).max(1);
     exp - jitter + h % (2 * jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workers::JobPriority;
+
+    fn record(id: &str, status: JobStatus, priority: JobPriority, seq: u64) -> WriteOp {
+        let mut job = Job::new("t").with_priority(priority);
+        job.id = id.to_string();
+        job.status = status;
+        job.seq = seq;
+        job.attempts = u32::from(status != JobStatus::Pending);
+        let mut key = vec![crate::storage::keys::JOBS, 0x01];
+        key.extend_from_slice(&id_bytes(id));
+        WriteOp::Raw { key, value: Some(serde_json::to_vec(&job).unwrap()) }
+    }
+
+    /// A queue stored before the index existed (records only) is indexed on first use: counts,
+    /// ready order, dead letters and the recovery of interrupted jobs all come from it.
+    #[tokio::test]
+    async fn a_queue_of_records_only_is_indexed_on_first_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Aurora::open(dir.path().join("db")).await.unwrap();
+        let ids: Vec<String> = (0..7).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+        let ops = vec![
+            record(&ids[0], JobStatus::Pending, JobPriority::Low, 1),
+            record(&ids[1], JobStatus::Pending, JobPriority::High, 2),
+            record(&ids[2], JobStatus::Running, JobPriority::Critical, 3),
+            record(&ids[3], JobStatus::Completed, JobPriority::Normal, 4),
+            record(&ids[4], JobStatus::DeadLetter, JobPriority::Normal, 5),
+            record(&ids[5], JobStatus::Pending, JobPriority::High, 6),
+            record("custom-id", JobStatus::Failed, JobPriority::Normal, 7),
+        ];
+        db.inner.commit_blocking(|_| Ok(ops), "test").unwrap();
+        let q = JobQueue::of(&db).unwrap();
+        let stats = q.stats().unwrap();
+        // The interrupted (Running) job is pending again.
+        assert_eq!(stats, QueueStats { pending: 4, running: 0, completed: 1, failed: 1, dead_letter: 1 });
+        assert_eq!(q.dead_letters().unwrap().iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![ids[4].clone()]);
+        let mut order = Vec::new();
+        while let Some(j) = q.claim(|_| true).await.unwrap() {
+            order.push(j.id.clone());
+        }
+        // Critical (recovered), High by seq, Normal, Low; new jobs come after older ones.
+        assert_eq!(order, vec![ids[2].clone(), ids[1].clone(), ids[5].clone(), "custom-id".into(), ids[0].clone()]);
+        let stats = q.stats().unwrap();
+        assert_eq!((stats.running, stats.pending, stats.failed), (5, 0, 0));
+        let id = q.enqueue(Job::new("t").with_priority(JobPriority::Low)).await.unwrap();
+        assert!(q.get(&id).unwrap().unwrap().seq > 7);
+        for j in order {
+            q.finish(&j, Ok(()), 10).await.unwrap();
+        }
+        assert_eq!(q.stats().unwrap().completed, 6);
+        assert_eq!(q.purge_completed(Duration::ZERO).await.unwrap(), 6);
+        assert_eq!(q.stats().unwrap(), QueueStats { pending: 1, dead_letter: 1, ..Default::default() });
+        db.close().await.unwrap();
+    }
+
+    /// Claims skip job types without a handler, wherever they sit in the order, and a job whose
+    /// record changed under its ready entry is never claimed twice.
+    #[tokio::test]
+    async fn claims_follow_the_handlers_and_never_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Aurora::open(dir.path().join("db")).await.unwrap();
+        let q = JobQueue::of(&db).unwrap();
+        for i in 0..300 {
+            let ty = if i < 200 { "other" } else { "mine" };
+            q.enqueue(Job::new(ty).add_field("i", i)).await.unwrap();
+        }
+        let mut seen = std::collections::HashSet::new();
+        while let Some(j) = q.claim(|t| t == "mine").await.unwrap() {
+            assert_eq!(j.job_type, "mine");
+            assert!(seen.insert(j.id.clone()), "claimed twice");
+        }
+        assert_eq!(seen.len(), 100);
+        assert_eq!(q.stats().unwrap(), QueueStats { pending: 200, running: 100, ..Default::default() });
+        db.close().await.unwrap();
+    }
 }

@@ -134,24 +134,29 @@ impl WorkerSystem {
         self.queue.enqueue(job).await
     }
 
-    /// The job with this id.
+    /// The job with this id (`None` also when the queue cannot be read; the error is logged).
     pub fn get_job(&self, id: &str) -> Option<Job> {
-        self.queue.get(id)
+        logged(self.queue.get(id)).flatten()
     }
 
     /// Status of a job by id.
     pub fn get_status(&self, id: &str) -> Option<JobStatus> {
-        self.queue.get(id).map(|j| j.status)
+        self.get_job(id).map(|j| j.status)
     }
 
-    /// Counts per status.
+    /// Counts per status (zeros when the queue cannot be read; the error is logged).
     pub fn stats(&self) -> QueueStats {
-        self.queue.stats()
+        logged(self.queue.stats()).unwrap_or_default()
     }
 
-    /// Jobs that ran out of retries.
+    /// Jobs that ran out of retries (none when the queue cannot be read; the error is logged).
     pub fn dead_letters(&self) -> Vec<Job> {
-        self.queue.dead_letters()
+        logged(self.queue.dead_letters()).unwrap_or_default()
+    }
+
+    /// The queue itself, whose reads return their errors.
+    pub fn queue(&self) -> &JobQueue {
+        &self.queue
     }
 
     /// Moves a dead letter back to Pending with a fresh set of retries.
@@ -341,4 +346,9 @@ impl Aurora {
     pub async fn enqueue(&self, job: Job) -> Result<String> {
         JobQueue::of(self)?.enqueue(job).await
     }
+}
+
+/// The value of a queue read, or `None` with the error logged.
+fn logged<T>(r: Result<T>) -> Option<T> {
+    r.map_err(|e| tracing::error!("could not read the job queue: {e}")).ok()
 }
