@@ -61,8 +61,10 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
         >/dev/null || ko "apt-get install ${missing_pkgs[*]}"
 fi
 
-step "cargo build -p aurora-ffi --features cli (library + uniffi-bindgen + aurora-header)"
-if ! cargo build -p aurora-ffi --features cli; then
+# The workspace build with the tests' feature set: after scripts/test-all.sh's `cargo test`, this
+# only links (a `-p aurora-ffi` build would resolve features apart and rebuild everything).
+step "cargo build --workspace --features aurora-ffi/cli (library + uniffi-bindgen + aurora-header)"
+if ! cargo build --workspace --lib --bins --tests --features aurora-ffi/cli; then
     ko "cargo build"
     finish
 fi

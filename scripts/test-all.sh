@@ -20,7 +20,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "rust: unit, integration, conformance, README doctests and crash tests"
-cargo test --workspace --quiet
+# With the ffi crate's `cli` feature, so that ffi/test.sh's build reuses this one.
+cargo test --workspace --quiet --features aurora-ffi/cli
 
 step "version: one version in every manifest"
 python3 scripts/check-version.py
@@ -57,8 +58,9 @@ step "packages: install each artifact in a clean environment without Rust (scrip
 step "fuzz: cargo-fuzz targets aql, fragments, variables, wal_decode, c_abi_strings (20 s each, AddressSanitizer)"
 bash fuzz/run.sh 20
 
-step "rust: benchmark smoke run"
+step "rust: benchmark smoke runs (engine; scale at 100,000 documents, fresh processes)"
 AURORA_BENCH_QUICK=1 cargo bench -p aurora-db --bench engine --quiet
+cargo bench -p aurora-db --bench scale --quiet -- --n 100000 --quick
 
 echo
 echo "all suites passed in $(( $(date +%s) - started )) s"

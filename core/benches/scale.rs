@@ -373,6 +373,10 @@ impl AuroraEngine {
             config.hot_cache_size_mb = 16;
             config.cold_cache_capacity_mb = 64;
         }
+        // The sled column of docs/BENCHMARKS.md (inherited by the child processes).
+        if std::env::var("AURORA_BENCH_COLD_STORE").as_deref() == Ok("sled") {
+            config.cold_store = aurora_db::ColdStoreKind::Sled;
+        }
         let db = rt.block_on(Aurora::with_config(config)).expect("open aurora");
         if create {
             rt.block_on(db.new_collection(

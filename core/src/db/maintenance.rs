@@ -9,6 +9,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+/// Bytes flushed to the cold store after which a flush is made durable (see
+/// [`Inner::flush_memtable`]).
+pub(crate) const UNDURABLE_LIMIT: usize = 64 << 20;
+
 /// Starts the maintenance thread; it holds only a weak handle and stops with the database.
 pub(super) fn start(inner: &Arc<Inner>) -> Result<()> {
     let weak: Weak<Inner> = Arc::downgrade(inner);
@@ -115,12 +119,18 @@ impl Inner {
     /// Moves the pending writes to the cold store in one atomic batch; with `durable`, also makes
     /// them durable and drops the WAL segments they cover. Commits go on meanwhile (into a new
     /// memtable generation).
+    ///
+    /// A flush becomes a checkpoint once [`UNDURABLE_LIMIT`] bytes were flushed without one:
+    /// the cold store reuses freed pages only after a durable commit, so without it a long bulk
+    /// load leaves the file full of dead pages (and the WAL long).
     pub(crate) fn flush_memtable(&self, durable: bool) -> Result<()> {
         let _one = self.checkpoint_lock.lock();
+        let durable = durable || self.undurable_bytes.load(Ordering::Acquire) >= UNDURABLE_LIMIT;
         // A generation left frozen by a failed flush goes first, with its own LSN.
         if self.memtable.has_frozen() {
             self.write_frozen(durable, None)?;
         }
+        let bytes = self.memtable.active_bytes();
         let segment = {
             let mut cs = self.commit.lock();
             self.memtable.freeze(cs.next_lsn - 1);
@@ -129,7 +139,13 @@ impl Inner {
                 _ => None,
             }
         };
-        self.write_frozen(durable, segment)
+        self.write_frozen(durable, segment)?;
+        if durable {
+            self.undurable_bytes.store(0, Ordering::Release);
+        } else {
+            self.undurable_bytes.fetch_add(bytes, Ordering::AcqRel);
+        }
+        Ok(())
     }
 
     /// [`Inner::flush_memtable`] for a caller holding the checkpoint and commit locks (schema

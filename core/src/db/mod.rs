@@ -77,6 +77,9 @@ pub(crate) struct Inner {
     pub durable_lsn: AtomicU64,
     /// Highest LSN written to the cold store (durably or not).
     pub cold_lsn: AtomicU64,
+    /// Memtable bytes written to the cold store since its last durable commit: the cold store
+    /// reuses the pages a write frees only after a durable commit, so these bound the dead space.
+    pub undurable_bytes: std::sync::atomic::AtomicUsize,
     pub checkpoint_lock: Mutex<()>,
     pub shutdown: Arc<(Mutex<bool>, Condvar)>,
     pub flush_wanted: AtomicBool,

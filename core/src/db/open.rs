@@ -184,6 +184,7 @@ impl super::Aurora {
             closed: AtomicBool::new(false),
             durable_lsn: AtomicU64::new(checkpoint),
             cold_lsn: AtomicU64::new(checkpoint),
+            undurable_bytes: Default::default(),
             checkpoint_lock: Mutex::new(()),
             shutdown: Arc::new((Mutex::new(false), Condvar::new())),
             flush_wanted: AtomicBool::new(false),
