@@ -132,6 +132,21 @@ export interface EnqueueOptions {
   max_retries?: number;
 }
 
+/** What `memoryStats` reports: bytes held by each cache and buffer, and the budgets. */
+export interface MemoryStats {
+  hotCacheBytes: number;
+  hotCacheBudget: number;
+  hotCacheDocuments: number;
+  planCacheBytes: number;
+  planCacheBudget: number;
+  planCacheEntries: number;
+  writeBufferEntries: number;
+  writeBufferBytes: number;
+  indexCacheBytes: number;
+  indexCacheBudget: number;
+  coldCacheBudget: number;
+}
+
 /** A job as handlers, `jobStatus` and `deadLetters` see it. */
 export interface Job {
   id: string;
@@ -239,6 +254,8 @@ export declare class Aurora {
   stopWorkers(): Promise<void>;
   /** The job with this id, or null. */
   jobStatus(id: string): Promise<Job | null>;
+  /** Bytes each cache and buffer holds, next to its budget. */
+  memoryStats(): Promise<MemoryStats>;
   /** Jobs that ran out of retries. */
   deadLetters(): Promise<Job[]>;
   /** Closes the database (stops workers, ends subscriptions). Idempotent. */

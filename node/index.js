@@ -418,6 +418,11 @@ class Aurora {
     });
   }
 
+  /** Bytes each cache and buffer holds, next to its budget. */
+  memoryStats() {
+    return call(() => this.#native.memoryStats());
+  }
+
   /** Jobs that ran out of retries. */
   deadLetters() {
     return call(() => this.#native.deadLetters());

@@ -290,6 +290,12 @@ impl Database {
         })
     }
 
+    /// The bytes each cache and buffer holds next to its budget, as JSON (`hotCacheBytes`,
+    /// `hotCacheBudget`, `indexCacheBytes`, `indexCacheBudget`, `writeBufferBytes`, …).
+    pub fn memory_stats(&self) -> Result<Value, BindingError> {
+        guard(|| Ok(serde_json::to_value(self.aurora()?.memory_stats()).map_err(aurora_db::AuroraError::from)?))
+    }
+
     /// Jobs that ran out of retries, as JSON.
     pub fn dead_letters(&self) -> Result<Value, BindingError> {
         guard(|| Ok(Value::Array(self.worker_system()?.dead_letters().iter().map(job_json).collect())))

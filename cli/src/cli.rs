@@ -387,11 +387,12 @@ pub async fn stats_json(db: &Aurora) -> Result<Json, aurora_db::AuroraError> {
             .collect();
         collections.push(json!({"name": name, "count": count, "strict": schema.strict, "fields": fields}));
     }
-    let q = db.workers()?.stats();
+    let q = db.workers()?.queue().stats()?;
     Ok(json!({
         "collections": collections,
         "jobs": {"pending": q.pending, "running": q.running, "completed": q.completed,
                  "failed": q.failed, "deadLetter": q.dead_letter},
+        "memory": serde_json::to_value(db.memory_stats())?,
     }))
 }
 
@@ -437,6 +438,21 @@ fn stats_tables(s: &Json) -> String {
     out.push(format!(
         "jobs: {} pending, {} running, {} completed, {} failed, {} dead letters",
         j["pending"], j["running"], j["completed"], j["failed"], j["deadLetter"]
+    ));
+    let m = &s["memory"];
+    let mib = |k: &str| format!("{:.1}", m[k].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0));
+    out.push(format!(
+        "memory (MiB, used of budget): hot cache {} of {}, index cache {} of {}, write buffer {} ({} entries), \
+         plan cache {} of {}, cold store cache budget {}",
+        mib("hotCacheBytes"),
+        mib("hotCacheBudget"),
+        mib("indexCacheBytes"),
+        mib("indexCacheBudget"),
+        mib("writeBufferBytes"),
+        m["writeBufferEntries"],
+        mib("planCacheBytes"),
+        mib("planCacheBudget"),
+        mib("coldCacheBudget")
     ));
     out.join("\n")
 }

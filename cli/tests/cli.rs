@@ -516,13 +516,19 @@ fn stats_compact_and_migrate() {
         json!({"name": "email", "type": "String", "unique": true, "indexed": true, "nullable": false})
     );
     assert_eq!(s["verified"], true);
+    // Each cache's bytes next to its budget (defaults: hot 256 MiB, index 64 MiB, cold 1 GiB).
+    assert_eq!(s["memory"]["hotCacheBudget"], 256u64 << 20);
+    assert_eq!(s["memory"]["indexCacheBudget"], 64u64 << 20);
+    assert_eq!(s["memory"]["coldCacheBudget"], 1024u64 << 20);
+    assert!(s["memory"]["indexCacheBytes"].as_u64().is_some() && s["memory"]["writeBufferBytes"].as_u64().is_some());
     aurora()
         .arg("stats")
         .arg(&db)
         .arg("--table")
         .assert()
         .success()
-        .stdout(predicate::str::contains("schema of users"));
+        .stdout(predicate::str::contains("schema of users"))
+        .stdout(predicate::str::contains("memory (MiB, used of budget): hot cache"));
 
     aurora().arg("compact").arg(&db).assert().success().stderr(predicate::str::contains("compacted"));
 

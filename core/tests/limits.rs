@@ -114,3 +114,36 @@ async fn the_plan_cache_stays_within_its_byte_budget() {
     db.execute_json(big.as_str()).await.unwrap();
     assert!(db.memory_stats().plan_cache_entries <= before);
 }
+
+/// Every cache and buffer reports its bytes next to its budget: the write buffer holds what
+/// was written until a checkpoint moves it to the cold store, and index entries read from the
+/// cold store then fill the index cache, within its budget.
+#[tokio::test]
+async fn memory_stats_report_each_cache_against_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = items(dir.path(), 2_000, Limits::default()).await;
+    db.execute("schema { define collection u { k: Int @unique } }").await.unwrap();
+    for i in 0..200 {
+        db.insert_into("u", vec![("k", Value::Int(i))]).await.unwrap();
+    }
+    let m = db.memory_stats();
+    assert!(m.write_buffer_entries > 0 && m.write_buffer_bytes > 0, "{m:?}");
+    assert_eq!(m.index_cache_budget, 64 << 20);
+    assert_eq!(m.cold_cache_budget, 1024 << 20);
+    assert_eq!(m.hot_cache_budget, AuroraConfig::default().hot_cache_size_mb << 20);
+    db.checkpoint().await.unwrap();
+    let m = db.memory_stats();
+    assert_eq!((m.write_buffer_entries, m.write_buffer_bytes), (0, 0), "{m:?}");
+    for i in (0..2_000).step_by(50) {
+        db.query("items").filter(|f| f.eq("n", Value::Int(i))).collect().await.unwrap();
+    }
+    // Unique entries read from the cold store are what the index cache keeps.
+    for i in 0..200 {
+        db.query("u").filter(|f| f.eq("k", Value::Int(i))).collect().await.unwrap();
+    }
+    let m = db.memory_stats();
+    assert!(m.index_cache_bytes > 0 && m.index_cache_bytes <= m.index_cache_budget, "{m:?}");
+    assert!(m.hot_cache_documents > 0 && m.hot_cache_bytes <= m.hot_cache_budget, "{m:?}");
+    let json = serde_json::to_value(&m).unwrap();
+    assert!(json["indexCacheBytes"].as_u64().is_some() && json["coldCacheBudget"].as_u64().is_some(), "{json}");
+}

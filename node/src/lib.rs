@@ -241,6 +241,13 @@ impl NativeDatabase {
         blocking(move || db.job_status(&id).map(JsonOut::new))
     }
 
+    /// Bytes each cache and buffer holds, next to its budget.
+    #[napi(ts_return_type = "Promise<Record<string, number>>")]
+    pub fn memory_stats(&self) -> AsyncTask<Blocking<JsonOut>> {
+        let db = self.db.clone();
+        blocking(move || db.memory_stats().map(JsonOut::new))
+    }
+
     /// Jobs that ran out of retries.
     #[napi(ts_return_type = "Promise<any[]>")]
     pub fn dead_letters(&self) -> AsyncTask<Blocking<JsonOut>> {

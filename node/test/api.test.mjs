@@ -39,6 +39,19 @@ test('open, execute and close resolve with plain JS data', async () => {
   await db.close(); // idempotent
 });
 
+test('memoryStats reports each cache next to its budget; a closed handle rejects', async () => {
+  const db = await Aurora.open(tempDbPath(), { hot_cache_size_mb: 8 });
+  await db.execute(SCHEMA);
+  await db.execute(INSERT, { d: { email: 'a@x.io', age: 3 } });
+  const m = await db.memoryStats();
+  assert.equal(m.hotCacheBudget, 8 * 1024 * 1024);
+  assert.ok(m.writeBufferEntries > 0 && m.writeBufferBytes > 0);
+  assert.ok(m.indexCacheBytes >= 0 && m.indexCacheBytes <= m.indexCacheBudget);
+  assert.ok(m.coldCacheBudget > 0);
+  await db.close();
+  await assert.rejects(db.memoryStats(), (e) => e instanceof AuroraError && e.code === 'CLOSED');
+});
+
 test('values round-trip: nested objects, arrays, floats, booleans, null, unicode', async () => {
   await withDb(async (db) => {
     const data = { email: 'ü@x.io ✓', age: -7, score: 2.5, tags: ['a', 'b'], meta: { deep: { list: [1, 2.25, true, null, 'x'] }, ok: false } };

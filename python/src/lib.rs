@@ -221,6 +221,11 @@ impl NativeDatabase {
         to_py(py, &v)
     }
 
+    fn memory_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.db.memory_stats().map_err(to_pyerr)?;
+        to_py(py, &v)
+    }
+
     fn dead_letters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let v = self.db.dead_letters().map_err(to_pyerr)?;
         to_py(py, &v)

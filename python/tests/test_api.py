@@ -29,6 +29,20 @@ def test_ints_floats_and_nested_values_round_trip(tmp_path: Path) -> None:
         assert isinstance(out["insertInto"]["i"], int) and isinstance(out["insertInto"]["f"], float)
 
 
+def test_memory_stats_report_each_cache_against_its_budget(tmp_path: Path) -> None:
+    with aurora_db.Aurora(str(tmp_path / "db"), hot_cache_size_mb=8) as db:
+        db.execute("schema { define collection u { k: Int @unique } }")
+        for i in range(50):
+            db.execute('mutation($k: Int) { insertInto(collection: "u", data: {k: $k}) { k } }', {"k": i})
+        m = db.memory_stats()
+        assert m["hotCacheBudget"] == 8 << 20
+        assert m["writeBufferEntries"] > 0 and m["writeBufferBytes"] > 0
+        assert 0 <= m["indexCacheBytes"] <= m["indexCacheBudget"]
+        assert m["coldCacheBudget"] > 0
+    with pytest.raises(aurora_db.ClosedError):
+        db.memory_stats()
+
+
 def test_errors_map_to_exception_classes_with_positions(db: aurora_db.Aurora) -> None:
     with pytest.raises(aurora_db.AqlSyntaxError) as e:
         db.execute("query {\n  users { email ")

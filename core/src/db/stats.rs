@@ -5,6 +5,7 @@ use super::Aurora;
 /// Bytes (approximate, as each structure accounts them) held by the in-memory caches and
 /// buffers of a database, next to their configured budgets.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MemoryStats {
     /// Decoded documents in the hot cache.
     pub hot_cache_bytes: usize,
@@ -20,6 +21,15 @@ pub struct MemoryStats {
     pub plan_cache_entries: usize,
     /// Committed writes waiting for the cold store.
     pub write_buffer_entries: usize,
+    /// Their approximate bytes.
+    pub write_buffer_bytes: usize,
+    /// Index entries read from the cold store (postings, unique entries, misses).
+    pub index_cache_bytes: usize,
+    /// `index_cache_mb` in bytes.
+    pub index_cache_budget: usize,
+    /// `cold_cache_capacity_mb` in bytes: the cold store's own page cache, which it fills and
+    /// accounts for itself.
+    pub cold_cache_budget: usize,
 }
 
 impl Aurora {
@@ -40,6 +50,10 @@ impl Aurora {
             plan_cache_budget,
             plan_cache_entries,
             write_buffer_entries: self.inner.memtable.pending_keys(),
+            write_buffer_bytes: self.inner.memtable.pending_bytes(),
+            index_cache_bytes: self.inner.index_cache.used_bytes(),
+            index_cache_budget: self.inner.index_cache.budget(),
+            cold_cache_budget: self.inner.config.cold_cache_capacity_mb.saturating_mul(1 << 20),
         }
     }
 }

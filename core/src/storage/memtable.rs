@@ -152,6 +152,12 @@ impl Memtable {
         self.gens.read().active.bytes()
     }
 
+    /// Approximate bytes pending in both generations.
+    pub fn pending_bytes(&self) -> usize {
+        let g = self.gens.read();
+        g.active.bytes() + g.frozen.as_ref().map_or(0, |f| f.bytes())
+    }
+
     /// Keys pending in both generations.
     pub fn pending_keys(&self) -> usize {
         let g = self.gens.read();

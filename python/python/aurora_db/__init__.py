@@ -291,6 +291,13 @@ class Aurora:
         status: dict[str, Any] | None = self._native.job_status(job_id)
         return status
 
+    def memory_stats(self) -> dict[str, int]:
+        """Bytes each cache and buffer holds, next to its budget (``hotCacheBytes``,
+        ``hotCacheBudget``, ``indexCacheBytes``, ``indexCacheBudget``, ``writeBufferBytes``,
+        ``writeBufferEntries``, ``planCacheBytes``, ``coldCacheBudget``, ...)."""
+        stats: dict[str, int] = self._native.memory_stats()
+        return stats
+
     def dead_letters(self) -> list[dict[str, Any]]:
         """Jobs that ran out of retries."""
         jobs: list[dict[str, Any]] = self._native.dead_letters()
