@@ -341,6 +341,18 @@ enum AuroraStatus aurora_dead_letters(AuroraDb db_handle,
                                       char **out_json,
                                       struct AuroraErrorInfo **out_error);
 
+/**
+ * The bytes each cache and buffer holds next to its budget, as a JSON object in `*out_json`
+ * (`hotCacheBytes`, `hotCacheBudget`, `indexCacheBytes`, `indexCacheBudget`,
+ * `writeBufferBytes`, `coldCacheBudget`, …).
+ *
+ * # Safety
+ * As [`aurora_execute`].
+ */
+enum AuroraStatus aurora_memory_stats(AuroraDb db_handle,
+                                      char **out_json,
+                                      struct AuroraErrorInfo **out_error);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

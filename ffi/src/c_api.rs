@@ -638,6 +638,25 @@ pub unsafe extern "C" fn aurora_dead_letters(
     })
 }
 
+/// The bytes each cache and buffer holds next to its budget, as a JSON object in `*out_json`
+/// (`hotCacheBytes`, `hotCacheBudget`, `indexCacheBytes`, `indexCacheBudget`,
+/// `writeBufferBytes`, `coldCacheBudget`, …).
+///
+/// # Safety
+/// As [`aurora_execute`].
+#[no_mangle]
+pub unsafe extern "C" fn aurora_memory_stats(
+    db_handle: AuroraDb,
+    out_json: *mut *mut c_char,
+    out_error: *mut *mut AuroraErrorInfo,
+) -> AuroraStatus {
+    run(out_error, || unsafe {
+        let out = out_arg(out_json, "out_json", ptr::null_mut())?;
+        *out = c_string(db(db_handle)?.memory_stats()?.to_string());
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

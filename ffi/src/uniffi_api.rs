@@ -218,6 +218,11 @@ impl Aurora {
         Ok((!v.is_null()).then(|| v.to_string()))
     }
 
+    /// The bytes each cache and buffer holds next to its budget, as a JSON object.
+    pub fn memory_stats(&self) -> Result<String, AuroraError> {
+        Ok(self.db.memory_stats()?.to_string())
+    }
+
     /// Jobs that ran out of retries, as a JSON array.
     pub fn dead_letters(&self) -> Result<String, AuroraError> {
         Ok(self.db.dead_letters()?.to_string())

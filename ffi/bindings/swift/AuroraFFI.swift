@@ -628,6 +628,11 @@ public protocol AuroraProtocol: AnyObject, Sendable {
     func listen(collection: String) throws  -> Subscription
     
     /**
+     * The bytes each cache and buffer holds next to its budget, as a JSON object.
+     */
+    func memoryStats() throws  -> String
+    
+    /**
      * Registers the handler of a job type (replacing any previous one).
      */
     func registerHandler(jobType: String, handler: JobHandler) throws 
@@ -850,6 +855,18 @@ open func listen(collection: String)throws  -> Subscription  {
     uniffi_aurora_ffi_fn_method_aurora_listen(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(collection),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The bytes each cache and buffer holds next to its budget, as a JSON object.
+     */
+open func memoryStats()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeAuroraError_lift) {
+        uniffiCallStatus in
+    uniffi_aurora_ffi_fn_method_aurora_memory_stats(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -1854,6 +1871,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_aurora_ffi_checksum_method_aurora_listen() != 48840) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_aurora_ffi_checksum_method_aurora_memory_stats() != 56426) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_aurora_ffi_checksum_method_aurora_register_handler() != 34175) {

@@ -319,6 +319,11 @@ RustBuffer uniffi_aurora_ffi_fn_method_aurora_job_status(uint64_t ptr, RustBuffe
 uint64_t uniffi_aurora_ffi_fn_method_aurora_listen(uint64_t ptr, RustBuffer collection, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_MEMORY_STATS
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_MEMORY_STATS
+RustBuffer uniffi_aurora_ffi_fn_method_aurora_memory_stats(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_REGISTER_HANDLER
 #define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_REGISTER_HANDLER
 void uniffi_aurora_ffi_fn_method_aurora_register_handler(uint64_t ptr, RustBuffer job_type, uint64_t handler, RustCallStatus *_Nonnull out_status
@@ -717,6 +722,12 @@ uint16_t uniffi_aurora_ffi_checksum_method_aurora_job_status(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_LISTEN
 #define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_LISTEN
 uint16_t uniffi_aurora_ffi_checksum_method_aurora_listen(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_MEMORY_STATS
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_MEMORY_STATS
+uint16_t uniffi_aurora_ffi_checksum_method_aurora_memory_stats(void
     
 );
 #endif

@@ -800,6 +800,11 @@ static void handlers(void) {
     char *dead = NULL;
     CHECK(aurora_dead_letters(db, &dead, NULL) == AURORA_STATUS_OK && dead && strstr(dead, bad_id), "dead letters");
     aurora_string_free(dead);
+    char *mem = NULL;
+    CHECK(aurora_memory_stats(db, &mem, NULL) == AURORA_STATUS_OK && mem && strstr(mem, "\"indexCacheBudget\"")
+              && strstr(mem, "\"writeBufferBytes\""),
+          "memory stats: %s", mem ? mem : "");
+    aurora_string_free(mem);
     char *none = (char *)1;
     CHECK(aurora_job_status(db, "no-such-job", &none, NULL) == AURORA_STATUS_OK && none == NULL, "unknown job is NULL");
 

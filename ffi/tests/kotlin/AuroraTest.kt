@@ -354,6 +354,8 @@ fun handlers() = withDb { db ->
     check(waitStatus(db, aqlId, "COMPLETED") != null) { "AQL-enqueued job ran the Kotlin handler" }
     check(parseJson(db.deadLetters()).let { it is List<*> && it.size == 2 }) { "dead letters: ${db.deadLetters()}" }
     check(db.jobStatus("no-such-job") == null) { "unknown job is null" }
+    val mem = parseJson(db.memoryStats())
+    check(mem is Map<*, *> && mem["indexCacheBudget"] != null && mem["writeBufferBytes"] != null) { "memory stats: $mem" }
     db.stopWorkers()
 }
 

@@ -724,6 +724,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_aurora_ffi_checksum_method_aurora_listen(
     ): Int
+    external fun uniffi_aurora_ffi_checksum_method_aurora_memory_stats(
+    ): Int
     external fun uniffi_aurora_ffi_checksum_method_aurora_register_handler(
     ): Int
     external fun uniffi_aurora_ffi_checksum_method_aurora_shutdown(
@@ -791,6 +793,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_aurora_ffi_fn_method_aurora_listen(`ptr`: Long,`collection`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_aurora_ffi_fn_method_aurora_memory_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_aurora_ffi_fn_method_aurora_register_handler(`ptr`: Long,`jobType`: RustBuffer.ByValue,`handler`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_aurora_ffi_fn_method_aurora_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -970,6 +974,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_aurora_ffi_checksum_method_aurora_listen() and 0xFFFF) != 48840) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_aurora_ffi_checksum_method_aurora_memory_stats() and 0xFFFF) != 56426) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_aurora_ffi_checksum_method_aurora_register_handler() and 0xFFFF) != 34175) {
@@ -1510,6 +1517,11 @@ public interface AuroraInterface {
     fun `listen`(`collection`: kotlin.String): Subscription
     
     /**
+     * The bytes each cache and buffer holds next to its budget, as a JSON object.
+     */
+    fun `memoryStats`(): kotlin.String
+    
+    /**
      * Registers the handler of a job type (replacing any previous one).
      */
     fun `registerHandler`(`jobType`: kotlin.String, `handler`: JobHandler)
@@ -1812,6 +1824,23 @@ open class Aurora: Disposable, AutoCloseable, AuroraInterface
         it,
         
         FfiConverterString.lower(`collection`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The bytes each cache and buffer holds next to its budget, as a JSON object.
+     */
+    @Throws(AuroraException::class)override fun `memoryStats`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(AuroraException) { _status ->
+    UniffiLib.uniffi_aurora_ffi_fn_method_aurora_memory_stats(
+        it,
+        _status)
 }
     }
     )
