@@ -223,11 +223,28 @@ export declare class Subscription<E = StreamEvent | ChangeEvent | LaggedEvent> i
   readonly closed: boolean;
 }
 
+/**
+ * A prepared AQL statement (`db.prepare(aql)`): parsed and planned once, run with new
+ * variables. Once its database is closed every run fails with `CLOSED`; a schema change
+ * keeps it valid.
+ */
+export declare class Statement {
+  private constructor();
+  /** The AQL text it was prepared from. */
+  readonly text: string;
+  /** Runs the statement with `variables`; resolves to plain JS data keyed by root field. */
+  execute<T = any>(variables?: Record<string, unknown> | null): Promise<T>;
+  /** Like `execute`, on the calling thread (blocks the event loop): the result, or a throw. */
+  executeSync<T = any>(variables?: Record<string, unknown> | null): T;
+}
+
 /** An open database. */
 export declare class Aurora {
   private constructor();
   /** Opens (or creates) the database in directory `path`. */
   static open(path: string, config?: AuroraConfig | null): Promise<Aurora>;
+  /** Like `open`, on the calling thread (blocks the event loop while the database opens). */
+  static openSync(path: string, config?: AuroraConfig | null): Aurora;
   /** The directory the database was opened at. */
   readonly path: string;
   /** True once `close()` ran. */
@@ -237,6 +254,13 @@ export declare class Aurora {
    * injection. Resolves to plain JS data keyed by root field (SPEC §4.11).
    */
   execute<T = any>(aql: string, variables?: Record<string, unknown> | null, options?: ExecuteOptions | null): Promise<T>;
+  /**
+   * Like `execute`, on the calling thread: returns the result or throws an AuroraError. Blocks
+   * the event loop until the call ends (a durable write waits for its fsync).
+   */
+  executeSync<T = any>(aql: string, variables?: Record<string, unknown> | null, options?: ExecuteOptions | null): T;
+  /** Parses and plans `aql` once; throws an AuroraError (`SYNTAX`) for text that does not parse. */
+  prepare(aql: string): Statement;
   /** Opens an AQL subscription (`subscription { coll(where: ...) { fields } }`). */
   stream(aql: string, variables?: Record<string, unknown> | null): Subscription<StreamEvent | LaggedEvent>;
   /** Listens to every change of `collection` (`'*'`: all collections). */

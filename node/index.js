@@ -39,34 +39,56 @@ Object.defineProperty(AuroraError, 'CODES', { value: CODES, enumerable: true });
 native.setErrorClass(AuroraError);
 
 /**
- * Compiles the function that builds a list result of one shape: `{ [key]: rows }` where each
- * row is `{ columns[0]: cell, ... }`, as the Promise `execute` returns. An object literal makes
- * each row as cheaply as any JS allocation, much cheaper than `JSON.parse` of its text. The
- * native side calls it once per shape, then passes each result's cells to the function. A
- * `__proto__` key (which a literal would take as the prototype) or an environment that forbids
- * compiling code returns null: such results come as JSON text.
+ * Builds a value the addon encoded (see src/values.rs): `ops` holds the count of keys new to
+ * `keys` and their ranges in `text`, then the value as tags (0 null, 1 true, 2 false, 3 number,
+ * 4 string range, 5 array of n, 6 object of n keys, each a `keys` index or -1 and a range,
+ * 7 BigInt as decimal range). Ordinary property stores, which V8 optimizes, make the objects:
+ * far cheaper than one N-API call per property, with no JSON text and no generated code.
  */
-function rowMaker(key, columns) {
-  if (key === '__proto__' || columns.includes('__proto__')) return null;
-  const width = columns.length;
-  // The first row comes as named parameters (a point lookup needs nothing else), the others
-  // from the rest array.
-  const params = columns.map((_, i) => `a${i}`);
-  const literal = (value) => `{ ${columns.map((c, i) => `${JSON.stringify(c)}: ${value(i)}`).join(', ')} }`;
-  const first = literal((i) => params[i]);
-  const k = JSON.stringify(key);
-  const body =
-    `if (n === 1) return Promise.resolve({ ${k}: [${first}] });` +
-    ` const rows = []; if (n > 0) rows.push(${first});` +
-    ` for (let i = 1, j = 0; i < n; i++, j += ${width}) rows.push(${literal((i) => `v[j + ${i}]`)});` +
-    ` return Promise.resolve({ ${k}: rows });`;
-  try {
-    return new Function('n', ...params, '...v', body);
-  } catch {
-    return null;
-  }
+function decode(ops, text, keys) {
+  let i = 1;
+  for (let n = ops[0]; n > 0; n--, i += 2) keys.push(text.slice(ops[i], ops[i + 1]));
+  const read = () => {
+    switch (ops[i++]) {
+      case 0:
+        return null;
+      case 1:
+        return true;
+      case 2:
+        return false;
+      case 3:
+        return ops[i++];
+      case 4:
+        i += 2;
+        return text.slice(ops[i - 2], ops[i - 1]);
+      case 5: {
+        const out = [];
+        for (let n = ops[i++]; n > 0; n--) out.push(read());
+        return out;
+      }
+      case 6: {
+        const out = {};
+        for (let n = ops[i++]; n > 0; n--) {
+          let k = ops[i++];
+          if (k >= 0) k = keys[k];
+          else (i += 2), (k = text.slice(ops[i - 2], ops[i - 1]));
+          const v = read();
+          // A store would set the prototype; JSON.parse makes an own property, as here.
+          if (k === '__proto__') Object.defineProperty(out, k, { value: v, writable: true, enumerable: true, configurable: true });
+          else out[k] = v;
+        }
+        return out;
+      }
+      case 7:
+        i += 2;
+        return BigInt(text.slice(ops[i - 2], ops[i - 1]));
+      default:
+        throw new AuroraError('the addon sent a value this module cannot decode', 'INTERNAL');
+    }
+  };
+  return read();
 }
-native.setRowMaker(rowMaker);
+native.setDecoder(decode);
 
 /** Turns whatever the native side threw into an AuroraError (argument errors become VALIDATION). */
 function toAuroraError(e) {
@@ -113,42 +135,12 @@ function callDirect(fn) {
   }
 }
 
-/** A value `JSON.stringify` and the native conversion agree on, with no nesting. */
-function isScalar(v) {
-  switch (typeof v) {
-    case 'string':
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isFinite(v) && (!Number.isInteger(v) || Math.abs(v) <= Number.MAX_SAFE_INTEGER);
-    default:
-      return v === null;
-  }
-}
-
-// True when `JSON.stringify(v)` means exactly what the native conversion (src/convert.rs) would
-// make of `v`: strings, booleans, null, finite numbers (integers only within ±(2^53 − 1), which
-// become Ints either way) in plain objects and arrays. Anything else — BigInt, NaN, undefined,
-// class instances, deep nesting — takes the native path, which applies its rules and errors.
-function plainData(v, depth) {
-  if (typeof v !== 'object' || v === null) return isScalar(v);
-  if (depth >= 32) return false;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (!plainData(v[i], depth + 1)) return false;
-    return true;
-  }
-  const proto = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) return false;
-  for (const k in v) if (!Object.hasOwn(v, k) || !plainData(v[k], depth + 1)) return false;
-  return true;
-}
-
 // AQL texts by number (see src/texts.rs): the native side need not read the text each call.
 const MAX_TEXTS = 4096;
 const textNumbers = new Map();
 let textsFull = false;
 
-/** The number of an AQL text, or undefined once this thread numbered MAX_TEXTS texts. */
+/** The number of an AQL text, or the text itself once this thread numbered MAX_TEXTS texts. */
 function textNumber(aql) {
   let n = textNumbers.get(aql);
   if (n === undefined && !textsFull) {
@@ -160,33 +152,43 @@ function textNumber(aql) {
     }
     if (textNumbers.size >= MAX_TEXTS) textsFull = true;
   }
-  return n;
+  return n ?? aql;
 }
 
+/** The `debugAudit` and `operationName` of an options object (camelCase or snake_case). */
+function executeOptions(options) {
+  return [
+    Boolean(options.debugAudit ?? options.debug_audit ?? false),
+    options.operationName ?? options.operation_name ?? null,
+  ];
+}
+
+/** Most variables passed as name/value arguments (src/hot.rs reads as many). */
+const MAX_PAIRS = 16;
+
 /**
- * Executes through `executeInSlotWith` when `vars` is a plain object of at most three scalar
- * variables (`undefined` ones are left out, as `JSON.stringify` does) and the text has a
- * number; returns undefined for anything else, which then goes over as JSON text.
+ * Calls `fn(...lead, name0, value0, name1, value1, …)` for a plain object of at most
+ * MAX_PAIRS own variables (reading its properties here is much cheaper than through N-API;
+ * `undefined` ones are left out, as JSON does), else `fn(...lead, vars)`.
  */
-function withScalars(slot, aql, vars) {
-  const proto = Object.getPrototypeOf(vars);
-  if (proto !== Object.prototype && proto !== null) return undefined;
-  const text = textNumber(aql);
-  if (text === undefined) return undefined;
-  let n = 0;
-  let k0, v0, k1, v1, k2, v2;
-  for (const k in vars) {
-    if (!Object.hasOwn(vars, k)) return undefined;
-    const v = vars[k];
-    if (v === undefined) continue;
-    if (!isScalar(v)) return undefined;
-    if (n === 0) (k0 = k), (v0 = v);
-    else if (n === 1) (k1 = k), (v1 = v);
-    else if (n === 2) (k2 = k), (v2 = v);
-    else return undefined;
-    n++;
+function withVars(fn, lead, vars) {
+  if (typeof vars === 'object' && vars !== null) {
+    const proto = Object.getPrototypeOf(vars);
+    if (proto === Object.prototype || proto === null) {
+      const args = lead.slice();
+      let plain = true;
+      for (const k in vars) {
+        if (!Object.hasOwn(vars, k) || args.length >= lead.length + 2 * MAX_PAIRS) {
+          plain = false;
+          break;
+        }
+        const v = vars[k];
+        if (v !== undefined) args.push(k, v);
+      }
+      if (plain && args.length > lead.length) return fn(...args);
+    }
   }
-  return native.executeInSlotWith(slot, text, k0, v0, k1, v1, k2, v2);
+  return fn(...lead, vars);
 }
 
 function checkString(value, what) {
@@ -277,7 +279,48 @@ function errorMessage(e) {
   }
 }
 
-/** An open Aurora database. Create it with `await Aurora.open(path, config)`. */
+/**
+ * A prepared AQL statement (`db.prepare(aql)`): parsed and planned once, run with new
+ * variables. Closing its database makes every run fail with `CLOSED`; a schema change keeps
+ * it valid.
+ */
+class Statement {
+  #native;
+  #slot;
+
+  constructor(nativeStatement) {
+    if (!(nativeStatement instanceof native.NativeStatement)) {
+      throw new TypeError('Statement objects are created by db.prepare(aql)');
+    }
+    this.#native = nativeStatement;
+    this.#slot = nativeStatement.slot();
+  }
+
+  /** The AQL text it was prepared from. */
+  get text() {
+    return this.#native.text;
+  }
+
+  /** Runs the statement with `variables`; resolves to plain JS data (SPEC §4.11 shapes). */
+  execute(variables) {
+    try {
+      return withVars(native.statementExecute, [this.#slot], variables);
+    } catch (e) {
+      return Promise.reject(toAuroraError(e));
+    }
+  }
+
+  /** Like `execute`, on the calling thread (blocks the event loop): the result, or a throw. */
+  executeSync(variables) {
+    try {
+      return withVars(native.statementExecuteSync, [this.#slot], variables);
+    } catch (e) {
+      throw toAuroraError(e);
+    }
+  }
+}
+
+/** An open Aurora database. Create it with `await Aurora.open(path, config)` (or `Aurora.openSync`). */
 class Aurora {
   #native;
   #path;
@@ -310,29 +353,63 @@ class Aurora {
     return this.#native.closed;
   }
 
-  /** Executes AQL with optional variables; resolves to plain JS data (SPEC §4.11 shapes). */
+  /**
+   * Opens (or creates) the database in directory `path` on the calling thread. Blocks the
+   * event loop while it opens; `Aurora.open` does the same without blocking.
+   */
+  static openSync(path, config) {
+    try {
+      checkString(path, 'path');
+      return new Aurora(native.openSync(path, config ?? null), path);
+    } catch (e) {
+      throw toAuroraError(e);
+    }
+  }
+
+  /**
+   * Executes AQL with optional variables (any plain data); resolves to plain JS data (SPEC
+   * §4.11 shapes). Options: `debugAudit`, `operationName`.
+   */
   execute(aql, variables, options) {
     try {
       checkString(aql, 'aql');
-      const plain = options === undefined || options === null;
-      let out;
-      // The common call (no options, a few scalar variables) passes them as arguments.
-      if (plain && (variables === undefined || variables === null)) out = native.executeInSlot(this.#slot, aql, 'null');
-      else if (plain && typeof variables === 'object') out = withScalars(this.#slot, aql, variables);
-      if (out === undefined) {
-        // Other plain data goes over as JSON text (much cheaper than reading it through N-API).
-        const text = typeof variables === 'object' && plainData(variables, 0) ? JSON.stringify(variables) : undefined;
-        const debugAudit = Boolean(options?.debugAudit ?? options?.debug_audit ?? false);
-        const operationName = options?.operationName ?? options?.operation_name ?? null;
-        if (plain && text !== undefined) out = native.executeInSlot(this.#slot, aql, text);
-        else if (text !== undefined) out = this.#native.executeText(aql, text, debugAudit, operationName);
-        else out = this.#native.execute(aql, variables, debugAudit, operationName);
+      if (options === undefined || options === null) {
+        return withVars(native.executeSlot, [this.#slot, textNumber(aql)], variables);
       }
-      // A call that finished at once hands back a Promise built by `rowMaker`'s function, or
-      // its JSON text: parsing that here is cheaper than building the objects natively.
-      return typeof out === 'string' ? Promise.resolve(JSON.parse(out)) : out;
+      return this.#native.execute(aql, variables ?? null, ...executeOptions(options));
     } catch (e) {
       return Promise.reject(toAuroraError(e));
+    }
+  }
+
+  /**
+   * Like `execute`, on the calling thread: returns the result or throws an AuroraError. It
+   * blocks the event loop until the call ends (a durable write waits for its fsync); use it
+   * where better-sqlite3 or `node:sqlite`'s `DatabaseSync` would be used.
+   */
+  executeSync(aql, variables, options) {
+    try {
+      checkString(aql, 'aql');
+      if (options === undefined || options === null) {
+        return withVars(native.executeSlotSync, [this.#slot, textNumber(aql)], variables);
+      }
+      return this.#native.executeSync(aql, variables ?? null, ...executeOptions(options));
+    } catch (e) {
+      throw toAuroraError(e);
+    }
+  }
+
+  /**
+   * Parses and plans `aql` once and returns a Statement to run with new variables
+   * (`stmt.execute(vars)`, `stmt.executeSync(vars)`). Throws an AuroraError (`SYNTAX`, with
+   * line and column) for text that does not parse.
+   */
+  prepare(aql) {
+    try {
+      checkString(aql, 'aql');
+      return new Statement(this.#native.prepare(aql));
+    } catch (e) {
+      throw toAuroraError(e);
     }
   }
 
@@ -439,4 +516,4 @@ function open(path, config) {
   return Aurora.open(path, config);
 }
 
-module.exports = { Aurora, AuroraError, Subscription, open, PRIORITIES };
+module.exports = { Aurora, AuroraError, Statement, Subscription, open, PRIORITIES };

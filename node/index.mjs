@@ -4,4 +4,4 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const aurora = require('./index.js');
 
-export const { Aurora, AuroraError, Subscription, open, PRIORITIES } = aurora;
+export const { Aurora, AuroraError, Statement, Subscription, open, PRIORITIES } = aurora;

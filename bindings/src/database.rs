@@ -3,7 +3,7 @@
 use crate::config::config_from_json;
 use crate::eager::{Eager, Execution};
 use crate::error::{BindingError, ErrorCode};
-use crate::runtime::{block_on, on_runtime, runtime};
+use crate::runtime::{block_on, on_runtime, run_here, runtime};
 use crate::subscription::Subscription;
 use crate::workers::HandlerKind;
 use crate::{guard, AsyncForeignHandler, ForeignHandler};
@@ -71,6 +71,11 @@ impl Database {
         Ok(db)
     }
 
+    /// The handle's eager-cost memory (shared with its prepared statements).
+    pub(crate) fn eager(&self) -> &Arc<Eager> {
+        &self.eager
+    }
+
     fn request(aql: &str, variables: Value, debug_audit: bool, operation_name: Option<&str>) -> ExecuteRequest {
         ExecuteRequest {
             aql: aql.to_string(),
@@ -81,6 +86,21 @@ impl Database {
                 ..Default::default()
             },
         }
+    }
+
+    /// Executes AQL on the calling thread and returns the lean result (the host turns it into
+    /// its values). Blocks while it waits (a group commit); for synchronous host APIs.
+    pub fn execute_sync(
+        &self,
+        aql: &str,
+        variables: Value,
+        debug_audit: bool,
+        operation_name: Option<&str>,
+    ) -> Result<ExecutionResult, BindingError> {
+        guard(|| {
+            let db = self.aurora()?;
+            Ok(run_here(db.execute_lean(Self::request(aql, variables, debug_audit, operation_name)))??)
+        })
     }
 
     /// Executes AQL and returns the SPEC §4.11 JSON. Blocks; call from host threads only.

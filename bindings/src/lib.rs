@@ -7,15 +7,18 @@ mod database;
 mod eager;
 mod error;
 mod runtime;
+mod statement;
 mod subscription;
 mod workers;
 
 pub use aurora_db::aql::{ExecutionResult, JsonText, Rows, Scalar, MAX_SAFE_INTEGER};
+pub use aurora_db::value::drop_json_flat;
 pub use config::config_from_json;
 pub use database::Database;
 pub use eager::Execution;
 pub use error::{BindingError, ErrorCode};
 pub use runtime::runtime;
+pub use statement::Statement;
 pub use subscription::Subscription;
 pub use workers::{AsyncForeignHandler, BoxFuture, ForeignHandler, HandlerError};
 

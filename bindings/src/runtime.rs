@@ -82,6 +82,22 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, Bindin
     Ok(runtime()?.block_on(f))
 }
 
+/// Runs a future to completion on the calling host thread: polled once in place (a read, or a
+/// write that needs no fsync, ends there without the cost of entering the runtime's blocking
+/// section), then, if it has to wait, driven by [`block_on`].
+pub(crate) fn run_here<F: std::future::Future>(f: F) -> Result<F::Output, BindingError> {
+    let rt = runtime()?;
+    let mut f = std::pin::pin!(f);
+    {
+        let _enter = rt.enter();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return Ok(out);
+        }
+    }
+    block_on(f)
+}
+
 /// Runs `work` on the facade's runtime and awaits it from any executor; a panic in the engine
 /// becomes an `INTERNAL` error.
 pub(crate) async fn on_runtime<T, E, F>(work: F) -> Result<T, BindingError>

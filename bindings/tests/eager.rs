@@ -107,3 +107,35 @@ fn a_slow_text_moves_to_the_runtime() {
         assert!(!here);
     }
 }
+
+#[test]
+fn statements_give_what_execute_gives_on_every_path_and_closed_after_close() {
+    let (_dir, db) = open(Value::Null);
+    db.execute("schema { define collection u { e: String! @unique  n: Int  t: [String] } }", Value::Null).unwrap();
+    let ins = db.prepare("mutation ($e: String!, $n: Int) { insertInto(collection: \"u\", data: { e: $e, n: $n, t: [\"a\"] }) { e } }").unwrap();
+    let get = db.prepare("query ($e: String) { u(where: { e: { eq: $e } }) { e n t } }").unwrap();
+    for i in 0..10 {
+        ins.execute(json!({"e": format!("k{i}"), "n": i})).unwrap();
+    }
+    let vars = json!({"e": "k4"});
+    let expected = db.execute(get.text(), vars.clone()).unwrap();
+    assert_eq!(expected, json!({"u": [{"e": "k4", "n": 4, "t": ["a"]}]}));
+    assert_eq!(get.execute(vars.clone()).unwrap(), expected);
+    assert_eq!(serde_json::from_str::<Value>(&get.execute_text(vars.clone()).unwrap()).unwrap(), expected);
+    assert_eq!(get.execute_sync(vars.clone()).unwrap().into_json(), expected);
+    assert_eq!(db.execute_sync(get.text(), vars.clone(), false, None).unwrap().into_json(), expected);
+    for _ in 0..5 {
+        assert_eq!(futures_lite(Box::pin(get.execute_eager(vars.clone()).finish())).unwrap().into_json(), expected);
+    }
+    let stmt = get.clone();
+    let v = vars.clone();
+    assert_eq!(futures_lite(Box::pin(async move { stmt.execute_async(v).await })).unwrap(), expected);
+    let dup = ins.execute_sync(json!({"e": "k1", "n": 1})).unwrap_err();
+    assert_eq!(dup.code, aurora_bindings::ErrorCode::UniqueViolation);
+    assert_eq!(db.prepare("query { u { e ").unwrap_err().code, aurora_bindings::ErrorCode::Syntax);
+    db.close().unwrap();
+    for e in [get.execute(vars.clone()).unwrap_err(), get.execute_sync(vars.clone()).unwrap_err()] {
+        assert_eq!(e.code, aurora_bindings::ErrorCode::Closed);
+    }
+    assert_eq!(db.prepare("query { u { e } }").unwrap_err().code, aurora_bindings::ErrorCode::Closed);
+}

@@ -195,4 +195,59 @@ fn main() {
     println!("  fluent query + the same JSON shaping     {fluent_json:>10.2?}");
     println!("  (AQL + JSON) / (fluent + JSON)           {:>10.2}x", median_f64(ratio_json));
     println!("  AQL point lookup by unique email (JSON)  {:>10.2?}   (median of {iters})", median(point));
+
+    // Point lookups three ways, in alternating blocks: a prepared statement, the same text
+    // through the plan cache, and the fluent API shaped into the same JSON (the baseline the
+    // bindings' prepared statements are measured against).
+    const LOOKUP: &str = "query Q($e: String) { users(where: {email: {eq: $e}}) { name age } }";
+    let stmt = db.prepare(LOOKUP).expect("prepare");
+    let key = std::cell::Cell::new(0usize);
+    let next_email = || {
+        key.set((key.get() + 7919) % 20_000);
+        format!("u{}@x.io", key.get())
+    };
+    let run_prepared = || {
+        let vars = serde_json::json!({ "e": next_email() });
+        std::hint::black_box(rt.block_on(stmt.execute_json(vars)).expect("prepared"));
+    };
+    let run_text = || {
+        let vars = serde_json::json!({ "e": next_email() });
+        std::hint::black_box(rt.block_on(db.execute_json((LOOKUP, vars))).expect("text"));
+    };
+    let run_fluent_lookup = || {
+        let email = next_email();
+        let doc = rt.block_on(db.query("users").filter(|f| f.eq("email", email.as_str())).first_one()).expect("fluent");
+        let row: serde_json::Map<String, serde_json::Value> = ["name", "age"]
+            .into_iter()
+            .map(|f| {
+                (
+                    f.to_string(),
+                    doc.as_ref().and_then(|d| d.data.get(f)).map_or(serde_json::Value::Null, Value::to_json),
+                )
+            })
+            .collect();
+        std::hint::black_box(serde_json::json!({ "users": [row] }));
+    };
+    let (mut prepared, mut text, mut fluent_lookup, mut ratio_prepared) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for b in 0..blocks {
+        let order: [&dyn Fn(); 3] = match b % 3 {
+            0 => [&run_prepared, &run_text, &run_fluent_lookup],
+            1 => [&run_text, &run_fluent_lookup, &run_prepared],
+            _ => [&run_fluent_lookup, &run_prepared, &run_text],
+        };
+        let mut times = [Duration::ZERO; 3];
+        for (i, f) in order.iter().enumerate() {
+            times[(i + b % 3) % 3] = time_block(*f);
+        }
+        let [p, t, f] = times;
+        prepared.push(p);
+        text.push(t);
+        fluent_lookup.push(f);
+        ratio_prepared.push(p.as_secs_f64() / f.as_secs_f64());
+    }
+    println!("  prepared statement point lookup (JSON)   {:>10.2?}", median(prepared));
+    println!("  same text through the plan cache (JSON)  {:>10.2?}", median(text));
+    println!("  fluent first_one + the same JSON shaping {:>10.2?}", median(fluent_lookup));
+    println!("  prepared / fluent (paired blocks)        {:>10.2}x   (target <= 1.10x)", median_f64(ratio_prepared));
 }

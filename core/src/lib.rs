@@ -38,7 +38,7 @@ pub(crate) mod value_ser;
 pub mod workers;
 
 pub use aql::subscription::{AqlStream, StreamEvent, StreamOp};
-pub use aql::{ExecuteOptions, ExecuteRequest, ExecutionResult};
+pub use aql::{ExecuteOptions, ExecuteRequest, ExecutionResult, Statement};
 pub use config::{AuroraConfig, ColdStoreKind, ColdStoreMode, DurabilityMode, EvictionPolicy, Limits};
 pub use db::{Aurora, MemoryStats, Transaction};
 pub use error::{AuroraError, Result};

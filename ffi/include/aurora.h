@@ -106,6 +106,11 @@ typedef struct AuroraErrorInfo {
 typedef uint64_t AuroraDb;
 
 /**
+ * A prepared statement: an id, `0` is never a valid one.
+ */
+typedef uint64_t AuroraStmt;
+
+/**
  * A live subscription (AQL stream or change listener): an id, `0` is never a valid one.
  */
 typedef uint64_t AuroraSubscription;
@@ -205,6 +210,41 @@ enum AuroraStatus aurora_execute_with_options(AuroraDb db_handle,
                                               const char *operation_name,
                                               char **out_json,
                                               struct AuroraErrorInfo **out_error);
+
+/**
+ * Parses and plans `aql` once; `*out_stmt` receives the statement's handle, to run with
+ * [`aurora_stmt_execute`] and release with [`aurora_stmt_free`]. Text that does not parse
+ * gives `AURORA_STATUS_SYNTAX` (with line and column in the error).
+ *
+ * # Safety
+ * As [`aurora_execute`].
+ */
+enum AuroraStatus aurora_prepare(AuroraDb db_handle,
+                                 const char *aql,
+                                 AuroraStmt *out_stmt,
+                                 struct AuroraErrorInfo **out_error);
+
+/**
+ * Runs a prepared statement with `variables_json` (a JSON object, or NULL for none);
+ * `*out_json` receives the result as [`aurora_execute`] gives it. Once the statement's
+ * database is closed this gives `AURORA_STATUS_CLOSED`.
+ *
+ * # Safety
+ * As [`aurora_execute`].
+ */
+enum AuroraStatus aurora_stmt_execute(AuroraStmt stmt_handle,
+                                      const char *variables_json,
+                                      char **out_json,
+                                      struct AuroraErrorInfo **out_error);
+
+/**
+ * Releases a prepared statement. Freeing it again gives `AURORA_STATUS_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `out_error` is NULL or writable.
+ */
+enum AuroraStatus aurora_stmt_free(AuroraStmt stmt_handle,
+                                   struct AuroraErrorInfo **out_error);
 
 /**
  * Opens an AQL subscription (`subscription { users(where: ...) { email } }`); `*out_sub`

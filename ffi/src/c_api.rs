@@ -7,13 +7,13 @@
 //!   [`AuroraErrorInfo`] to release with [`aurora_error_free`]; on success it is set to NULL.
 //! - Strings are UTF-8 and NUL-terminated. Strings the library returns are released with
 //!   [`aurora_string_free`].
-//! - Handles ([`AuroraDb`], [`AuroraSubscription`]) are ids in a registry, never pointers: a
+//! - Handles ([`AuroraDb`], [`AuroraStmt`], [`AuroraSubscription`]) are ids in a registry, never pointers: a
 //!   closed or unknown handle gives `AURORA_STATUS_INVALID_HANDLE`, never a crash, so closing
 //!   twice is an error code, and ids are never reused.
 //! - No panic crosses the boundary: one becomes `AURORA_STATUS_INTERNAL`.
 
 use crate::{parse_json, timeout};
-use aurora_bindings::{BindingError, Database, ErrorCode, ForeignHandler, Subscription};
+use aurora_bindings::{BindingError, Database, ErrorCode, ForeignHandler, Statement, Subscription};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_void, CStr, CString};
@@ -24,6 +24,9 @@ use std::sync::Arc;
 
 /// An open database: an id, `0` is never a valid one.
 pub type AuroraDb = u64;
+
+/// A prepared statement: an id, `0` is never a valid one.
+pub type AuroraStmt = u64;
 
 /// A live subscription (AQL stream or change listener): an id, `0` is never a valid one.
 pub type AuroraSubscription = u64;
@@ -223,6 +226,7 @@ fn json_arg(what: &str, text: Option<&str>) -> CResult<serde_json::Value> {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static DATABASES: Mutex<BTreeMap<u64, Database>> = Mutex::new(BTreeMap::new());
 static SUBSCRIPTIONS: Mutex<BTreeMap<u64, Subscription>> = Mutex::new(BTreeMap::new());
+static STATEMENTS: Mutex<BTreeMap<u64, Statement>> = Mutex::new(BTreeMap::new());
 
 fn new_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
@@ -377,6 +381,67 @@ pub unsafe extern "C" fn aurora_execute_with_options(
         let op = opt_str_arg(operation_name, "operation_name")?;
         *out = c_string(db(db_handle)?.execute_text(aql, vars, debug_audit, op)?);
         Ok(())
+    })
+}
+
+/// Parses and plans `aql` once; `*out_stmt` receives the statement's handle, to run with
+/// [`aurora_stmt_execute`] and release with [`aurora_stmt_free`]. Text that does not parse
+/// gives `AURORA_STATUS_SYNTAX` (with line and column in the error).
+///
+/// # Safety
+/// As [`aurora_execute`].
+#[no_mangle]
+pub unsafe extern "C" fn aurora_prepare(
+    db_handle: AuroraDb,
+    aql: *const c_char,
+    out_stmt: *mut AuroraStmt,
+    out_error: *mut *mut AuroraErrorInfo,
+) -> AuroraStatus {
+    run(out_error, || unsafe {
+        let out = out_arg(out_stmt, "out_stmt", 0)?;
+        let aql = str_arg(aql, "aql")?;
+        let stmt = db(db_handle)?.prepare(aql)?;
+        let id = new_id();
+        STATEMENTS.lock().insert(id, stmt);
+        *out = id;
+        Ok(())
+    })
+}
+
+/// Runs a prepared statement with `variables_json` (a JSON object, or NULL for none);
+/// `*out_json` receives the result as [`aurora_execute`] gives it. Once the statement's
+/// database is closed this gives `AURORA_STATUS_CLOSED`.
+///
+/// # Safety
+/// As [`aurora_execute`].
+#[no_mangle]
+pub unsafe extern "C" fn aurora_stmt_execute(
+    stmt_handle: AuroraStmt,
+    variables_json: *const c_char,
+    out_json: *mut *mut c_char,
+    out_error: *mut *mut AuroraErrorInfo,
+) -> AuroraStatus {
+    run(out_error, || unsafe {
+        let out = out_arg(out_json, "out_json", ptr::null_mut())?;
+        let stmt =
+            STATEMENTS.lock().get(&stmt_handle).cloned().ok_or_else(|| CError::handle("statement", stmt_handle))?;
+        let vars = json_arg("variables", opt_str_arg(variables_json, "variables_json")?)?;
+        *out = c_string(stmt.execute_text(vars)?);
+        Ok(())
+    })
+}
+
+/// Releases a prepared statement. Freeing it again gives `AURORA_STATUS_INVALID_HANDLE`.
+///
+/// # Safety
+/// `out_error` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn aurora_stmt_free(
+    stmt_handle: AuroraStmt,
+    out_error: *mut *mut AuroraErrorInfo,
+) -> AuroraStatus {
+    run(out_error, || {
+        STATEMENTS.lock().remove(&stmt_handle).map(drop).ok_or_else(|| CError::handle("statement", stmt_handle))
     })
 }
 

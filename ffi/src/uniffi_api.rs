@@ -164,6 +164,12 @@ impl Aurora {
         Ok(self.db.execute_text_async(aql, vars, false, None).await?)
     }
 
+    /// Parses and plans `aql` once; run the statement with `execute` / `executeAsync`. Text
+    /// that does not parse fails with `SYNTAX` (line and column in the error).
+    pub fn prepare(&self, aql: String) -> Result<Arc<Statement>, AuroraError> {
+        Ok(Arc::new(Statement { inner: self.db.prepare(&aql)? }))
+    }
+
     /// Opens an AQL subscription (`subscription { users(where: ...) { email } }`).
     #[uniffi::method(default(variables_json = None))]
     pub fn stream(&self, aql: String, variables_json: Option<String>) -> Result<Arc<Subscription>, AuroraError> {
@@ -236,6 +242,36 @@ impl Aurora {
     /// True once the database is closed.
     pub fn is_closed(&self) -> bool {
         self.db.is_closed()
+    }
+}
+
+/// A prepared AQL statement (`Aurora.prepare`): parsed and planned once, run with new
+/// variables. Once its database is shut down every run fails with `CLOSED`; a schema change
+/// keeps it valid.
+#[derive(uniffi::Object)]
+pub struct Statement {
+    inner: facade::Statement,
+}
+
+#[uniffi::export]
+impl Statement {
+    /// Runs the statement; returns the result as JSON text (SPEC §4.11 shapes). Blocks.
+    #[uniffi::method(default(variables_json = None))]
+    pub fn execute(&self, variables_json: Option<String>) -> Result<String, AuroraError> {
+        let vars = parse_json("variables", variables_json.as_deref())?;
+        Ok(self.inner.execute_text(vars)?)
+    }
+
+    /// Async `execute` (Kotlin `suspend`, Swift `async`).
+    #[uniffi::method(default(variables_json = None))]
+    pub async fn execute_async(&self, variables_json: Option<String>) -> Result<String, AuroraError> {
+        let vars = parse_json("variables", variables_json.as_deref())?;
+        Ok(self.inner.execute_text_async(vars).await?)
+    }
+
+    /// The AQL text it was prepared from.
+    pub fn text(&self) -> String {
+        self.inner.text().to_owned()
     }
 }
 

@@ -5,11 +5,9 @@
 //! error); `undefined` object properties are skipped and `undefined` array items become null
 //! (as `JSON.stringify` does); `NaN`, `Infinity`, functions and symbols are rejected.
 //!
-//! Out of the engine (`JsonOut`): an Int within ±(2^53 − 1) becomes a number, a larger one a
-//! BigInt; a Float is always a number. The JSON is serialized to text off the JS thread and
-//! parsed there with `JSON.parse` (much cheaper for V8 than building objects through N-API one
-//! property at a time); only a value holding an Int beyond ±(2^53 − 1) is built through N-API,
-//! so that it can carry a BigInt.
+//! Out of the engine (`JsonOut`): built as JS values through N-API (`values`), with no JSON
+//! text on the way: an Int within ±(2^53 − 1) becomes a number, a larger one a BigInt; a
+//! Float is always a number.
 
 use napi::bindgen_prelude::*;
 use napi::sys;
@@ -22,77 +20,22 @@ const MAX_SAFE_INT: f64 = 9_007_199_254_740_991.0;
 /// A JS value converted to JSON on the way into the engine.
 pub struct JsonIn(pub Value);
 
-/// JSON from the engine converted to plain JS values.
-pub enum JsonOut {
-    /// JSON text, parsed with `JSON.parse` on the JS thread.
-    Text(String),
-    /// A value holding an Int beyond ±(2^53 − 1): built through N-API, with BigInts.
-    Tree(Value),
-}
+/// JSON from the engine, converted to plain JS values on the JS thread.
+pub struct JsonOut(pub Value);
 
 impl JsonOut {
-    /// Prepares a result's JSON text for the JS thread: parsed there as it is, unless it holds
-    /// an Int JS numbers cannot hold exactly.
-    pub fn from_text(t: aurora_bindings::JsonText) -> JsonOut {
-        if t.beyond_safe_integer {
-            if let Ok(v) = serde_json::from_str(&t.text) {
-                return JsonOut::Tree(v);
-            }
-        }
-        JsonOut::Text(t.text)
-    }
-
-    /// Prepares `v` for the JS thread (call it on the thread that produced the value).
+    /// Wraps `v` for the JS thread.
     pub fn new(v: Value) -> JsonOut {
-        if has_unsafe_int(&v) {
-            JsonOut::Tree(v)
-        } else {
-            match serde_json::to_string(&v) {
-                Ok(text) => JsonOut::Text(text),
-                Err(_) => JsonOut::Tree(v),
-            }
-        }
+        JsonOut(v)
     }
 }
 
-fn has_unsafe_int(v: &Value) -> bool {
-    const MAX: i64 = 9_007_199_254_740_991;
-    match v {
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => !(-MAX..=MAX).contains(&i),
-            None => n.as_u64().is_some(),
-        },
-        Value::Array(a) => a.iter().any(has_unsafe_int),
-        Value::Object(m) => m.values().any(has_unsafe_int),
-        _ => false,
+impl Drop for JsonOut {
+    fn drop(&mut self) {
+        aurora_bindings::drop_json_flat(std::mem::take(&mut self.0));
     }
 }
 
-thread_local! {
-    /// `JSON.parse` of the JS environment of this thread.
-    static JSON_PARSE: std::cell::Cell<(sys::napi_env, sys::napi_ref)> =
-        const { std::cell::Cell::new((ptr::null_mut(), ptr::null_mut())) };
-}
-
-unsafe fn json_parse_fn(env: sys::napi_env) -> Result<sys::napi_value> {
-    let (cached_env, cached) = JSON_PARSE.with(|c| c.get());
-    let mut f = ptr::null_mut();
-    if cached_env == env && !cached.is_null() {
-        check(unsafe { sys::napi_get_reference_value(env, cached, &mut f) }, "JSON.parse")?;
-        if !f.is_null() {
-            return Ok(f);
-        }
-    }
-    let mut global = ptr::null_mut();
-    let mut json = ptr::null_mut();
-    check(unsafe { sys::napi_get_global(env, &mut global) }, "global")?;
-    check(unsafe { sys::napi_get_named_property(env, global, c"JSON".as_ptr(), &mut json) }, "JSON")?;
-    check(unsafe { sys::napi_get_named_property(env, json, c"parse".as_ptr(), &mut f) }, "JSON.parse")?;
-    let mut r = ptr::null_mut();
-    check(unsafe { sys::napi_create_reference(env, f, 1, &mut r) }, "reference")?;
-    JSON_PARSE.with(|c| c.set((env, r)));
-    Ok(f)
-}
 impl TypeName for JsonIn {
     fn type_name() -> &'static str {
         "any"
@@ -113,22 +56,7 @@ impl TypeName for JsonOut {
 
 impl ToNapiValue for JsonOut {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        match val {
-            JsonOut::Tree(v) => unsafe { Value::to_napi_value(env, v) },
-            JsonOut::Text(text) => unsafe {
-                let parse = json_parse_fn(env)?;
-                let mut arg = ptr::null_mut();
-                check(
-                    sys::napi_create_string_utf8(env, text.as_ptr().cast(), text.len() as isize, &mut arg),
-                    "string",
-                )?;
-                let mut undefined = ptr::null_mut();
-                check(sys::napi_get_undefined(env, &mut undefined), "undefined")?;
-                let mut out = ptr::null_mut();
-                check(sys::napi_call_function(env, undefined, parse, 1, &arg, &mut out), "JSON.parse call")?;
-                Ok(out)
-            },
-        }
+        unsafe { crate::values::to_js(env, &val.0) }
     }
 }
 
@@ -220,18 +148,6 @@ pub unsafe fn string(env: sys::napi_env, v: sys::napi_value) -> Result<String> {
     check(unsafe { sys::napi_get_value_string_utf8(env, v, out.as_mut_ptr().cast(), out.len(), &mut len) }, "string")?;
     out.truncate(len);
     String::from_utf8(out).map_err(|_| invalid("a string is not valid UTF-8"))
-}
-
-/// A variable name passed as a call argument: a string, or `undefined`/`null` for none.
-///
-/// # Safety
-/// `v` must be a live value of `env`.
-pub unsafe fn name(env: sys::napi_env, v: sys::napi_value) -> Result<Option<String>> {
-    match unsafe { type_of(env, v)? } {
-        sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(None),
-        sys::ValueType::napi_string => unsafe { string(env, v) }.map(Some),
-        _ => Err(invalid("a variable name must be a string")),
-    }
 }
 
 fn number(n: f64) -> Result<Value> {

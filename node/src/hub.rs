@@ -215,7 +215,7 @@ unsafe fn string(env: sys::napi_env, s: &str) -> sys::napi_value {
 
 /// The rejection value of an engine error: an `AuroraError` when index.js registered the class,
 /// else an `Error` whose message carries the error as JSON (index.js converts it).
-unsafe fn error_value(env: sys::napi_env, e: &BindingError) -> sys::napi_value {
+pub(crate) unsafe fn error_value(env: sys::napi_env, e: &BindingError) -> sys::napi_value {
     let (class_env, class_ref) = ERROR_CLASS.with(|c| c.get());
     if class_env == env && !class_ref.is_null() {
         unsafe {

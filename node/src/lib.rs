@@ -1,27 +1,25 @@
 //! Node.js bindings of Aurora DB (npm package `aurora-db`).
 //!
-//! A thin layer over `aurora-bindings`: it converts between JS values and JSON (`convert`),
-//! runs the hot async calls (`execute`, `enqueue`, subscription `next`) on the facade's runtime
-//! and settles their Promises in batches (`hub`), runs the rare blocking facade calls (`open`,
-//! `close`, `stopWorkers`, job queries) on libuv's thread pool (`AsyncTask`) so the event loop
-//! never waits, and calls JS job handlers through a weak threadsafe function. All behaviour
-//! lives in the facade. The hottest call, `execute` with a few scalar variables, takes a
-//! shorter path: a plain N-API callback (`hot`) on databases and texts by number (`slots`,
-//! `texts`) whose list results are built per shape (`rows`). The JS layer (`index.js`) builds
-//! `AuroraError`s and implements the async-iterator protocol.
+//! A thin layer over `aurora-bindings`: it converts JS values to the engine's JSON (`convert`)
+//! and engine values to JS values (`values`), with no JSON text either way; runs the hot async
+//! calls (`execute`, `enqueue`, subscription `next`) on the facade's runtime and settles their
+//! Promises in batches (`hub`); runs the rare blocking facade calls (`open`, `close`,
+//! `stopWorkers`, job queries) on libuv's thread pool (`AsyncTask`) so the event loop never
+//! waits; and calls JS job handlers through a weak threadsafe function. All behaviour lives in
+//! the facade. The hottest calls (`execute`, `executeSync`, prepared statements) are plain
+//! N-API callbacks (`hot`) on handles and texts by number (`slots`, `texts`). The JS layer
+//! (`index.js`) builds `AuroraError`s and implements the async-iterator protocol.
 
 #![deny(clippy::all)]
 
 mod convert;
 mod hot;
 mod hub;
-mod rows;
 mod slots;
 mod texts;
+mod values;
 
-use aurora_bindings::{
-    guard, AsyncForeignHandler, BindingError, BoxFuture, Database, Execution, ExecutionResult, JsonText, Subscription,
-};
+use aurora_bindings::{AsyncForeignHandler, BindingError, BoxFuture, Database, Statement, Subscription};
 use convert::{JsonIn, JsonOut};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -74,6 +72,14 @@ pub fn open(path: String, config: Option<JsonIn>) -> AsyncTask<Blocking<NativeDa
     blocking(move || Database::open(&path, &config).map(|db| NativeDatabase { db, slot: Default::default() }))
 }
 
+/// Opens (or creates) the database at `path` on the calling thread (blocks the event loop).
+#[napi]
+pub fn open_sync(path: String, config: Option<JsonIn>) -> Result<NativeDatabase> {
+    let config = config.map(|c| c.0).unwrap_or(Value::Null);
+    let db = Database::open(&path, &config).map_err(to_js_error)?;
+    Ok(NativeDatabase { db, slot: Default::default() })
+}
+
 /// Registers the JS `AuroraError` class: Promises of `execute`, `enqueue` and subscription
 /// `next` reject with `new AuroraError(message, code, line, column)`.
 #[napi(
@@ -83,14 +89,11 @@ pub fn set_error_class(env: Env, error_class: Unknown) -> Result<()> {
     hub::set_error_class(env.raw(), error_class.raw())
 }
 
-/// Registers the function that compiles a row function per result shape (see `rows`):
-/// `maker(key, columns)` returns `(n, ...cells) => Promise<{ [key]: rows }>`, or null to
-/// leave that shape to JSON text.
-#[napi(
-    ts_args_type = "maker: (key: string, columns: string[]) => ((n: number, ...cells: unknown[]) => Promise<any>) | null"
-)]
-pub fn set_row_maker(env: Env, maker: Function<'_>) -> Result<()> {
-    rows::set_maker(env.raw(), maker.raw())
+/// Registers the decoder of encoded values (see `values`): `decoder(ops, text, keys)` returns
+/// the value that `ops` (a Float64Array of tags and numbers) and `text` (every string) encode.
+#[napi(ts_args_type = "decoder: (ops: Float64Array, text: string, keys: string[]) => unknown")]
+pub fn set_decoder(env: Env, decoder: Function<'_>) -> Result<()> {
+    values::set_decoder(env.raw(), decoder.raw())
 }
 
 /// The native database handle behind the JS `Aurora` class.
@@ -104,22 +107,12 @@ pub struct NativeDatabase {
 impl Drop for NativeDatabase {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.get() {
-            slots::release(slot);
+            slots::release(&slots::DATABASES, slot);
         }
     }
 }
 
-/// `NativeDatabase.execute` for the handle in `slot`, with the variables as JSON text and no
-/// options: the hot path of `Aurora.execute`, a plain function (see `slots`).
-#[napi(ts_return_type = "string | Promise<any>")]
-pub fn execute_in_slot<'env>(env: &'env Env, slot: u32, aql: String, variables_json: String) -> Result<Outcome<'env>> {
-    match slots::get(slot) {
-        Ok(db) => run_text(&db, env, aql, &variables_json, None, None),
-        Err(e) => hub::settled(env, Err::<JsonOut, _>(e)).map(Either::B),
-    }
-}
-
-/// Numbers an AQL text for `executeInSlotWith` (index.js asks once per text; see `texts`).
+/// Numbers an AQL text for `executeSlot` (index.js asks once per text; see `texts`).
 #[napi]
 pub fn intern_text(aql: String) -> Result<u32> {
     texts::intern(aql).map_err(to_js_error)
@@ -133,43 +126,52 @@ pub fn register_hot(exports: Object, env: Env) -> Result<()> {
 
 #[napi]
 impl NativeDatabase {
-    /// Executes AQL. The SPEC §4.11 JSON result comes back as JSON text when the call finished
-    /// at once (index.js parses it: `JSON.parse` is cheapest from JS), else as a Promise of
-    /// plain JS values.
-    #[napi(ts_return_type = "string | Promise<any>")]
-    pub fn execute<'env>(
+    /// Executes AQL with options; resolves to the SPEC §4.11 result as JS values (the common
+    /// call, without options, is `executeSlot`).
+    #[napi(ts_return_type = "Promise<any>")]
+    pub fn execute(
         &self,
-        env: &'env Env,
+        env: &Env,
         aql: String,
         variables: Option<JsonIn>,
         debug_audit: Option<bool>,
         operation_name: Option<String>,
-    ) -> Result<Outcome<'env>> {
+    ) -> Result<Unknown<'_>> {
         let vars = variables.map(|v| v.0).unwrap_or(Value::Null);
-        run(&self.db, env, aql, vars, debug_audit, operation_name)
+        let run = self.db.execute_eager(aql, vars, debug_audit.unwrap_or(false), operation_name);
+        let raw = hot::settle(env, run)?;
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), raw) })
     }
 
-    /// `execute` with the variables already serialized by `JSON.stringify` (index.js does so
-    /// for plain data, which is much cheaper than reading the object through N-API).
-    #[napi(ts_return_type = "string | Promise<any>")]
-    pub fn execute_text<'env>(
+    /// Executes AQL with options on the calling thread (blocks the event loop); returns the
+    /// result or throws.
+    #[napi(ts_return_type = "any")]
+    pub fn execute_sync(
         &self,
-        env: &'env Env,
         aql: String,
-        variables_json: String,
+        variables: Option<JsonIn>,
         debug_audit: Option<bool>,
         operation_name: Option<String>,
-    ) -> Result<Outcome<'env>> {
-        run_text(&self.db, env, aql, &variables_json, debug_audit, operation_name)
+    ) -> Result<JsonOut> {
+        let vars = variables.map(|v| v.0).unwrap_or(Value::Null);
+        let out = self.db.execute_sync(&aql, vars, debug_audit.unwrap_or(false), operation_name.as_deref());
+        out.map(|r| JsonOut::new(r.into_json())).map_err(to_js_error)
     }
 
-    /// Registers this handle for `executeInSlot` (once) and returns its slot.
+    /// Parses and compiles `aql` once; run it with `statementExecute(Sync)`.
+    #[napi]
+    pub fn prepare(&self, aql: String) -> Result<NativeStatement> {
+        let stmt = self.db.prepare(&aql).map_err(to_js_error)?;
+        Ok(NativeStatement { stmt, slot: Default::default() })
+    }
+
+    /// Registers this handle for `executeSlot` (once) and returns its slot.
     #[napi]
     pub fn slot(&self) -> u32 {
         match self.slot.get() {
             Some(s) => s,
             None => {
-                let s = slots::register(&self.db);
+                let s = slots::register(&slots::DATABASES, &self.db);
                 self.slot.set(Some(s));
                 s
             }
@@ -322,61 +324,40 @@ impl AsyncForeignHandler for JsHandler {
     }
 }
 
-/// What `execute` returns: JSON text of a result that is already there, or a Promise.
-type Outcome<'env> = Either<String, PromiseRaw<'env, JsonOut>>;
+/// A prepared statement behind the JS `Statement` class.
+#[napi]
+pub struct NativeStatement {
+    stmt: Statement,
+    /// This handle's slot in the JS thread's registry (see `slots`), once asked for.
+    slot: std::cell::Cell<Option<u32>>,
+}
 
-/// `execute` with the variables as JSON text.
-fn run_text<'env>(
-    db: &Database,
-    env: &'env Env,
-    aql: String,
-    variables_json: &str,
-    debug_audit: Option<bool>,
-    operation_name: Option<String>,
-) -> Result<Outcome<'env>> {
-    match serde_json::from_str::<Value>(variables_json) {
-        Ok(vars) => run(db, env, aql, vars, debug_audit, operation_name),
-        Err(e) => {
-            let e = BindingError::validation(format!("variables are not valid JSON: {e}"));
-            hub::settled(env, Err::<JsonOut, _>(e)).map(Either::B)
+impl Drop for NativeStatement {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.get() {
+            slots::release(&slots::STATEMENTS, slot);
         }
     }
 }
 
-/// Runs `execute` eagerly when its text is known to be cheap (JS objects of a list of scalars
-/// or the result's JSON text, or an already-settled Promise for an error or a result JS numbers
-/// cannot hold), otherwise on the facade's runtime.
-fn run<'env>(
-    db: &Database,
-    env: &'env Env,
-    aql: String,
-    vars: Value,
-    debug_audit: Option<bool>,
-    operation_name: Option<String>,
-) -> Result<Outcome<'env>> {
-    match db.execute_eager(aql, vars, debug_audit.unwrap_or(false), operation_name) {
-        Execution::Ready(Ok(result)) => ready(env, result),
-        Execution::Ready(Err(e)) => hub::settled(env, Err::<JsonOut, _>(e)).map(Either::B),
-        Execution::Pending(work) => {
-            hub::spawn(env, async move { work.await.and_then(json_text).map(JsonOut::from_text) }).map(Either::B)
+#[napi]
+impl NativeStatement {
+    /// Registers this statement for `statementExecute` (once) and returns its slot.
+    #[napi]
+    pub fn slot(&self) -> u32 {
+        match self.slot.get() {
+            Some(s) => s,
+            None => {
+                let s = slots::register(&slots::STATEMENTS, &self.stmt);
+                self.slot.set(Some(s));
+                s
+            }
         }
     }
-}
 
-/// A result that is already there: built by its shape's row function when it has rows, else
-/// handed over as JSON text.
-fn ready<'env>(env: &'env Env, result: ExecutionResult) -> Result<Outcome<'env>> {
-    match guard(|| Ok(result.rows().map(|rows| rows::to_js(env.raw(), &rows)))) {
-        Ok(Some(Ok(Some(promise)))) => return Ok(Either::B(PromiseRaw::new(env.raw(), promise))),
-        Ok(Some(Err(e))) => return Err(e),
-        _ => {} // no rows (or a panic finding them): the JSON text says the same
+    /// The AQL text it was prepared from.
+    #[napi(getter)]
+    pub fn text(&self) -> String {
+        self.stmt.text().to_string()
     }
-    match json_text(result) {
-        Ok(t) if !t.beyond_safe_integer => Ok(Either::A(t.text)),
-        outcome => hub::settled(env, outcome.map(JsonOut::from_text)).map(Either::B),
-    }
-}
-
-fn json_text(result: ExecutionResult) -> std::result::Result<JsonText, BindingError> {
-    guard(|| Ok(result.into_json_text()?))
 }

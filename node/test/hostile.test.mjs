@@ -14,8 +14,7 @@
 // before it; twice `max_mb`, since RSS also counts pages V8 and the allocator keep. Without
 // /proc, the growth of process.memoryUsage().rss after the call is checked instead.
 //
-// The variable nested 100,000 arrays deep is built natively (a loop): JSON.stringify is never
-// reached (index.js sends only shallow plain data as JSON text) and the addon's conversion
+// The variable nested 100,000 arrays deep is built natively (a loop): the addon's conversion
 // refuses it at its 128-level bound with a VALIDATION error, the expected outcome.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,10 +1,10 @@
-// The hot paths of `execute` (scalar variables passed as arguments, list results built by a
-// compiled row function) give exactly the JS values of the general paths (JSON text both ways).
+// Every way to run AQL gives exactly the same JS values: the Promise `execute` finished on the
+// JS thread or on the runtime, `executeSync`, with options, and prepared statements (async and
+// sync). Variables and results cross as values, with no JSON text and no generated code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { inspect } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { Aurora } from 'aurora-db';
 import { NODE_DIR, tempDbPath } from './helpers.mjs';
@@ -26,9 +26,9 @@ const QUERIES = [
   'query { things { k n f s b } }',
   'query { things(where: { n: { gt: -100 } }) { k n } }',
   'query { things { key: k number: n text: s } }',
-  'query { things { k k } }', // a repeated key: JSON path
-  'query { things { k o } }', // an object value: JSON path
-  'query { things { k l } }', // an array value: JSON path
+  'query { things { k k } }', // a repeated key
+  'query { things { k o } }', // an object value
+  'query { things { k l } }', // an array value
   'query { things { k missing: n } }',
   'query { things(where: { k: { eq: "nope" } }) { k } }',
   'query { things(where: { k: { in: ["a", "b", "c", "d", "f"] } }) { k n f s b } }',
@@ -58,17 +58,25 @@ function withoutSids(result) {
   );
 }
 
-test('list results built per shape equal the JSON path, value for value', async () => {
-  // eagerBudgetUs 0: every call runs on the runtime and comes back as JSON text.
+test('execute, executeSync, options and prepared statements give the same values', async () => {
+  // eagerBudgetUs 0: every Promise call runs on the runtime.
   const [fast, general] = await Promise.all([seeded(), seeded({ eagerBudgetUs: 0 })]);
   try {
     for (const q of QUERIES) {
       const expected = await general.execute(q);
+      const same = (got, how) => {
+        if (q.includes('_sid')) assert.deepEqual(withoutSids(got), withoutSids(expected), `${q} (${how})`);
+        else assert.deepEqual(got, expected, `${q} (${how})`);
+      };
+      const stmt = fast.prepare(q);
       // The first run of a text goes to the runtime; the later ones finish on this thread.
       for (let i = 0; i < 4; i++) {
-        const got = await fast.execute(q);
-        if (q.includes('_sid')) assert.deepEqual(withoutSids(got), withoutSids(expected), q);
-        else assert.deepEqual(got, expected, `${q} (run ${i})`);
+        same(await fast.execute(q), `execute, run ${i}`);
+        same(fast.executeSync(q), `executeSync, run ${i}`);
+        same(await fast.execute(q, null, {}), `execute with options, run ${i}`);
+        same(fast.executeSync(q, undefined, {}), `executeSync with options, run ${i}`);
+        same(await stmt.execute(), `statement, run ${i}`);
+        same(stmt.executeSync(null), `statement sync, run ${i}`);
       }
     }
     const floats = await fast.execute('query { things { f } }');
@@ -114,37 +122,33 @@ test('large lists (beyond one call) and many shapes come out right', async () =>
   }
 });
 
-test('a scalar list known to be cheap comes back built, other shapes as JSON text', async () => {
+test('the native functions hand back settled Promises once a text is known to be cheap', async () => {
   const n = await native.open(tempDbPath(), null);
   try {
     const slot = n.slot();
-    const run = (aql, vars) => native.executeInSlot(slot, aql, JSON.stringify(vars));
-    await run(SCHEMA, null);
-    for (const d of DOCS.filter((d) => typeof d.n !== 'bigint')) await run(INSERT, { d });
-    // What a call hands back: JSON text, a Promise already resolved with the built rows, or a
-    // pending Promise (the call runs on the runtime).
-    const kind = (out) => (typeof out === 'string' ? 'text' : inspect(out).includes('<pending>') ? 'pending' : 'built');
-    const kinds = async (aql) => {
-      const out = [];
-      for (let i = 0; i < 6; i++) {
-        const r = run(aql, { k: 'a' });
-        out.push(kind(r));
-        await r;
-      }
-      return out;
-    };
-    const scalar = await kinds('query ($k: String) { things(where: { k: { eq: $k } }) { k n s } }');
-    const nested = await kinds('query ($k: String) { things(where: { k: { eq: $k } }) { k o } }');
-    assert.equal(scalar[0], 'pending', scalar.join());
-    assert.equal(scalar.at(-1), 'built', scalar.join());
-    assert.equal(nested.at(-1), 'text', nested.join());
-    assert.ok(!nested.includes('built'), nested.join());
+    await native.executeSlot(slot, SCHEMA, null);
+    for (const d of DOCS.filter((d) => typeof d.n !== 'bigint')) await native.executeSlot(slot, INSERT, { d });
+    const q = 'query ($k: String) { things(where: { k: { eq: $k } }) { k o l } }';
+    const first = native.executeSlot(slot, q, { k: 'a' });
+    assert.ok(first instanceof Promise);
+    const expected = { things: [{ k: 'a', o: { x: 1 }, l: [1, 2] }] };
+    assert.deepEqual(await first, expected);
+    for (let i = 0; i < 4; i++) assert.deepEqual(await native.executeSlot(slot, q, { k: 'a' }), expected);
+    assert.deepEqual(native.executeSlotSync(slot, q, { k: 'a' }), expected);
+    const stmt = n.prepare(q);
+    assert.equal(stmt.text, q);
+    assert.deepEqual(native.statementExecuteSync(stmt.slot(), { k: 'a' }), expected);
+    assert.deepEqual(await native.statementExecute(stmt.slot(), { k: 'a' }), expected);
+    // Slots that hold nothing are errors, not crashes.
+    await assert.rejects(native.executeSlot(9999, q, null), { code: 'VALIDATION' });
+    assert.throws(() => native.statementExecuteSync(9999, null), { code: 'VALIDATION' });
+    assert.throws(() => native.executeSlotSync('x', q, null));
   } finally {
     await n.close();
   }
 });
 
-test('scalar variables passed as arguments mean what JSON text means', async () => {
+test('variables mean the same on every path: no options, options, sync and prepared', async () => {
   const db = await Aurora.open(tempDbPath());
   try {
     await db.execute('schema { define collection c { k: String! @unique  v: Any  w: Any } }');
@@ -152,10 +156,13 @@ test('scalar variables passed as arguments mean what JSON text means', async () 
     const values = [0, -0, 1, -7, 2.5, 0.1, 1e-7, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1e21, 2 ** 60, 'ü ✓', '', 'x'.repeat(5000), true, false, null];
     // Strings around the one-call read's 256-byte buffer, ending in 1-, 2- and 4-byte characters.
     for (let n = 248; n <= 260; n++) values.push('x'.repeat(n), 'x'.repeat(n - 2) + 'é', 'x'.repeat(n - 4) + '😀');
+    const stmt = db.prepare(put);
     for (const [i, v] of values.entries()) {
-      // No options: the argument path. Options: the JSON text path.
+      // No options: the slot path. Options: the class method path.
       const fast = await db.execute(put, { k: `a${i}`, v, w: undefined });
       const general = await db.execute(put, { k: `j${i}`, v, w: undefined }, {});
+      assert.deepEqual(db.executeSync(put, { k: `s${i}`, v, w: undefined }), fast, `value #${i} (sync)`);
+      assert.deepEqual(stmt.executeSync({ k: `t${i}`, v, w: undefined }), fast, `value #${i} (statement)`);
       assert.deepEqual(fast, general, `value #${i}`);
       assert.ok(Object.is(fast.insertInto.v, general.insertInto.v), `value #${i}: ${fast.insertInto.v}`);
       if (typeof v === 'string') assert.equal(fast.insertInto.v, v, `string #${i} comes back whole`);
@@ -163,27 +170,33 @@ test('scalar variables passed as arguments mean what JSON text means', async () 
     }
     // Integral numbers within 2^53 are Ints, others Floats, on both paths.
     const ints = await db.execute('query ($v: Int) { c(where: { v: { eq: $v } }) { k } }', { v: -7 });
-    assert.deepEqual(ints.c.map((d) => d.k).sort(), ['a3', 'j3']);
+    assert.deepEqual(ints.c.map((d) => d.k).sort(), ['a3', 'j3', 's3', 't3']);
     const floats = await db.execute('query ($v: Float) { c(where: { v: { eq: $v } }) { k } }', { v: 2 ** 60 });
-    assert.deepEqual(floats.c.map((d) => d.k).sort(), ['a10', 'j10']);
-    // Four variables, nested values, BigInts and class instances take the general paths.
+    assert.deepEqual(floats.c.map((d) => d.k).sort(), ['a10', 'j10', 's10', 't10']);
+    // Four variables, BigInts and class instances are read the same way.
     const four = 'query ($a: Any, $b: Any, $c: Any, $d: Any) { c(where: { v: { in: [$a, $b, $c, $d] } }) { k } }';
-    assert.equal((await db.execute(four, { a: 0, b: 1, c: 2.5, d: -7 })).c.length, 10); // 0 and -0 are both 0
-    assert.equal((await db.execute('query ($v: Int) { c(where: { v: { eq: $v } }) { k } }', { v: 1n })).c.length, 2);
+    assert.equal((await db.execute(four, { a: 0, b: 1, c: 2.5, d: -7 })).c.length, 20); // 0 and -0 are both 0
+    assert.equal((await db.execute('query ($v: Int) { c(where: { v: { eq: $v } }) { k } }', { v: 1n })).c.length, 4);
     class Vars { constructor() { this.v = 1; } }
-    assert.equal((await db.execute('query ($v: Int) { c(where: { v: { eq: $v } }) { k } }', new Vars())).c.length, 2);
-    // Errors are the same on both paths.
+    assert.equal((await db.execute('query ($v: Int) { c(where: { v: { eq: $v } }) { k } }', new Vars())).c.length, 4);
+    // Errors are the same on every path: rejections, and AuroraError throws from the sync ones.
+    const byInt = 'query ($v: Int) { c(where: { v: { eq: $v } }) { k } }';
     for (const options of [undefined, {}]) {
-      await assert.rejects(db.execute('query ($v: Int) { c(where: { v: { eq: $v } }) { k } }', { v: 'text' }, options), { code: 'VALIDATION' });
-      await assert.rejects(db.execute(put, { k: 'a0', v: 1 }, options), { code: 'UNIQUE_VIOLATION' });
-      await assert.rejects(db.execute(put, { k: 'n', v: NaN }, options), { code: 'VALIDATION' });
+      await assert.rejects(db.execute(byInt, { v: 'text' }, options), { name: 'AuroraError', code: 'VALIDATION' });
+      await assert.rejects(db.execute(put, { k: 'a0', v: 1 }, options), { name: 'AuroraError', code: 'UNIQUE_VIOLATION' });
+      await assert.rejects(db.execute(put, { k: 'n', v: NaN }, options), { name: 'AuroraError', code: 'VALIDATION' });
+      assert.throws(() => db.executeSync(byInt, { v: 'text' }, options), { name: 'AuroraError', code: 'VALIDATION' });
+      assert.throws(() => db.executeSync(put, { k: 'a0', v: 1 }, options), { name: 'AuroraError', code: 'UNIQUE_VIOLATION' });
+      assert.throws(() => db.executeSync(put, { k: 'n', v: NaN }, options), { name: 'AuroraError', code: 'VALIDATION' });
     }
+    await assert.rejects(stmt.execute({ k: 'a0', v: 1 }), { name: 'AuroraError', code: 'UNIQUE_VIOLATION' });
+    assert.throws(() => stmt.executeSync({ k: 'n', v: NaN }), { name: 'AuroraError', code: 'VALIDATION' });
   } finally {
     await db.close();
   }
 });
 
-test('with code generation from strings disallowed, results come as JSON text, the same', async () => {
+test('with code generation from strings disallowed, every path gives the same results', async () => {
   const script = `
     const { Aurora } = require(${JSON.stringify(NODE_DIR)});
     (async () => {
@@ -191,11 +204,13 @@ test('with code generation from strings disallowed, results come as JSON text, t
       await db.execute('schema { define collection c { k: String! @unique  n: Int } }');
       await db.execute('mutation { insertInto(collection: "c", data: { k: "a", n: 1 }) { k } }');
       const out = [];
-      for (let i = 0; i < 5; i++) out.push(await db.execute('query ($k: String) { c(where: { k: { eq: $k } }) { k n } }', { k: 'a' }));
+      const q = 'query ($k: String) { c(where: { k: { eq: $k } }) { k n } }';
+      const stmt = db.prepare(q);
+      for (let i = 0; i < 5; i++) out.push(await db.execute(q, { k: 'a' }), db.executeSync(q, { k: 'a' }), stmt.executeSync({ k: 'a' }));
       await db.close();
       console.log(JSON.stringify(out));
     })();`;
   const r = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', script], { encoding: 'utf8', timeout: 60000 });
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), Array(5).fill({ c: [{ k: 'a', n: 1 }] }));
+  assert.deepEqual(JSON.parse(r.stdout), Array(15).fill({ c: [{ k: 'a', n: 1 }] }));
 });

@@ -1,7 +1,7 @@
 //! `aurora_db._native`: PyO3 glue over the shared bindings facade. Conversion only — the
 //! Python-facing API (iterators, decorators, asyncio) lives in `python/aurora_db/__init__.py`.
 
-use aurora_bindings::{BindingError, Database, ErrorCode, ForeignHandler};
+use aurora_bindings::{BindingError, Database, ErrorCode, ForeignHandler, Statement};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -171,6 +171,12 @@ impl NativeDatabase {
         to_py(py, &out)
     }
 
+    /// Parses and plans `aql` once; run it with `NativeStatement.execute`.
+    fn prepare(&self, aql: &str) -> PyResult<NativeStatement> {
+        let stmt = self.db.prepare(aql).map_err(to_pyerr)?;
+        Ok(NativeStatement { stmt })
+    }
+
     #[pyo3(signature = (aql, variables=None))]
     fn stream(&self, py: Python<'_>, aql: &str, variables: Option<&Bound<'_, PyAny>>) -> PyResult<NativeSubscription> {
         let vars = opt_json(variables)?;
@@ -243,6 +249,28 @@ impl NativeDatabase {
 }
 
 /// A live subscription; `next` releases the GIL while it waits.
+/// A prepared statement (see `aurora_db.Statement`).
+#[pyclass(module = "aurora_db._native", frozen)]
+struct NativeStatement {
+    stmt: Statement,
+}
+
+#[pymethods]
+impl NativeStatement {
+    #[pyo3(signature = (variables=None))]
+    fn execute<'py>(&self, py: Python<'py>, variables: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        let vars = opt_json(variables)?;
+        let stmt = &self.stmt;
+        let out = py.detach(|| stmt.execute(vars)).map_err(to_pyerr)?;
+        to_py(py, &out)
+    }
+
+    #[getter]
+    fn text(&self) -> &str {
+        self.stmt.text()
+    }
+}
+
 #[pyclass(module = "aurora_db._native", frozen)]
 struct NativeSubscription {
     sub: aurora_bindings::Subscription,
@@ -309,6 +337,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<NativeDatabase>()?;
     m.add_class::<NativeSubscription>()?;
+    m.add_class::<NativeStatement>()?;
     m.add("AuroraError", py.get_type::<AuroraError>())?;
     m.add("AqlSyntaxError", py.get_type::<AqlSyntaxError>())?;
     m.add("ValidationError", py.get_type::<ValidationError>())?;

@@ -265,3 +265,34 @@ def test_mypy_strict_accepts_a_typed_program_using_the_whole_api() -> None:
         [sys.executable, "-m", "mypy", "--strict", str(example)], check=False, capture_output=True, text=True
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_prepared_statements_run_with_new_variables_and_fail_cleanly(tmp_path: Path) -> None:
+    db = aurora_db.Aurora(str(tmp_path / "db"))
+    db.execute("schema { define collection users { email: String! @unique  age: Int  tags: [String] } }")
+    insert = db.prepare(
+        "mutation($e: String!, $a: Int, $t: [String]) "
+        '{ insertInto(collection: "users", data: {email: $e, age: $a, tags: $t}) { email } }'
+    )
+    lookup = db.prepare("query($e: String) { users(where: {email: {eq: $e}}) { email age tags } }")
+    assert lookup.text.startswith("query($e: String)")
+    for i in range(20):
+        assert insert.execute({"e": f"u{i}", "a": i, "t": ["x", str(i)]}) == {"insertInto": {"email": f"u{i}"}}
+    assert lookup.execute({"e": "u7"}) == {"users": [{"email": "u7", "age": 7, "tags": ["x", "7"]}]}
+    assert lookup.execute({"e": "u7"}) == db.execute(lookup.text, {"e": "u7"})
+    assert asyncio.run(lookup.execute_async({"e": "u3"}))["users"][0]["age"] == 3
+    with pytest.raises(aurora_db.UniqueViolation):
+        insert.execute({"e": "u1", "a": 1})
+    with pytest.raises(aurora_db.ValidationError):
+        lookup.execute({"e": 5})
+    with pytest.raises(aurora_db.AqlSyntaxError) as syntax:
+        db.prepare("query { users { email ")
+    assert syntax.value.line == 1
+    # A schema change keeps statements valid.
+    db.execute('migrate { "v2": { alter collection users { add name: String } } }')
+    assert lookup.execute({"e": "u2"})["users"][0]["age"] == 2
+    db.close()
+    with pytest.raises(aurora_db.ClosedError):
+        lookup.execute({"e": "u1"})
+    with pytest.raises(aurora_db.ClosedError):
+        db.prepare("query { users { email } }")

@@ -15,6 +15,9 @@ def main(path: str) -> None:
             "query Q($e: String) { users(where: {email: {eq: $e}}) { email } }", {"e": "x"}
         )
         print(res["users"])
+        stmt: aurora_db.Statement = db.prepare("query Q($e: String) { users(where: {email: {eq: $e}}) { email } }")
+        again: dict[str, Any] = stmt.execute({"e": "x"})
+        print(again, stmt.text)
 
         @db.register_handler("mail")
         def mail(job: dict[str, Any]) -> None:

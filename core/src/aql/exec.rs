@@ -284,9 +284,9 @@ fn run_query_op(ctx: &Ctx, plan: &Plan, index: usize, sels: &[Selection], out: &
     Ok(())
 }
 
-/// The operations `req` runs (every one, or the one `operation_name` names) with their index.
-fn selected<'a>(plan: &'a Plan, req: &'a ExecuteRequest) -> impl Iterator<Item = (usize, &'a Operation)> + 'a {
-    let wanted = req.options.operation_name.as_deref();
+/// The operations a request with `options` runs (every one, or the one `operation_name` names) with their index.
+fn selected<'a>(plan: &'a Plan, options: &'a ExecuteOptions) -> impl Iterator<Item = (usize, &'a Operation)> + 'a {
+    let wanted = options.operation_name.as_deref();
     plan.doc.operations.iter().enumerate().filter(move |(_, o)| wanted.is_none_or(|n| o.name.as_deref() == Some(n)))
 }
 
@@ -322,33 +322,48 @@ impl Aurora {
     pub async fn execute_lean(&self, request: impl Into<ExecuteRequest>) -> Result<ExecutionResult> {
         let req = request.into();
         self.inner.check_open()?;
-        let _running = Running::enter(&self.inner.running_requests);
         let plan = parse_cached(self, &req.aql)?;
+        self.run_plan(&plan, &req.variables, &req.options).await
+    }
+
+    /// Runs a parsed document (from the plan cache or a [`super::Statement`]).
+    pub(crate) async fn run_plan(
+        &self,
+        plan: &Plan,
+        variables: &serde_json::Value,
+        options: &ExecuteOptions,
+    ) -> Result<ExecutionResult> {
+        self.inner.check_open()?;
+        let _running = Running::enter(&self.inner.running_requests);
         let doc = &plan.doc;
         if !doc.fragments.is_empty() {
             fragments::check_type_conditions(doc, &self.collection_names())?;
         }
-        if selected(&plan, &req).next().is_none() {
-            return Err(match req.options.operation_name.as_deref() {
+        if selected(plan, options).next().is_none() {
+            return Err(match options.operation_name.as_deref() {
                 Some(n) => AuroraError::invalid(format!("no operation named `{n}` in the document")),
                 None => AuroraError::invalid("the document has fragments but no operation"),
             });
         }
-        if selected(&plan, &req).all(|(_, o)| o.kind == OperationKind::Query) {
+        if selected(plan, options).all(|(_, o)| o.kind == OperationKind::Query) {
             // Reads only: no await point, so the future stays small.
-            return self.run_queries(&plan, &req);
+            return self.run_queries(plan, variables, options);
         }
-        Box::pin(self.execute_operations(&plan, &req)).await
+        Box::pin(self.execute_operations(plan, variables, options)).await
     }
 
-    fn run_queries(&self, plan: &Plan, req: &ExecuteRequest) -> Result<ExecutionResult> {
+    fn run_queries(
+        &self,
+        plan: &Plan,
+        variables: &serde_json::Value,
+        options: &ExecuteOptions,
+    ) -> Result<ExecutionResult> {
         let frags: Fragments = plan.doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
         let mut results = Results::default();
-        let budget = Budget::for_request(&self.inner.config.limits, req.options.timeout);
-        for (i, op) in selected(plan, req) {
-            let vars = resolve_variables(&op.variables, &req.variables, &self.inner.config.limits)?;
-            let ctx =
-                Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit, budget: &budget };
+        let budget = Budget::for_request(&self.inner.config.limits, options.timeout);
+        for (i, op) in selected(plan, options) {
+            let vars = resolve_variables(&op.variables, variables, &self.inner.config.limits)?;
+            let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: options.debug_audit, budget: &budget };
             match &op.body {
                 OperationBody::Selections(sels) => run_query_op(&ctx, plan, i, sels, &mut results)?,
                 _ => return Err(AuroraError::invalid("operation kind and body do not match")),
@@ -357,21 +372,25 @@ impl Aurora {
         Ok(results.finish())
     }
 
-    async fn execute_operations(&self, plan: &Plan, req: &ExecuteRequest) -> Result<ExecutionResult> {
+    async fn execute_operations(
+        &self,
+        plan: &Plan,
+        variables: &serde_json::Value,
+        options: &ExecuteOptions,
+    ) -> Result<ExecutionResult> {
         let frags: Fragments = plan.doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
         let mut results = Results::default();
-        let budget = Budget::for_request(&self.inner.config.limits, req.options.timeout);
-        for (i, op) in selected(plan, req) {
-            let vars = resolve_variables(&op.variables, &req.variables, &self.inner.config.limits)?;
-            let ctx =
-                Ctx { db: self, vars: &vars, frags: &frags, debug_audit: req.options.debug_audit, budget: &budget };
+        let budget = Budget::for_request(&self.inner.config.limits, options.timeout);
+        for (i, op) in selected(plan, options) {
+            let vars = resolve_variables(&op.variables, variables, &self.inner.config.limits)?;
+            let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: options.debug_audit, budget: &budget };
             match (&op.kind, &op.body) {
                 (OperationKind::Query, OperationBody::Selections(sels)) => {
                     run_query_op(&ctx, plan, i, sels, &mut results)?;
                 }
                 (OperationKind::Mutation, OperationBody::Selections(sels)) => {
                     let fields: Vec<Field> = root_fields(sels, &frags)?.into_iter().cloned().collect();
-                    for m in super::mutation::run(&ctx, &fields, &req.aql).await? {
+                    for m in super::mutation::run(&ctx, &fields, &plan.text).await? {
                         results.push(ExecutionResult::Mutation(m));
                     }
                 }
@@ -389,7 +408,7 @@ impl Aurora {
                 }
                 (OperationKind::Migrate, OperationBody::Migrate(versions)) => {
                     results.push(ExecutionResult::Migration(
-                        super::schema_ops::migrate(self, versions, &vars, &req.aql).await?,
+                        super::schema_ops::migrate(self, versions, &vars, &plan.text).await?,
                     ));
                 }
                 _ => return Err(AuroraError::invalid("operation kind and body do not match")),

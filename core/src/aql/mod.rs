@@ -16,6 +16,7 @@ mod query;
 pub mod result;
 mod rows;
 mod schema_ops;
+mod statement;
 pub mod subscription;
 
 pub use convert::MAX_VALUE_DEPTH;
@@ -25,3 +26,4 @@ pub use json_text::{JsonText, MAX_SAFE_INTEGER};
 pub use result::{ExecutionResult, MigrationResult, MutationResult, QueryResult, SchemaResult, SubscriptionResult};
 pub use rows::{Rows, Scalar};
 pub use schema_ops::MIGRATION_COLLECTION;
+pub use statement::Statement;

@@ -633,6 +633,12 @@ public protocol AuroraProtocol: AnyObject, Sendable {
     func memoryStats() throws  -> String
     
     /**
+     * Parses and plans `aql` once; run the statement with `execute` / `executeAsync`. Text
+     * that does not parse fails with `SYNTAX` (line and column in the error).
+     */
+    func prepare(aql: String) throws  -> Statement
+    
+    /**
      * Registers the handler of a job type (replacing any previous one).
      */
     func registerHandler(jobType: String, handler: JobHandler) throws 
@@ -867,6 +873,20 @@ open func memoryStats()throws  -> String  {
         uniffiCallStatus in
     uniffi_aurora_ffi_fn_method_aurora_memory_stats(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Parses and plans `aql` once; run the statement with `execute` / `executeAsync`. Text
+     * that does not parse fails with `SYNTAX` (line and column in the error).
+     */
+open func prepare(aql: String)throws  -> Statement  {
+    return try  FfiConverterTypeStatement_lift(try rustCallWithError(FfiConverterTypeAuroraError_lift) {
+        uniffiCallStatus in
+    uniffi_aurora_ffi_fn_method_aurora_prepare(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(aql),uniffiCallStatus
     )
 })
 }
@@ -1190,6 +1210,181 @@ public func FfiConverterTypeJobHandler_lift(_ handle: UInt64) throws -> JobHandl
 #endif
 public func FfiConverterTypeJobHandler_lower(_ value: JobHandler) -> UInt64 {
     return FfiConverterTypeJobHandler.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A prepared AQL statement (`Aurora.prepare`): parsed and planned once, run with new
+ * variables. Once its database is shut down every run fails with `CLOSED`; a schema change
+ * keeps it valid.
+ */
+public protocol StatementProtocol: AnyObject, Sendable {
+    
+    /**
+     * Runs the statement; returns the result as JSON text (SPEC §4.11 shapes). Blocks.
+     */
+    func execute(variablesJson: String?) throws  -> String
+    
+    /**
+     * Async `execute` (Kotlin `suspend`, Swift `async`).
+     */
+    func executeAsync(variablesJson: String?) async throws  -> String
+    
+    /**
+     * The AQL text it was prepared from.
+     */
+    func text()  -> String
+    
+}
+/**
+ * A prepared AQL statement (`Aurora.prepare`): parsed and planned once, run with new
+ * variables. Once its database is shut down every run fails with `CLOSED`; a schema change
+ * keeps it valid.
+ */
+open class Statement: StatementProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_aurora_ffi_fn_clone_statement(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_aurora_ffi_fn_free_statement(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Runs the statement; returns the result as JSON text (SPEC §4.11 shapes). Blocks.
+     */
+open func execute(variablesJson: String? = nil)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeAuroraError_lift) {
+        uniffiCallStatus in
+    uniffi_aurora_ffi_fn_method_statement_execute(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(variablesJson),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Async `execute` (Kotlin `suspend`, Swift `async`).
+     */
+open func executeAsync(variablesJson: String? = nil)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_aurora_ffi_fn_method_statement_execute_async(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(variablesJson)
+                )
+            },
+            pollFunc: ffi_aurora_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_aurora_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_aurora_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeAuroraError_lift
+        )
+}
+    
+    /**
+     * The AQL text it was prepared from.
+     */
+open func text() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_aurora_ffi_fn_method_statement_text(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStatement: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Statement
+
+    public static func lift(_ handle: UInt64) throws -> Statement {
+        return Statement(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Statement) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Statement {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Statement, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStatement_lift(_ handle: UInt64) throws -> Statement {
+    return try FfiConverterTypeStatement.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStatement_lower(_ value: Statement) -> UInt64 {
+    return FfiConverterTypeStatement.lower(value)
 }
 
 
@@ -1876,6 +2071,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_aurora_ffi_checksum_method_aurora_memory_stats() != 56426) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_aurora_ffi_checksum_method_aurora_prepare() != 53884) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_aurora_ffi_checksum_method_aurora_register_handler() != 34175) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -1892,6 +2090,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_aurora_ffi_checksum_method_jobhandler_handle() != 40578) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_aurora_ffi_checksum_method_statement_execute() != 48435) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_aurora_ffi_checksum_method_statement_execute_async() != 33188) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_aurora_ffi_checksum_method_statement_text() != 45250) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_aurora_ffi_checksum_method_subscription_is_closed() != 40756) {

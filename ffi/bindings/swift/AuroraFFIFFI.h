@@ -324,6 +324,11 @@ uint64_t uniffi_aurora_ffi_fn_method_aurora_listen(uint64_t ptr, RustBuffer coll
 RustBuffer uniffi_aurora_ffi_fn_method_aurora_memory_stats(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_PREPARE
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_PREPARE
+uint64_t uniffi_aurora_ffi_fn_method_aurora_prepare(uint64_t ptr, RustBuffer aql, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_REGISTER_HANDLER
 #define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_REGISTER_HANDLER
 void uniffi_aurora_ffi_fn_method_aurora_register_handler(uint64_t ptr, RustBuffer job_type, uint64_t handler, RustCallStatus *_Nonnull out_status
@@ -367,6 +372,31 @@ void uniffi_aurora_ffi_fn_init_callback_vtable_jobhandler(const UniffiVTableCall
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_JOBHANDLER_HANDLE
 #define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_JOBHANDLER_HANDLE
 void uniffi_aurora_ffi_fn_method_jobhandler_handle(uint64_t ptr, RustBuffer job_json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_CLONE_STATEMENT
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_CLONE_STATEMENT
+uint64_t uniffi_aurora_ffi_fn_clone_statement(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_FREE_STATEMENT
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_FREE_STATEMENT
+void uniffi_aurora_ffi_fn_free_statement(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_STATEMENT_EXECUTE
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_STATEMENT_EXECUTE
+RustBuffer uniffi_aurora_ffi_fn_method_statement_execute(uint64_t ptr, RustBuffer variables_json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_STATEMENT_EXECUTE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_STATEMENT_EXECUTE_ASYNC
+uint64_t uniffi_aurora_ffi_fn_method_statement_execute_async(uint64_t ptr, RustBuffer variables_json
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_STATEMENT_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_STATEMENT_TEXT
+RustBuffer uniffi_aurora_ffi_fn_method_statement_text(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_CLONE_SUBSCRIPTION
@@ -731,6 +761,12 @@ uint16_t uniffi_aurora_ffi_checksum_method_aurora_memory_stats(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_PREPARE
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_PREPARE
+uint16_t uniffi_aurora_ffi_checksum_method_aurora_prepare(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_REGISTER_HANDLER
 #define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_REGISTER_HANDLER
 uint16_t uniffi_aurora_ffi_checksum_method_aurora_register_handler(void
@@ -764,6 +800,24 @@ uint16_t uniffi_aurora_ffi_checksum_method_aurora_stream(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_JOBHANDLER_HANDLE
 #define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_JOBHANDLER_HANDLE
 uint16_t uniffi_aurora_ffi_checksum_method_jobhandler_handle(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_STATEMENT_EXECUTE
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_STATEMENT_EXECUTE
+uint16_t uniffi_aurora_ffi_checksum_method_statement_execute(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_STATEMENT_EXECUTE_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_STATEMENT_EXECUTE_ASYNC
+uint16_t uniffi_aurora_ffi_checksum_method_statement_execute_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_STATEMENT_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_STATEMENT_TEXT
+uint16_t uniffi_aurora_ffi_checksum_method_statement_text(void
     
 );
 #endif

@@ -644,6 +644,29 @@ static void bad_inputs(void) {
     CHECK(err && !strcmp(err->code_name, "UNIQUE_VIOLATION") && err->line == 0, "unique error info");
     aurora_error_free(err);
 
+    /* Prepared statements. */
+    AuroraStmt stmt = 0, bad_stmt = 0;
+    CHECK(aurora_prepare(db, "query ($e: String) { users(where: { email: { eq: $e } }) { email } }", &stmt, &err) ==
+              AURORA_STATUS_OK && stmt != 0 && err == NULL, "prepare");
+    CHECK(aurora_stmt_execute(stmt, "{\"e\": \"a@x.io\"}", &out, &err) == AURORA_STATUS_OK, "stmt execute");
+    CHECK(out && !strcmp(out, "{\"users\":[{\"email\":\"a@x.io\"}]}"), "stmt result %s", out ? out : "(null)");
+    aurora_string_free(out);
+    CHECK(aurora_stmt_execute(stmt, "{\"e\": \"b@x.io\"}", &out, NULL) == AURORA_STATUS_OK && out &&
+              !strcmp(out, "{\"users\":[]}"), "stmt with other variables");
+    aurora_string_free(out);
+    CHECK(aurora_stmt_execute(stmt, "{\"e\": 5}", &out, &err) == AURORA_STATUS_VALIDATION && out == NULL,
+          "stmt variable of the wrong type");
+    aurora_error_free(err);
+    CHECK(aurora_stmt_execute(stmt, "{oops", &out, NULL) == AURORA_STATUS_VALIDATION, "stmt variables not JSON");
+    CHECK(aurora_stmt_execute(stmt, NULL, NULL, NULL) == AURORA_STATUS_INVALID_ARGUMENT, "stmt NULL out_json");
+    CHECK(aurora_prepare(db, "query {\n users { email ", &bad_stmt, &err) == AURORA_STATUS_SYNTAX && bad_stmt == 0,
+          "prepare syntax error");
+    CHECK(err && err->line == 2, "prepare syntax line");
+    aurora_error_free(err);
+    CHECK(aurora_prepare(db, NULL, &bad_stmt, NULL) == AURORA_STATUS_INVALID_ARGUMENT, "prepare NULL aql");
+    CHECK(aurora_stmt_execute(777777, NULL, &out, NULL) == AURORA_STATUS_INVALID_HANDLE, "unknown statement");
+    CHECK(aurora_stmt_free(777777, NULL) == AURORA_STATUS_INVALID_HANDLE, "free unknown statement");
+
     /* Status names. */
     CHECK(!strcmp(aurora_status_name(AURORA_STATUS_OK), "OK"), "OK name");
     CHECK(!strcmp(aurora_status_name(AURORA_STATUS_INVALID_HANDLE), "INVALID_HANDLE"), "INVALID_HANDLE name");
@@ -671,6 +694,11 @@ static void bad_inputs(void) {
     CHECK(aurora_execute(db, "query { users { email } }", NULL, &out, NULL) == AURORA_STATUS_INVALID_HANDLE,
           "execute after close");
     CHECK(aurora_subscription_next(sub, 5000, &out, &err) == AURORA_STATUS_CLOSED, "listener of a closed db ends");
+    aurora_error_free(err);
+    CHECK(aurora_stmt_execute(stmt, "{\"e\": \"a@x.io\"}", &out, &err) == AURORA_STATUS_CLOSED, "stmt after close");
+    aurora_error_free(err);
+    CHECK(aurora_stmt_free(stmt, NULL) == AURORA_STATUS_OK, "free statement");
+    CHECK(aurora_stmt_free(stmt, NULL) == AURORA_STATUS_INVALID_HANDLE, "double free statement");
     aurora_error_free(err);
     CHECK(aurora_subscription_close(sub, NULL) == AURORA_STATUS_OK, "close subscription");
     CHECK(aurora_subscription_close(sub, NULL) == AURORA_STATUS_INVALID_HANDLE, "double subscription close");

@@ -394,6 +394,22 @@ fun subscriptions() = withDb { db ->
     listener.close()
 }
 
+/** Prepared statements: run with new variables (blocking and suspend), CLOSED after shutdown. */
+fun statements() = withDb { db ->
+    db.execute(SCHEMA)
+    val ins = db.prepare("mutation (\$e: String!, \$a: Int) { insertInto(collection: \"users\", data: { email: \$e, age: \$a }) { email } }")
+    val get = db.prepare("query (\$e: String) { users(where: { email: { eq: \$e } }) { email age } }")
+    check(get.text().startsWith("query (")) { "text: ${get.text()}" }
+    for (n in 1..5) ins.execute(toJson(mapOf("e" to "s$n@x.io", "a" to n.toLong())))
+    check(get.execute("""{"e": "s3@x.io"}""") == """{"users":[{"email":"s3@x.io","age":3}]}""") { "lookup: ${get.execute("""{"e": "s3@x.io"}""")}" }
+    check(runBlocking { get.executeAsync("""{"e": "s4@x.io"}""") } == """{"users":[{"email":"s4@x.io","age":4}]}""") { "async lookup" }
+    expectError(ErrorCode.UNIQUE_VIOLATION, "prepared duplicate") { ins.execute("""{"e": "s1@x.io", "a": 1}""") }
+    val syntax = expectError(ErrorCode.SYNTAX, "prepare syntax") { db.prepare("query {\n  users { email ") }
+    check(syntax?.line == 2u) { "syntax line ${syntax?.line}" }
+    db.shutdown()
+    expectError(ErrorCode.CLOSED, "statement after shutdown") { get.execute("""{"e": "s3@x.io"}""") }
+}
+
 fun coroutines() = withDb { db ->
     runBlocking {
         db.executeAsync(SCHEMA)
@@ -629,6 +645,7 @@ fun main(args: Array<String>) {
         "handlers" to ::handlers,
         "subscriptions" to ::subscriptions,
         "coroutines" to ::coroutines,
+        "statements" to ::statements,
         "limits" to ::limitsConfig,
         "job attempts" to ::jobAttempts,
         "stopWorkers waits" to { stoppingWaits(false) },

@@ -1,11 +1,19 @@
 // Type-checked (never run) by types.test.mjs: the public API as an ESM TypeScript user sees it.
-import { Aurora, AuroraError, Subscription, open, PRIORITIES } from 'aurora-db';
+import { Aurora, AuroraError, Statement, Subscription, open, PRIORITIES } from 'aurora-db';
 import type { AuroraConfig, AuroraLimits, ChangeEvent, ErrorCode, Job, JsonValue, LaggedEvent, RunningJob, StreamEvent } from 'aurora-db';
 
 const limits: AuroraLimits = { maxQueryBytes: 65536, max_depth: 32, queryTimeMs: 0 };
 const config: AuroraConfig = { hotCacheSizeMb: 64, durabilityMode: 'strict', workerThreads: 2, limits };
 const db: Aurora = await Aurora.open('db', config);
 const db2: Aurora = await open('db2');
+const db3: Aurora = Aurora.openSync('db3', config);
+const syncRows = db3.executeSync<{ users: { email: string }[] }>('query { users { email } }', null, { debugAudit: false });
+const syncEmail: string | undefined = syncRows.users[0]?.email;
+const stmt: Statement = db3.prepare('query ($e: String) { users(where: { email: { eq: $e } }) { email tags } }');
+const stmtText: string = stmt.text;
+const viaStmt = await stmt.execute<{ users: { email: string; tags: string[] }[] }>({ e: 'a' });
+const tags: string[] | undefined = viaStmt.users[0]?.tags;
+const viaStmtSync = stmt.executeSync({ e: 'a' });
 const rows = await db.execute<{ users: { email: string }[] }>('query ($e: String) { users(where: { email: { eq: $e } }) { email } }', { e: 'a' });
 const first: string | undefined = rows.users[0]?.email;
 const anyResult = await db.execute('query { users { email } }', null, { debugAudit: true, operationName: null });

@@ -35,6 +35,7 @@ from ._native import (
     InternalError,
     LimitExceeded,
     NativeDatabase,
+    NativeStatement,
     NativeSubscription,
     NotFound,
     SchemaTypeError,
@@ -54,6 +55,7 @@ __all__ = [
     "LimitExceeded",
     "NotFound",
     "SchemaTypeError",
+    "Statement",
     "StorageError",
     "Subscription",
     "UniqueViolation",
@@ -193,6 +195,37 @@ def _stop_workers_at_exit() -> None:
             pass
 
 
+class Statement:
+    """A prepared AQL statement (``db.prepare(aql)``): parsed and planned once, run with new
+    variables. Once its database is closed every run raises ``ClosedError``; a schema
+    change keeps it valid.
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: NativeStatement) -> None:
+        self._native = native
+
+    @property
+    def text(self) -> str:
+        """The AQL text it was prepared from."""
+        return self._native.text
+
+    def execute(self, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Runs the statement and returns the result keyed by root field (SPEC §4.11)."""
+        result: dict[str, Any] = self._native.execute(variables)
+        return result
+
+    async def execute_async(self, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Like ``execute``, without blocking the asyncio event loop."""
+        loop = asyncio.get_running_loop()
+        result: dict[str, Any] = await loop.run_in_executor(None, self._native.execute, variables)
+        return result
+
+    def __repr__(self) -> str:
+        return f"Statement({self._native.text!r})"
+
+
 class Aurora:
     """An open database. ``Aurora(path, **config)``; see the README for config options
     (``durability_mode="strict"``, ``hot_cache_size_mb=64``, ``workers_enabled=True``...).
@@ -225,6 +258,13 @@ class Aurora:
         loop = asyncio.get_running_loop()
         result: dict[str, Any] = await loop.run_in_executor(None, self._native.execute, aql, variables, False)
         return result
+
+    def prepare(self, aql: str) -> Statement:
+        """Parses and plans ``aql`` once and returns a ``Statement`` to run with new variables.
+
+        Raises ``AqlSyntaxError`` (with line and column) for text that does not parse.
+        """
+        return Statement(self._native.prepare(aql))
 
     def stream(self, aql: str, variables: dict[str, Any] | None = None) -> Subscription:
         """Starts an AQL subscription: ``db.stream("subscription { orders { id } }")``."""
