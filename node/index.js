@@ -191,6 +191,11 @@ function withVars(fn, lead, vars) {
   return fn(...lead, vars);
 }
 
+/** A result the addon handed back at once (a call that finished), or its Promise. */
+function settled(out) {
+  return out instanceof Promise ? out : Promise.resolve(out);
+}
+
 function checkString(value, what) {
   if (typeof value !== 'string') throw new AuroraError(`${what} must be a string, got ${typeof value}`, 'VALIDATION');
 }
@@ -304,7 +309,7 @@ class Statement {
   /** Runs the statement with `variables`; resolves to plain JS data (SPEC §4.11 shapes). */
   execute(variables) {
     try {
-      return withVars(native.statementExecute, [this.#slot], variables);
+      return settled(withVars(native.statementExecute, [this.#slot], variables));
     } catch (e) {
       return Promise.reject(toAuroraError(e));
     }
@@ -374,7 +379,7 @@ class Aurora {
     try {
       checkString(aql, 'aql');
       if (options === undefined || options === null) {
-        return withVars(native.executeSlot, [this.#slot, textNumber(aql)], variables);
+        return settled(withVars(native.executeSlot, [this.#slot, textNumber(aql)], variables));
       }
       return this.#native.execute(aql, variables ?? null, ...executeOptions(options));
     } catch (e) {

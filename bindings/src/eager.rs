@@ -175,6 +175,15 @@ impl<T> Execution<T> {
             Execution::Pending(f) => f.await,
         }
     }
+
+    /// Blocks the calling host thread until the outcome is there (never call it from a
+    /// runtime thread).
+    pub fn wait(self) -> Result<T, BindingError> {
+        match self {
+            Execution::Ready(r) => r,
+            Execution::Pending(f) => crate::runtime::block_on(f)?,
+        }
+    }
 }
 
 #[cfg(test)]

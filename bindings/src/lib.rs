@@ -7,6 +7,7 @@ mod database;
 mod eager;
 mod error;
 mod runtime;
+pub mod sink;
 mod statement;
 mod subscription;
 mod workers;

@@ -30,6 +30,25 @@ impl JsonOut {
     }
 }
 
+/// An engine result, converted to plain JS values on the JS thread, serialized straight from
+/// its documents (no JSON tree in between).
+pub struct ResultOut(pub aurora_bindings::ExecutionResult);
+
+impl TypeName for ResultOut {
+    fn type_name() -> &'static str {
+        "any"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl ToNapiValue for ResultOut {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        unsafe { crate::values::to_js(env, &val.0) }
+    }
+}
+
 impl Drop for JsonOut {
     fn drop(&mut self) {
         aurora_bindings::drop_json_flat(std::mem::take(&mut self.0));

@@ -11,7 +11,7 @@
 //! of variables as name/value argument pairs (`…, "e", "a@x.io"`): reading its properties in JS
 //! and the arguments here in one call is much cheaper than walking the object through N-API.
 
-use crate::convert::{self, JsonOut};
+use crate::convert::{self, ResultOut};
 use crate::{hub, slots, texts};
 use aurora_bindings::{BindingError, Execution, ExecutionResult};
 use napi::bindgen_prelude::*;
@@ -51,7 +51,9 @@ fn check(what: &str, status: sys::napi_status) -> Result<()> {
 /// How a call hands its result back.
 #[derive(Clone, Copy)]
 enum Mode {
-    /// A Promise (settled at once when the call finished on this thread).
+    /// The value itself when the call finished on this thread (index.js wraps it with
+    /// `Promise.resolve`, much cheaper than a native Promise), else a Promise; engine errors
+    /// of a finished call are thrown as `AuroraError` (index.js turns them into a rejection).
     Promise,
     /// The value itself; engine errors are thrown as `AuroraError`.
     Sync,
@@ -153,7 +155,10 @@ fn run_slot(env: &Env, argv: &[sys::napi_value], mode: Mode) -> Result<sys::napi
     let (db, aql) = db;
     match mode {
         Mode::Sync => finish(env, mode, db.execute_sync(&aql, vars, false, None)),
-        Mode::Promise => settle(env, db.execute_eager(aql, vars, false, None)),
+        Mode::Promise => match db.execute_eager(aql, vars, false, None) {
+            Execution::Ready(outcome) => finish(env, Mode::Sync, outcome),
+            pending => settle(env, pending),
+        },
     }
 }
 
@@ -166,34 +171,33 @@ fn run_statement(env: &Env, argv: &[sys::napi_value], mode: Mode) -> Result<sys:
     };
     match mode {
         Mode::Sync => finish(env, mode, stmt.execute_sync(vars)),
-        Mode::Promise => settle(env, stmt.execute_eager(vars)),
+        Mode::Promise => match stmt.execute_eager(vars) {
+            Execution::Ready(outcome) => finish(env, Mode::Sync, outcome),
+            pending => settle(env, pending),
+        },
     }
 }
 
 /// The Promise of an eager execution: settled now when it finished, else when the runtime does.
 pub(crate) fn settle(env: &Env, execution: Execution<ExecutionResult>) -> Result<sys::napi_value> {
     let promise = match execution {
-        Execution::Ready(outcome) => hub::settled(env, outcome.map(|r| JsonOut::new(r.into_json())))?,
-        Execution::Pending(work) => hub::spawn(env, async move { work.await.map(|r| JsonOut::new(r.into_json())) })?,
+        Execution::Ready(outcome) => hub::settled(env, outcome.map(ResultOut))?,
+        Execution::Pending(work) => hub::spawn(env, async move { work.await.map(ResultOut) })?,
     };
     Ok(promise.raw())
 }
 
-/// A finished call's result: the value (or a thrown `AuroraError`) for a sync call, a settled
-/// Promise otherwise.
+/// A finished call's result: the value, or a thrown `AuroraError` (either mode: see `Mode`).
 fn finish(
     env: &Env,
-    mode: Mode,
+    _mode: Mode,
     outcome: std::result::Result<ExecutionResult, BindingError>,
 ) -> Result<sys::napi_value> {
-    match mode {
-        Mode::Promise => settle(env, Execution::Ready(outcome)),
-        Mode::Sync => match outcome {
-            Ok(result) => unsafe { crate::values::to_js(env.raw(), &result.into_json()) },
-            Err(e) => {
-                unsafe { sys::napi_throw(env.raw(), hub::error_value(env.raw(), &e)) };
-                Ok(ptr::null_mut())
-            }
-        },
+    match outcome {
+        Ok(result) => unsafe { crate::values::to_js(env.raw(), &result) },
+        Err(e) => {
+            unsafe { sys::napi_throw(env.raw(), hub::error_value(env.raw(), &e)) };
+            Ok(ptr::null_mut())
+        }
     }
 }

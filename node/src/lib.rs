@@ -13,6 +13,7 @@
 #![deny(clippy::all)]
 
 mod convert;
+mod encode;
 mod hot;
 mod hub;
 mod slots;
@@ -152,10 +153,10 @@ impl NativeDatabase {
         variables: Option<JsonIn>,
         debug_audit: Option<bool>,
         operation_name: Option<String>,
-    ) -> Result<JsonOut> {
+    ) -> Result<convert::ResultOut> {
         let vars = variables.map(|v| v.0).unwrap_or(Value::Null);
         let out = self.db.execute_sync(&aql, vars, debug_audit.unwrap_or(false), operation_name.as_deref());
-        out.map(|r| JsonOut::new(r.into_json())).map_err(to_js_error)
+        out.map(convert::ResultOut).map_err(to_js_error)
     }
 
     /// Parses and compiles `aql` once; run it with `statementExecute(Sync)`.

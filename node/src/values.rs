@@ -5,22 +5,20 @@
 //!
 //! Building a value one N-API call per property costs about 0.3 µs a property (each call opens
 //! a handle scope and a try/catch), more than the lookup that found the document. So the value
-//! is encoded here into one `Float64Array` of tags and numbers plus one string holding every
-//! string, and index.js's decoder (plain code: no code generation) builds the objects with
+//! is encoded (`encode`) into one `Float64Array` of tags and numbers plus one string holding
+//! every string, and index.js's decoder (plain code: no code generation) builds the objects with
 //! ordinary property stores, which V8 optimizes: three N-API values and one call per result.
 //! Property keys repeat from row to row, so each key is sent once per thread and kept in a JS
 //! array the decoder reads by index. Without a registered decoder (the addon loaded without
 //! index.js), values are built through N-API directly.
 
+use crate::encode::{self, KeyIndex};
 use napi::bindgen_prelude::*;
 use napi::sys;
+use serde::Serialize;
 use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ptr;
-
-/// Keys the decoder's table holds per thread; once it is full, other keys are sent inline.
-const MAX_KEYS: usize = 4096;
 
 /// Nesting deeper than this is refused (the engine stores nothing deeper).
 const MAX_DEPTH: u32 = 256;
@@ -46,15 +44,20 @@ fn check(status: sys::napi_status, what: &str) -> Result<()> {
     }
 }
 
-/// Builds the JS value of `v`.
+/// Builds the JS value of `v` (anything serde serializes as JSON: engine results straight
+/// from their documents, or a `serde_json::Value`).
 ///
 /// # Safety
 /// `env` must be the live environment of the calling thread.
-pub unsafe fn to_js(env: sys::napi_env, v: &Value) -> Result<sys::napi_value> {
-    match unsafe { decoded(env, v)? } {
-        Some(out) => Ok(out),
-        None => unsafe { build(env, v, MAX_DEPTH) },
+pub unsafe fn to_js<T: Serialize + ?Sized>(env: sys::napi_env, v: &T) -> Result<sys::napi_value> {
+    if let Some(out) = unsafe { decoded(env, v)? } {
+        return Ok(out);
     }
+    let tree = serde_json::to_value(v)
+        .map_err(|e| Error::new(Status::GenericFailure, format!("cannot convert the result: {e}")))?;
+    let out = unsafe { build(env, &tree, MAX_DEPTH) };
+    aurora_bindings::drop_json_flat(tree);
+    out
 }
 
 thread_local! {
@@ -74,106 +77,13 @@ pub fn set_decoder(env: sys::napi_env, decoder: sys::napi_value) -> Result<()> {
     Ok(())
 }
 
-/// Tags of the encoded form (index.js's `decode` reads the same numbers).
-mod tag {
-    pub const NULL: f64 = 0.0;
-    pub const TRUE: f64 = 1.0;
-    pub const FALSE: f64 = 2.0;
-    pub const NUMBER: f64 = 3.0;
-    pub const STRING: f64 = 4.0;
-    pub const ARRAY: f64 = 5.0;
-    pub const OBJECT: f64 = 6.0;
-    pub const BIGINT: f64 = 7.0;
-    /// A key sent with its object instead of by index (the key table is full).
-    pub const INLINE_KEY: f64 = -1.0;
-}
-
-/// A value encoded for the decoder: `ops` = new key count, each new key's (start, end) in
-/// `text`, then the value; strings are (start, end) ranges of `text` in UTF-16 units.
-struct Encoder<'k> {
-    ops: Vec<f64>,
-    text: String,
-    /// `text`'s length in UTF-16 code units (what JS offsets count).
-    units: usize,
-    keys: &'k mut KeyIndex,
-    /// Keys first seen in this value: (index, start, end), sent ahead of the value.
-    fresh: Vec<(f64, f64)>,
-}
-
-/// The keys the decoder's table holds, by index.
-#[derive(Default)]
-struct KeyIndex {
-    env: usize,
-    index: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
-}
-
 thread_local! {
-    static KEY_INDEX: RefCell<KeyIndex> = RefCell::new(KeyIndex::default());
-}
-
-impl Encoder<'_> {
-    fn push_text(&mut self, s: &str) -> (f64, f64) {
-        let start = self.units;
-        self.text.push_str(s);
-        self.units += if s.is_ascii() { s.len() } else { s.encode_utf16().count() };
-        (start as f64, self.units as f64)
-    }
-
-    fn value(&mut self, v: &Value, depth: u32) -> Result<()> {
-        if depth == 0 {
-            return Err(Error::new(Status::GenericFailure, "a result is nested too deeply to convert".to_string()));
-        }
-        match v {
-            Value::Null => self.ops.push(tag::NULL),
-            Value::Bool(true) => self.ops.push(tag::TRUE),
-            Value::Bool(false) => self.ops.push(tag::FALSE),
-            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-                (Some(i), _) if (-MAX_SAFE..=MAX_SAFE).contains(&i) => self.ops.extend([tag::NUMBER, i as f64]),
-                (Some(_), _) | (None, Some(_)) => {
-                    let (a, b) = self.push_text(&n.to_string());
-                    self.ops.extend([tag::BIGINT, a, b]);
-                }
-                (None, None) => self.ops.extend([tag::NUMBER, n.as_f64().unwrap_or(f64::NAN)]),
-            },
-            Value::String(s) => {
-                let (a, b) = self.push_text(s);
-                self.ops.extend([tag::STRING, a, b]);
-            }
-            Value::Array(items) => {
-                self.ops.extend([tag::ARRAY, items.len() as f64]);
-                for item in items {
-                    self.value(item, depth - 1)?;
-                }
-            }
-            Value::Object(map) => {
-                self.ops.extend([tag::OBJECT, map.len() as f64]);
-                for (k, item) in map {
-                    self.key(k);
-                    self.value(item, depth - 1)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn key(&mut self, k: &str) {
-        if let Some(&i) = self.keys.index.get(k) {
-            self.ops.push(i as f64);
-        } else if self.keys.index.len() < MAX_KEYS {
-            let i = self.keys.index.len() as u32;
-            self.keys.index.insert(k.into(), i);
-            let range = self.push_text(k);
-            self.fresh.push(range);
-            self.ops.push(i as f64);
-        } else {
-            let (a, b) = self.push_text(k);
-            self.ops.extend([tag::INLINE_KEY, a, b]);
-        }
-    }
+    /// The keys the decoder's table in this thread's environment holds.
+    static KEY_INDEX: RefCell<(usize, KeyIndex)> = RefCell::new((0, KeyIndex::default()));
 }
 
 /// `v` built by the registered decoder, or `None` when none is registered in `env`.
-unsafe fn decoded(env: sys::napi_env, v: &Value) -> Result<Option<sys::napi_value>> {
+unsafe fn decoded<T: Serialize + ?Sized>(env: sys::napi_env, v: &T) -> Result<Option<sys::napi_value>> {
     let (decoder_env, decoder_ref) = DECODER.with(|d| d.get());
     if decoder_env != env || decoder_ref.is_null() {
         return Ok(None);
@@ -184,27 +94,15 @@ unsafe fn decoded(env: sys::napi_env, v: &Value) -> Result<Option<sys::napi_valu
         return Ok(None);
     }
     let keys = unsafe { key_table(env)? };
-    let (ops, text) = KEY_INDEX.with(|index| -> Result<(Vec<f64>, String)> {
+    let encoded = KEY_INDEX.with(|index| {
         let mut index = index.borrow_mut();
-        if index.env != env as usize {
-            *index = KeyIndex { env: env as usize, ..Default::default() };
+        if index.0 != env as usize {
+            *index = (env as usize, KeyIndex::default());
         }
-        let mut e = Encoder { ops: vec![0.0], text: String::new(), units: 0, keys: &mut index, fresh: Vec::new() };
-        let before = e.keys.index.len();
-        if let Err(err) = e.value(v, MAX_DEPTH) {
-            // The keys of a value that is not sent never reach the decoder's table.
-            e.keys.index.retain(|_, i| (*i as usize) < before);
-            return Err(err);
-        }
-        // Header: the new keys, in index order, ahead of the value.
-        let mut ops = Vec::with_capacity(1 + 2 * e.fresh.len() + e.ops.len());
-        ops.push(e.fresh.len() as f64);
-        for (a, b) in &e.fresh {
-            ops.extend([*a, *b]);
-        }
-        ops.extend_from_slice(&e.ops[1..]);
-        Ok((ops, e.text))
-    })?;
+        encode::encode(v, &mut index.1)
+    });
+    let (ops, text) =
+        encoded.map_err(|e| Error::new(Status::GenericFailure, format!("cannot convert the result: {e}")))?;
     unsafe {
         let typed = ops_array(env, &ops)?;
         let args = [typed, string(env, &text)?, keys];
@@ -294,7 +192,7 @@ unsafe fn key_table(env: sys::napi_env) -> Result<sys::napi_value> {
             keys.array = r;
         });
         // A new table starts empty: so does the index of what it holds.
-        KEY_INDEX.with(|index| *index.borrow_mut() = KeyIndex { env: env as usize, ..Default::default() });
+        KEY_INDEX.with(|index| *index.borrow_mut() = (env as usize, KeyIndex::default()));
     }
     Ok(array)
 }

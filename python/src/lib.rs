@@ -1,11 +1,13 @@
 //! `aurora_db._native`: PyO3 glue over the shared bindings facade. Conversion only — the
 //! Python-facing API (iterators, decorators, asyncio) lives in `python/aurora_db/__init__.py`.
 
-use aurora_bindings::{BindingError, Database, ErrorCode, ForeignHandler, Statement};
+use aurora_bindings::sink::{self, SinkError, ValueSink};
+use aurora_bindings::{BindingError, Database, ErrorCode, Execution, ExecutionResult, ForeignHandler, Statement};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::IntoPyObjectExt;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,31 +65,116 @@ fn to_pyerr(e: BindingError) -> PyErr {
     })
 }
 
-fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => i.into_pyobject(py)?.into_any(),
-            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
-            _ => PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any(),
-        },
-        Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(items) => {
-            let l = PyList::empty(py);
-            for x in items {
-                l.append(to_py(py, x)?)?;
+/// Builds Python values from an engine value (see `aurora_bindings::sink`): results go
+/// straight from the engine's documents to dicts and lists, with no JSON tree in between.
+struct PySink<'py> {
+    py: Python<'py>,
+    /// Open lists and dicts (a dict with the key of its next entry).
+    stack: Vec<(Bound<'py, PyAny>, Option<Bound<'py, PyString>>)>,
+    root: Option<Bound<'py, PyAny>>,
+    /// The Python exception behind a failed step, kept to raise it as it was.
+    error: Option<PyErr>,
+}
+
+impl<'py> PySink<'py> {
+    fn fail(&mut self, e: PyErr) -> SinkError {
+        let msg = e.to_string();
+        self.error = Some(e);
+        SinkError::new(msg)
+    }
+
+    fn put(&mut self, v: Bound<'py, PyAny>) -> Result<(), SinkError> {
+        let outcome = match self.stack.last_mut() {
+            None => {
+                self.root = Some(v);
+                Ok(())
             }
-            l.into_any()
+            Some((container, key)) => match key.take() {
+                Some(k) => container.cast::<PyDict>().map_err(PyErr::from).and_then(|d| d.set_item(k, v)),
+                None => container.cast::<PyList>().map_err(PyErr::from).and_then(|l| l.append(v)),
+            },
+        };
+        outcome.map_err(|e| self.fail(e))
+    }
+
+    fn put_result<T: IntoPyObject<'py>>(&mut self, v: T) -> Result<(), SinkError> {
+        match v.into_bound_py_any(self.py) {
+            Ok(b) => self.put(b),
+            Err(e) => Err(self.fail(e)),
         }
-        Value::Object(m) => {
-            let d = PyDict::new(py);
-            for (k, x) in m {
-                d.set_item(k, to_py(py, x)?)?;
+    }
+
+    fn end(&mut self) -> Result<(), SinkError> {
+        match self.stack.pop() {
+            Some((v, _)) => self.put(v),
+            None => Err(SinkError::new("an end without its beginning")),
+        }
+    }
+}
+
+impl ValueSink for PySink<'_> {
+    fn null(&mut self) -> Result<(), SinkError> {
+        self.put(self.py.None().into_bound(self.py))
+    }
+    fn bool(&mut self, b: bool) -> Result<(), SinkError> {
+        self.put(PyBool::new(self.py, b).to_owned().into_any())
+    }
+    fn int(&mut self, i: i64) -> Result<(), SinkError> {
+        self.put_result(i)
+    }
+    fn uint(&mut self, u: u64) -> Result<(), SinkError> {
+        self.put_result(u)
+    }
+    fn float(&mut self, f: f64) -> Result<(), SinkError> {
+        self.put(PyFloat::new(self.py, f).into_any())
+    }
+    fn str(&mut self, s: &str) -> Result<(), SinkError> {
+        self.put(PyString::new(self.py, s).into_any())
+    }
+    fn begin_array(&mut self) -> Result<(), SinkError> {
+        self.stack.push((PyList::empty(self.py).into_any(), None));
+        Ok(())
+    }
+    fn end_array(&mut self, _count: usize) -> Result<(), SinkError> {
+        self.end()
+    }
+    fn begin_object(&mut self) -> Result<(), SinkError> {
+        self.stack.push((PyDict::new(self.py).into_any(), None));
+        Ok(())
+    }
+    fn key(&mut self, k: &str) -> Result<(), SinkError> {
+        match self.stack.last_mut() {
+            Some((_, key)) => {
+                *key = Some(PyString::new(self.py, k));
+                Ok(())
             }
-            d.into_any()
+            None => Err(SinkError::new("a key outside an object")),
         }
-    })
+    }
+    fn end_object(&mut self, _count: usize) -> Result<(), SinkError> {
+        self.end()
+    }
+}
+
+/// The Python value of an engine result (or any value serde writes as JSON).
+fn to_py<'py, T: serde::Serialize + ?Sized>(py: Python<'py>, v: &T) -> PyResult<Bound<'py, PyAny>> {
+    let mut sink = PySink { py, stack: Vec::new(), root: None, error: None };
+    if let Err(e) = sink::write(v, &mut sink) {
+        return Err(sink.error.take().unwrap_or_else(|| to_pyerr(BindingError::internal(e.to_string()))));
+    }
+    sink.root.ok_or_else(|| to_pyerr(BindingError::internal("the engine wrote no value")))
+}
+
+/// Finishes an eager execution (see `aurora_bindings::Execution`): a text known to be cheap
+/// ran on this thread with the GIL held (cheaper than releasing it for a call of microseconds);
+/// anything else runs on the engine's runtime while this thread waits without the GIL.
+fn finish_here<'py>(py: Python<'py>, run: Execution<ExecutionResult>) -> PyResult<Bound<'py, PyAny>> {
+    let result = match run {
+        Execution::Ready(r) => r,
+        pending => py.detach(move || pending.wait()),
+    }
+    .map_err(to_pyerr)?;
+    to_py(py, &result)
 }
 
 fn from_py(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
@@ -166,9 +253,8 @@ impl NativeDatabase {
         operation_name: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let vars = opt_json(variables)?;
-        let db = &self.db;
-        let out = py.detach(|| db.execute_named(aql, vars, debug_audit, operation_name)).map_err(to_pyerr)?;
-        to_py(py, &out)
+        let run = self.db.execute_eager(aql.to_string(), vars, debug_audit, operation_name.map(String::from));
+        finish_here(py, run)
     }
 
     /// Parses and plans `aql` once; run it with `NativeStatement.execute`.
@@ -260,9 +346,7 @@ impl NativeStatement {
     #[pyo3(signature = (variables=None))]
     fn execute<'py>(&self, py: Python<'py>, variables: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let vars = opt_json(variables)?;
-        let stmt = &self.stmt;
-        let out = py.detach(|| stmt.execute(vars)).map_err(to_pyerr)?;
-        to_py(py, &out)
+        finish_here(py, self.stmt.execute_eager(vars))
     }
 
     #[getter]

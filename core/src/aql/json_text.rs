@@ -47,6 +47,21 @@ impl ExecutionResult {
     }
 }
 
+/// The SPEC §4.11 JSON of a result, serialized straight from its documents: what
+/// [`ExecutionResult::into_json_text`] writes, for hosts that build their own values from a
+/// serde `Serializer` instead of a `serde_json::Value` tree.
+impl Serialize for ExecutionResult {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let big = Cell::new(false);
+        match self {
+            ExecutionResult::Query(q) => Envelope { key: &q.key, body: Body::Query(q, &big) }.serialize(s),
+            ExecutionResult::Mutation(m) => Envelope { key: &m.key, body: Body::Json(&m.json, &big) }.serialize(s),
+            // Shapes that are rare or merge keys (batches, schema, migrations): as a tree.
+            other => other.to_json().serialize(s),
+        }
+    }
+}
+
 /// `{ key: body }`.
 struct Envelope<'a> {
     key: &'a str,

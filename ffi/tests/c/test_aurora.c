@@ -699,7 +699,6 @@ static void bad_inputs(void) {
     aurora_error_free(err);
     CHECK(aurora_stmt_free(stmt, NULL) == AURORA_STATUS_OK, "free statement");
     CHECK(aurora_stmt_free(stmt, NULL) == AURORA_STATUS_INVALID_HANDLE, "double free statement");
-    aurora_error_free(err);
     CHECK(aurora_subscription_close(sub, NULL) == AURORA_STATUS_OK, "close subscription");
     CHECK(aurora_subscription_close(sub, NULL) == AURORA_STATUS_INVALID_HANDLE, "double subscription close");
     CHECK(aurora_subscription_next(sub, 10, &out, NULL) == AURORA_STATUS_INVALID_HANDLE, "next after close");
