@@ -245,3 +245,25 @@ async fn audit_log_records_every_mutation_as_json_lines() {
         .iter()
         .all(|l| l["_sid"] == sid.as_str() && l["collection"] == "users" && l["time_ms"].as_u64().unwrap() > 0));
 }
+
+#[tokio::test]
+async fn an_update_with_operators_is_one_modified_event_per_document() {
+    let (_dir, db) = db().await;
+    db.execute("schema { define collection items { sku: String! @unique  stock: Int  tags: [String] } }")
+        .await
+        .unwrap();
+    db.execute("mutation { insertInto(collection: \"items\", data: { sku: \"a\", stock: 1, tags: [] }) { sku } }")
+        .await
+        .unwrap();
+    let mut l = db.listen("items");
+    db.execute(
+        "mutation { update(collection: \"items\", where: { sku: { eq: \"a\" } }, \
+         data: { stock: { increment: 2 }, tags: { push: \"x\" } }) { stock } }",
+    )
+    .await
+    .unwrap();
+    let ev = next(l.recv()).await.unwrap();
+    assert_eq!(ev.change_type, ChangeType::Update);
+    assert_eq!(ev.document.as_ref().map(|d| d.to_json()["stock"].clone()), Some(serde_json::json!(3)));
+    assert!(l.try_recv().unwrap().is_none(), "one event for the whole update");
+}

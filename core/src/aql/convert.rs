@@ -345,6 +345,13 @@ fn field_filter(path: &str, v: &AstValue, vars: &Vars, pos: Pos) -> Result<Filte
             "in" => Filter::In(f, list(val)?),
             "nin" | "notIn" => Filter::Not(Box::new(Filter::In(f, list(val)?))),
             "contains" => Filter::Contains(f, to_value(val)),
+            // Any / all of the values: an array holding them, or a string holding them as parts.
+            "containsAny" => Filter::Or(list(val)?.into_iter().map(|x| Filter::Contains(f.clone(), x)).collect()),
+            "containsAll" => Filter::And(list(val)?.into_iter().map(|x| Filter::Contains(f.clone(), x)).collect()),
+            "matches" => {
+                let pattern = crate::query::Pattern::new(&text(val)?).map_err(|e| err(pos, e.to_string()))?;
+                Filter::Matches(f, pattern)
+            }
             "startsWith" => Filter::StartsWith(f, text(val)?),
             "endsWith" => Filter::EndsWith(f, text(val)?),
             "isNull" => {

@@ -18,6 +18,7 @@ mod rows;
 mod schema_ops;
 mod statement;
 pub mod subscription;
+mod update_ops;
 
 pub use convert::MAX_VALUE_DEPTH;
 pub(crate) use exec::plan_cache_usage;

@@ -5,6 +5,7 @@ use super::convert::{describe, resolve, to_filter, to_usize, to_value};
 use super::project::project;
 use super::query::{at, Ctx};
 use super::result::MutationResult;
+use super::update_ops::{self, UpdateOp};
 use crate::db::WriteOp;
 use crate::error::{AuroraError, Result};
 use crate::query::planner::QuerySpec;
@@ -20,10 +21,39 @@ fn err(pos: Pos, msg: impl Into<String>) -> AuroraError {
 }
 
 enum Planned {
-    Insert { coll: String, docs: Vec<DocData> },
-    Update { coll: String, filter: Filter, changes: DocData, limit: Option<usize> },
-    Delete { coll: String, filter: Filter, limit: Option<usize> },
-    Job { job: Job },
+    Insert {
+        coll: String,
+        docs: Vec<DocData>,
+    },
+    Update {
+        coll: String,
+        filter: Filter,
+        changes: DocData,
+        /// Operators written in the data (`{ views: { increment: 1 } }`), applied after `changes`.
+        ops: Vec<UpdateOp>,
+        limit: Option<usize>,
+    },
+    Delete {
+        coll: String,
+        filter: Filter,
+        limit: Option<usize>,
+    },
+    /// `upsert`: an update of every match, or, when nothing matches, an insert of `seed` (the
+    /// equalities of `where`) with the changes and operators applied.
+    Upsert {
+        coll: String,
+        filter: Filter,
+        seed: DocData,
+        changes: DocData,
+        ops: Vec<UpdateOp>,
+    },
+    Job {
+        job: Job,
+    },
+    /// `enqueueJobs`: several jobs, enqueued together.
+    Jobs {
+        jobs: Vec<Job>,
+    },
 }
 
 fn string_arg(f: &Field, name: &str, ctx: &Ctx) -> Result<String> {
@@ -53,6 +83,53 @@ fn check_args(f: &Field, allowed: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// The mutation verbs.
+const MUTATIONS: [&str; 7] =
+    ["insertInto", "insertMany", "update", "upsert", "deleteFrom", "enqueueJob", "enqueueJobs"];
+
+/// The arguments of `enqueueJob` (and the fields of each job of `enqueueJobs`).
+const JOB_FIELDS: [&str; 6] = ["jobType", "payload", "priority", "maxRetries", "delayMs", "timeoutMs"];
+
+/// A job from its fields, read through `get` (an argument or an object's entry, resolved).
+fn job_from(get: impl Fn(&str) -> Result<Option<AstValue>>, pos: Pos) -> Result<Job> {
+    let job_type = match get("jobType")? {
+        Some(AstValue::String(s)) | Some(AstValue::Enum(s)) => s,
+        Some(other) => return Err(err(pos, format!("`jobType` must be a string, got {}", describe(&other)))),
+        None => return Err(err(pos, "a job needs `jobType`")),
+    };
+    let mut job = Job::new(job_type);
+    if let Some(p) = get("payload")? {
+        match to_value(&p).to_json() {
+            Json::Object(m) => job.payload = m.into_iter().collect(),
+            Json::Null => {}
+            _ => return Err(err(pos, "`payload` must be an object")),
+        }
+    }
+    if let Some(p) = get("priority")? {
+        let name = match &p {
+            AstValue::Enum(s) | AstValue::String(s) => s.clone(),
+            other => {
+                return Err(err(
+                    pos,
+                    format!("`priority` must be LOW, NORMAL, HIGH or CRITICAL, got {}", describe(other)),
+                ))
+            }
+        };
+        job.priority = JobPriority::parse(&name)
+            .ok_or_else(|| err(pos, format!("unknown priority `{name}`; expected LOW, NORMAL, HIGH or CRITICAL")))?;
+    }
+    if let Some(v) = get("maxRetries")? {
+        job.max_retries = u32::try_from(to_usize(&v, "maxRetries", pos)?).unwrap_or(u32::MAX);
+    }
+    if let Some(v) = get("delayMs")? {
+        job = job.with_delay(std::time::Duration::from_millis(to_usize(&v, "delayMs", pos)? as u64));
+    }
+    if let Some(v) = get("timeoutMs")? {
+        job = job.with_timeout(std::time::Duration::from_millis(to_usize(&v, "timeoutMs", pos)? as u64));
+    }
+    Ok(job)
+}
+
 fn plan(ctx: &Ctx, f: &Field) -> Result<Planned> {
     let arg = |name: &str| -> Result<Option<AstValue>> {
         f.arg(name).map(|v| resolve(v, ctx.vars, f.pos).map(|c| c.into_owned())).transpose()
@@ -77,19 +154,59 @@ fn plan(ctx: &Ctx, f: &Field) -> Result<Planned> {
                 None => Err(err(f.pos, "`insertInto` needs the argument `data`")),
             }
         }
-        "update" => {
-            check_args(f, &["collection", "data", "where", "limit"])?;
+        "insertMany" => {
+            check_args(f, &["collection", "data"])?;
             let coll = string_arg(f, "collection", ctx)?;
             ctx.db.inner.collection(&coll).map_err(at(f.pos))?;
-            let changes = match arg("data")? {
-                Some(v) => object(&v, "data", f.pos)?,
-                None => return Err(err(f.pos, "`update` needs the argument `data`")),
+            match arg("data")? {
+                Some(AstValue::List(items)) => {
+                    let docs = items.iter().map(|i| object(i, "data", f.pos)).collect::<Result<Vec<_>>>()?;
+                    Ok(Planned::Insert { coll, docs })
+                }
+                Some(v) => {
+                    Err(err(f.pos, format!("`data` of `insertMany` must be a list of documents, got {}", describe(&v))))
+                }
+                None => Err(err(f.pos, "`insertMany` needs the argument `data`")),
+            }
+        }
+        "update" | "upsert" => {
+            let upsert = f.name == "upsert";
+            if upsert {
+                check_args(f, &["collection", "data", "set", "where"])?;
+            } else {
+                check_args(f, &["collection", "data", "set", "where", "limit"])?;
+            }
+            let coll = string_arg(f, "collection", ctx)?;
+            ctx.db.inner.collection(&coll).map_err(at(f.pos))?;
+            let name = &f.name;
+            let mut changes = match (arg("data")?, arg("set")?) {
+                (Some(_), Some(_)) => {
+                    return Err(err(f.pos, format!("`{name}` takes `data` or its synonym `set`, not both")));
+                }
+                (Some(v), None) => object(&v, "data", f.pos)?,
+                (None, Some(v)) => object(&v, "set", f.pos)?,
+                (None, None) => return Err(err(f.pos, format!("`{name}` needs the argument `data` (or `set`)"))),
             };
+            // Operators (`{ views: { increment: 1 } }`) only where the text writes them.
+            let ops = match f.arg("data").or_else(|| f.arg("set")) {
+                Some(raw) => update_ops::extract(raw, ctx.vars, f.pos)?,
+                None => Vec::new(),
+            };
+            changes.retain(|k, _| !ops.iter().any(|o| o.field == k.as_ref() as &str));
             let filter = match arg("where")? {
+                Some(AstValue::Null) | None if upsert => {
+                    return Err(err(f.pos, "`upsert` needs `where`: the condition that finds the document"))
+                }
                 Some(AstValue::Null) | None => Filter::All,
                 Some(v) => to_filter(&v, ctx.vars, f.pos)?,
             };
-            Ok(Planned::Update { coll, filter, changes, limit: limit(f)? })
+            if upsert {
+                // Inserted when nothing matches: the equalities of `where`, then the data.
+                let mut seed = DocData::new();
+                equalities(&filter, &mut seed);
+                return Ok(Planned::Upsert { coll, filter, seed, changes, ops });
+            }
+            Ok(Planned::Update { coll, filter, changes, ops, limit: limit(f)? })
         }
         "deleteFrom" | "delete" => {
             check_args(f, &["collection", "where", "limit"])?;
@@ -102,45 +219,47 @@ fn plan(ctx: &Ctx, f: &Field) -> Result<Planned> {
             Ok(Planned::Delete { coll, filter, limit: limit(f)? })
         }
         "enqueueJob" => {
-            check_args(f, &["jobType", "payload", "priority", "maxRetries", "delayMs", "timeoutMs"])?;
-            let mut job = Job::new(string_arg(f, "jobType", ctx)?);
-            if let Some(p) = arg("payload")? {
-                match to_value(&p).to_json() {
-                    Json::Object(m) => job.payload = m.into_iter().collect(),
-                    Json::Null => {}
-                    _ => return Err(err(f.pos, "`payload` must be an object")),
-                }
-            }
-            if let Some(p) = arg("priority")? {
-                let name = match &p {
-                    AstValue::Enum(s) | AstValue::String(s) => s.clone(),
-                    other => {
-                        return Err(err(
-                            f.pos,
-                            format!("`priority` must be LOW, NORMAL, HIGH or CRITICAL, got {}", describe(other)),
-                        ))
-                    }
-                };
-                job.priority = JobPriority::parse(&name).ok_or_else(|| {
-                    err(f.pos, format!("unknown priority `{name}`; expected LOW, NORMAL, HIGH or CRITICAL"))
-                })?;
-            }
-            if let Some(v) = arg("maxRetries")? {
-                job.max_retries = u32::try_from(to_usize(&v, "maxRetries", f.pos)?).unwrap_or(u32::MAX);
-            }
-            if let Some(v) = arg("delayMs")? {
-                job = job.with_delay(std::time::Duration::from_millis(to_usize(&v, "delayMs", f.pos)? as u64));
-            }
-            if let Some(v) = arg("timeoutMs")? {
-                job = job.with_timeout(std::time::Duration::from_millis(to_usize(&v, "timeoutMs", f.pos)? as u64));
-            }
+            check_args(f, &JOB_FIELDS)?;
+            let job = job_from(|name| arg(name), f.pos)?;
             Ok(Planned::Job { job })
+        }
+        "enqueueJobs" => {
+            check_args(f, &["jobs"])?;
+            let items = match arg("jobs")? {
+                Some(AstValue::List(items)) => items,
+                Some(other) => {
+                    return Err(err(
+                        f.pos,
+                        format!("`jobs` of `enqueueJobs` must be a list of jobs, got {}", describe(&other)),
+                    ))
+                }
+                None => return Err(err(f.pos, "`enqueueJobs` needs the argument `jobs`")),
+            };
+            let mut jobs = Vec::with_capacity(items.len());
+            for item in items {
+                let AstValue::Object(fields) = item else {
+                    return Err(err(
+                        f.pos,
+                        format!("each job of `enqueueJobs` must be an object, got {}", describe(&item)),
+                    ));
+                };
+                if let Some((k, _)) = fields.iter().find(|(k, _)| !JOB_FIELDS.contains(&k.as_str())) {
+                    return Err(err(
+                        f.pos,
+                        format!("unknown job field `{k}`; expected one of {}", JOB_FIELDS.join(", ")),
+                    ));
+                }
+                let get = |name: &str| Ok(fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
+                jobs.push(job_from(get, f.pos)?);
+            }
+            Ok(Planned::Jobs { jobs })
         }
         other => Err(err(
             f.pos,
             format!(
-                "unknown mutation `{other}`{}; expected insertInto, update, deleteFrom or enqueueJob",
-                crate::error::hint_for(other, ["insertInto", "update", "deleteFrom", "enqueueJob"])
+                "unknown mutation `{other}`{}; expected one of {}",
+                crate::error::hint_for(other, MUTATIONS),
+                MUTATIONS.join(", ")
             ),
         )),
     }
@@ -206,8 +325,8 @@ impl Overlay {
     }
 }
 
-/// What one mutation field produced: documents (key + version at that point), or a job.
-type FieldOutput = (Vec<(Key, DocData)>, Option<Job>);
+/// What one mutation field produced: documents (key + version at that point), or its jobs.
+type FieldOutput = (Vec<(Key, DocData)>, Option<Vec<Job>>);
 
 /// Sets `path` (dotted for nested objects) in `data`, creating intermediate objects.
 pub(crate) fn set_path(data: &mut DocData, path: &str, v: Value) -> Result<()> {
@@ -293,16 +412,30 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
     let planned = fields.iter().map(|f| plan(ctx, f)).collect::<Result<Vec<_>>>()?;
     // Validate every selection (fragments, unknown fields) before anything is written.
     let mut selections = Vec::with_capacity(fields.len());
+    let mut counted = Vec::with_capacity(fields.len());
     for (p, f) in planned.iter().zip(fields) {
+        let count = match p {
+            Planned::Update { .. } | Planned::Delete { .. } | Planned::Upsert { .. } => affected_count_key(f)?,
+            _ => None,
+        };
         selections.push(match p {
+            _ if count.is_some() => Vec::new(),
             Planned::Insert { coll, docs } => selection_fields(ctx, f, coll, &docs.iter().collect::<Vec<_>>())?,
             Planned::Update { coll, changes, .. } => selection_fields(ctx, f, coll, &[changes])?,
+            Planned::Upsert { coll, seed, changes, .. } => selection_fields(ctx, f, coll, &[seed, changes])?,
             Planned::Delete { coll, .. } => selection_fields(ctx, f, coll, &[])?,
-            Planned::Job { .. } => Vec::new(),
+            Planned::Job { .. } | Planned::Jobs { .. } => {
+                check_job_selection(f)?;
+                Vec::new()
+            }
         });
+        counted.push(count);
     }
-    let queue =
-        if planned.iter().any(|p| matches!(p, Planned::Job { .. })) { Some(JobQueue::of(ctx.db)?) } else { None };
+    let queue = if planned.iter().any(|p| matches!(p, Planned::Job { .. } | Planned::Jobs { .. })) {
+        Some(JobQueue::of(ctx.db)?)
+    } else {
+        None
+    };
     // Per field: the documents it returns (key + version at that point), or its job.
     let mut outputs: Vec<FieldOutput> = Vec::with_capacity(planned.len());
     let mut insert_ops: HashMap<Key, usize> = HashMap::new();
@@ -326,11 +459,33 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
                                 docs_out.push((key, data));
                             }
                         }
-                        Planned::Update { coll, filter, changes, limit } => {
+                        Planned::Update { coll, filter, changes, ops, limit } => {
                             for (key, mut data) in overlay.find(inner, &coll, filter, limit, f.pos, ctx.budget)? {
                                 for (k, v) in &changes {
                                     set_path(&mut data, k, v.clone()).map_err(at(f.pos))?;
                                 }
+                                for op in &ops {
+                                    op.apply(&mut data, &coll, f.pos)?;
+                                }
+                                overlay.set(key.clone(), &coll, Some(data.clone()));
+                                docs_out.push((key, data));
+                            }
+                        }
+                        Planned::Upsert { coll, filter, seed, changes, ops } => {
+                            let mut found = overlay.find(inner, &coll, filter, None, f.pos, ctx.budget)?;
+                            if found.is_empty() {
+                                let key = Key::New(overlay.next_new);
+                                overlay.next_new += 1;
+                                found.push((key, seed));
+                            }
+                            for (key, mut data) in found {
+                                for (k, v) in &changes {
+                                    set_path(&mut data, k, v.clone()).map_err(at(f.pos))?;
+                                }
+                                for op in &ops {
+                                    op.apply(&mut data, &coll, f.pos)?;
+                                }
+                                let data = nest(data).map_err(at(f.pos))?;
                                 overlay.set(key.clone(), &coll, Some(data.clone()));
                                 docs_out.push((key, data));
                             }
@@ -345,7 +500,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
                             let q = queue.as_ref().ok_or_else(|| AuroraError::Other("job queue unavailable".into()))?;
                             let job = q.prepare(job)?;
                             jobs.push(job.clone());
-                            job_out = Some(job);
+                            job_out = Some(vec![job]);
+                        }
+                        Planned::Jobs { jobs: batch } => {
+                            let q = queue.as_ref().ok_or_else(|| AuroraError::Other("job queue unavailable".into()))?;
+                            let batch = batch.into_iter().map(|j| q.prepare(j)).collect::<Result<Vec<_>>>()?;
+                            jobs.extend(batch.iter().cloned());
+                            job_out = Some(batch);
                         }
                     }
                     outputs.push((docs_out, job_out));
@@ -387,9 +548,21 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
         }
     };
     let mut out = Vec::with_capacity(fields.len());
-    for ((f, (docs_out, job)), sel) in fields.iter().zip(outputs).zip(selections) {
-        if let Some(job) = job {
-            out.push(job_result(f, job, queue.as_deref())?);
+    for (((f, (docs_out, job)), sel), count) in fields.iter().zip(outputs).zip(selections).zip(counted) {
+        if let Some(jobs) = job {
+            out.push(job_result(f, jobs, queue.as_deref())?);
+            continue;
+        }
+        if let Some(key) = count {
+            let affected = docs_out.len();
+            out.push(MutationResult {
+                key: f.response_key().into(),
+                operation: f.name.clone(),
+                collection: coll_of(f, ctx),
+                documents: Vec::new(),
+                affected,
+                json: serde_json::json!({ key: affected }),
+            });
             continue;
         }
         // Show values as stored: the schema widens Int to Float, text to UUID...
@@ -423,12 +596,64 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
     Ok(out)
 }
 
-fn job_result(f: &Field, job: Job, queue: Option<&JobQueue>) -> Result<MutationResult> {
-    let id = job.id.clone();
+/// The `field: value` equalities of a filter (alone or under `and`), as document fields.
+fn equalities(filter: &Filter, out: &mut DocData) {
+    match filter {
+        Filter::Eq(field, v) if !field.contains('.') && field != "_sid" => {
+            out.insert(field.as_str().into(), v.clone());
+        }
+        Filter::And(parts) => parts.iter().for_each(|p| equalities(p, out)),
+        _ => {}
+    }
+}
+
+/// The job fields a selection may name.
+const JOB_SELECTABLE: [&str; 5] = ["id", "jobType", "status", "priority", "maxRetries"];
+
+/// Checks a job mutation's selection before anything is enqueued.
+fn check_job_selection(f: &Field) -> Result<()> {
+    for s in &f.selections {
+        match s {
+            super::ast::Selection::Field(x) if JOB_SELECTABLE.contains(&x.name.as_str()) => {}
+            super::ast::Selection::Field(x) => {
+                return Err(err(
+                    x.pos,
+                    format!("unknown job field `{}`; expected {}", x.name, JOB_SELECTABLE.join(", ")),
+                ))
+            }
+            super::ast::Selection::FragmentSpread { name, pos } => {
+                return Err(err(*pos, format!("fragment `...{name}` cannot be spread in a job's selection")))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The response key of `affectedCount` when `f` (an update or delete) selects it. It is
+/// selected alone: `update(...) { affectedCount }` answers `{ "affectedCount": n }`.
+fn affected_count_key(f: &Field) -> Result<Option<String>> {
+    let count = f.selections.iter().find_map(|s| match s {
+        super::ast::Selection::Field(x) if x.name == "affectedCount" => Some(x),
+        _ => None,
+    });
+    match count {
+        None => Ok(None),
+        Some(x) if f.selections.len() == 1 => Ok(Some(x.response_key().to_string())),
+        Some(x) => Err(err(
+            x.pos,
+            format!(
+                "`affectedCount` is selected alone (`{}(...) {{ affectedCount }}`), not with document fields",
+                f.name
+            ),
+        )),
+    }
+}
+
+/// The result of `enqueueJob` (one object) or `enqueueJobs` (a list, in order).
+fn job_result(f: &Field, jobs: Vec<Job>, queue: Option<&JobQueue>) -> Result<MutationResult> {
     if let Some(q) = queue {
         q.wake();
     }
-    let mut m = serde_json::Map::new();
     let sels: Vec<&Field> = f
         .selections
         .iter()
@@ -437,32 +662,41 @@ fn job_result(f: &Field, job: Job, queue: Option<&JobQueue>) -> Result<MutationR
             _ => None,
         })
         .collect();
-    if sels.is_empty() {
-        m.insert("id".into(), Json::String(id.clone()));
-    }
-    for s in sels {
-        let v = match s.name.as_str() {
-            "id" => Json::String(id.clone()),
-            "jobType" => Json::String(job.job_type.clone()),
-            "status" => Json::String(job.status.as_str().into()),
-            "priority" => Json::String(job.priority.as_str().into()),
-            "maxRetries" => Json::from(job.max_retries),
-            other => {
-                return Err(err(
-                    s.pos,
-                    format!("unknown job field `{other}`; expected id, jobType, status, priority, maxRetries"),
-                ))
+    let shaped = jobs
+        .iter()
+        .map(|job| {
+            let mut m = serde_json::Map::new();
+            if sels.is_empty() {
+                m.insert("id".into(), Json::String(job.id.clone()));
             }
-        };
-        m.insert(s.response_key().into(), v);
-    }
+            for s in &sels {
+                let v = match s.name.as_str() {
+                    "id" => Json::String(job.id.clone()),
+                    "jobType" => Json::String(job.job_type.clone()),
+                    "status" => Json::String(job.status.as_str().into()),
+                    "priority" => Json::String(job.priority.as_str().into()),
+                    "maxRetries" => Json::from(job.max_retries),
+                    other => {
+                        return Err(err(
+                            s.pos,
+                            format!("unknown job field `{other}`; expected id, jobType, status, priority, maxRetries"),
+                        ))
+                    }
+                };
+                m.insert(s.response_key().into(), v);
+            }
+            Ok(Json::Object(m))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let json =
+        if f.name == "enqueueJobs" { Json::Array(shaped) } else { shaped.into_iter().next().unwrap_or(Json::Null) };
     Ok(MutationResult {
         key: f.response_key().into(),
         operation: f.name.clone(),
         collection: String::new(),
         documents: Vec::new(),
-        affected: 1,
-        json: Json::Object(m),
+        affected: jobs.len(),
+        json,
     })
 }
 

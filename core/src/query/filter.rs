@@ -30,6 +30,8 @@ pub enum Filter {
     StartsWith(String, String),
     /// String field ends with the suffix.
     EndsWith(String, String),
+    /// String field matches a regular expression (linear-time, size-bounded: see [`Pattern`]).
+    Matches(String, Pattern),
     /// Inclusive range.
     Between(String, Value, Value),
     /// Field is missing or null.
@@ -42,6 +44,60 @@ pub enum Filter {
     Or(Vec<Filter>),
     /// The sub-filter does not match.
     Not(Box<Filter>),
+}
+
+/// The regular expression of a `matches` filter. Matching never backtracks (the `regex` crate:
+/// time linear in the text), and compiling is bounded: a pattern whose program would pass
+/// [`Pattern::SIZE_LIMIT`] bytes, or nests deeper than [`Pattern::NEST_LIMIT`], is refused.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: String,
+    re: regex::Regex,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Pattern {
+    /// Most bytes a compiled pattern (and its lazy DFA's cache) may take.
+    pub const SIZE_LIMIT: usize = 1 << 20;
+    /// Deepest nesting of groups and repetitions a pattern may have.
+    pub const NEST_LIMIT: u32 = 64;
+
+    /// Compiles `source`, or says why it cannot be used.
+    pub fn new(source: &str) -> crate::error::Result<Pattern> {
+        let re = regex::RegexBuilder::new(source)
+            .size_limit(Self::SIZE_LIMIT)
+            .dfa_size_limit(Self::SIZE_LIMIT)
+            .nest_limit(Self::NEST_LIMIT)
+            .build()
+            .map_err(|e| {
+                let why = match e {
+                    regex::Error::CompiledTooBig(limit) => {
+                        format!("it would compile to more than {limit} bytes; simplify the pattern")
+                    }
+                    other => other.to_string(),
+                };
+                crate::error::AuroraError::invalid(format!(
+                    "invalid regular expression `{}`: {why}",
+                    crate::error::shown(source)
+                ))
+            })?;
+        Ok(Pattern { source: source.to_string(), re })
+    }
+
+    /// The pattern's text.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// True when the pattern matches somewhere in `text`.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.re.is_match(text)
+    }
 }
 
 impl Filter {
@@ -76,6 +132,7 @@ impl Filter {
             | Filter::Contains(f, _)
             | Filter::StartsWith(f, _)
             | Filter::EndsWith(f, _)
+            | Filter::Matches(f, _)
             | Filter::Between(f, _, _)
             | Filter::IsNull(f)
             | Filter::IsNotNull(f) => Some(f),
@@ -123,6 +180,7 @@ impl Filter {
             },
             Filter::StartsWith(_, p) => matches!(x, Some(Value::String(s)) if s.starts_with(p.as_str())),
             Filter::EndsWith(_, p) => matches!(x, Some(Value::String(s)) if s.ends_with(p.as_str())),
+            Filter::Matches(_, p) => matches!(x, Some(Value::String(s)) if p.is_match(s)),
             Filter::Between(_, lo, hi) => cmp(lo, |o| o != Ordering::Less) && cmp(hi, |o| o != Ordering::Greater),
             Filter::IsNull(_) => x.is_none_or(|x| x.is_null()),
             Filter::IsNotNull(_) => x.is_some_and(|x| !x.is_null()),
@@ -239,6 +297,18 @@ impl FilterBuilder {
     }
     pub fn ends_with(&self, field: &str, suffix: &str) -> Filter {
         Filter::EndsWith(field.into(), suffix.into())
+    }
+    /// The string field matches `pattern` (compile it once with [`Pattern::new`]).
+    pub fn matches(&self, field: &str, pattern: &Pattern) -> Filter {
+        Filter::Matches(field.into(), pattern.clone())
+    }
+    /// The array field holds at least one of `values`.
+    pub fn contains_any(&self, field: &str, values: impl IntoIterator<Item = impl Into<Value>>) -> Filter {
+        Filter::Or(values.into_iter().map(|v| Filter::Contains(field.into(), v.into())).collect())
+    }
+    /// The array field holds every one of `values`.
+    pub fn contains_all(&self, field: &str, values: impl IntoIterator<Item = impl Into<Value>>) -> Filter {
+        Filter::And(values.into_iter().map(|v| Filter::Contains(field.into(), v.into())).collect())
     }
     pub fn between(&self, field: &str, lo: impl Into<Value>, hi: impl Into<Value>) -> Filter {
         Filter::Between(field.into(), lo.into(), hi.into())

@@ -7,5 +7,5 @@ pub mod planner;
 
 pub use budget::Budget;
 pub use builder::QueryBuilder;
-pub use filter::{Filter, FilterBuilder};
+pub use filter::{Filter, FilterBuilder, Pattern};
 pub use planner::QuerySpec;

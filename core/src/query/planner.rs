@@ -110,7 +110,7 @@ pub fn candidates(ix: &Indexes<'_>, f: &Filter) -> Result<Candidates> {
             Some(d) => exact(ix.live()? - ix.eq(&d, &Value::Null)?),
             None => none,
         },
-        Filter::Contains(..) | Filter::EndsWith(..) => none,
+        Filter::Contains(..) | Filter::EndsWith(..) | Filter::Matches(..) => none,
         Filter::And(fs) => {
             let mut set: Option<RoaringBitmap> = None;
             let mut all_exact = true;
@@ -165,6 +165,9 @@ pub(crate) const FILTER_OPERATORS: &[&str] = &[
     "nin",
     "notIn",
     "contains",
+    "containsAny",
+    "containsAll",
+    "matches",
     "startsWith",
     "endsWith",
     "isNull",
@@ -239,6 +242,10 @@ pub fn prepare_filter(state: &Catalog, f: Filter, check_fields: bool) -> Result<
         Filter::EndsWith(fl, p) => {
             check(&fl)?;
             Filter::EndsWith(fl, p)
+        }
+        Filter::Matches(fl, p) => {
+            check(&fl)?;
+            Filter::Matches(fl, p)
         }
         Filter::IsNull(fl) => {
             check(&fl)?;

@@ -202,7 +202,8 @@ impl<'a> Builder<'a> {
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::kw_query => kind = OperationKind::Query,
-                Rule::kw_mutation => kind = OperationKind::Mutation,
+                // `transaction { … }` names what every mutation block is: one atomic commit.
+                Rule::kw_mutation | Rule::kw_transaction => kind = OperationKind::Mutation,
                 Rule::kw_subscription => kind = OperationKind::Subscription,
                 Rule::operation_name => name = Some(p.as_str().to_string()),
                 Rule::variable_defs => {

@@ -196,6 +196,7 @@ fn friendly(rule: Rule) -> &'static [&'static str] {
         Rule::fragment_spread => &["`...`"],
         Rule::kw_query => &["`query`"],
         Rule::kw_mutation => &["`mutation`"],
+        Rule::kw_transaction => &["`transaction`"],
         Rule::kw_subscription => &["`subscription`"],
         Rule::operation => &["`query`", "`mutation`", "`subscription`"],
         Rule::kw_fragment | Rule::fragment_def => &["`fragment`"],
