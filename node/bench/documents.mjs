@@ -67,11 +67,7 @@ const SHAPES = {
   },
   nested: {
     doc: (i) => ({
-      username: `user${i}`,
-      email: `user${i}@example.com`,
-      age: 18 + (i % 62),
-      active: i % 3 !== 0,
-      tags: [TAGS[i % 6], TAGS[(i * 7) % 6]],
+      ...SHAPES.user.doc(i),
       profile: { city: ['Oslo', 'Lima', 'Pune', 'Kyiv'][i % 4], zip: 10000 + (i % 9000), joined: `2026-0${1 + (i % 9)}-15` },
     }),
     schema:

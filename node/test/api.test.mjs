@@ -163,6 +163,9 @@ test('bad arguments reject (never throw synchronously) with VALIDATION', async (
     await assert.rejects(db.enqueue('job', [1, 2]), { code: 'VALIDATION' });
     await assert.rejects(db.startWorkers(0), { code: 'VALIDATION' });
     assert.throws(() => db.stream(1), { code: 'VALIDATION' });
+    assert.throws(() => db.prepare(1), { code: 'VALIDATION' });
+    assert.throws(() => db.executeSync(1), { code: 'VALIDATION' });
+    assert.throws(() => db.prepare('query { users { email'), { name: 'AuroraError', code: 'SYNTAX' });
     assert.throws(() => db.registerHandler('x', 'not a function'), { code: 'VALIDATION' });
   });
   await assert.rejects(Aurora.open(tempDbPath(), { bogusOption: 1 }), { code: 'VALIDATION' });
@@ -174,8 +177,13 @@ test('bad arguments reject (never throw synchronously) with VALIDATION', async (
 test('a closed database rejects with CLOSED everywhere', async () => {
   const db = await Aurora.open(tempDbPath());
   await db.execute(SCHEMA);
+  const stmt = db.prepare('query { users { email } }');
   await db.close();
   await assert.rejects(db.execute('query { users { email } }'), { name: 'AuroraError', code: 'CLOSED' });
+  assert.throws(() => db.executeSync('query { users { email } }'), { name: 'AuroraError', code: 'CLOSED' });
+  assert.throws(() => db.prepare('query { users { email } }'), { name: 'AuroraError', code: 'CLOSED' });
+  await assert.rejects(stmt.execute(), { name: 'AuroraError', code: 'CLOSED' });
+  assert.throws(() => stmt.executeSync(), { name: 'AuroraError', code: 'CLOSED' });
   await assert.rejects(db.enqueue('job', {}), { code: 'CLOSED' });
   await assert.rejects(db.jobStatus('x'), { code: 'CLOSED' });
   await assert.rejects(db.startWorkers(), { code: 'CLOSED' });
