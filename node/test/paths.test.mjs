@@ -217,3 +217,25 @@ test('with code generation from strings disallowed, every path gives the same re
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), Array(15).fill({ c: [{ k: 'a', n: 1 }] }));
 });
+
+test('the addon loaded without index.js (no decoder) builds the same values through N-API', () => {
+  const script = `
+    const n = require(${JSON.stringify(path.join(NODE_DIR, 'aurora.node'))});
+    const db = n.openSync(${JSON.stringify(tempDbPath())}, null);
+    const slot = db.slot();
+    n.executeSlotSync(slot, ${JSON.stringify(SCHEMA)}, null);
+    for (const d of ${JSON.stringify(DOCS.filter((d) => typeof d.n !== 'bigint'))}) n.executeSlotSync(slot, ${JSON.stringify(INSERT)}, { d });
+    n.executeSlotSync(slot, ${JSON.stringify(INSERT)}, { d: { k: 'e', n: 2n ** 62n } });
+    const out = n.executeSlotSync(slot, 'query { things(orderBy: { k: ASC }) { k n f s b o l __proto__: k } }', null);
+    const e = out.things.find((t) => t.k === 'e');
+    console.log(JSON.stringify({ out, bigint: typeof e.n, proto: Object.getPrototypeOf(out.things[0]) === Object.prototype }, (k, v) => (typeof v === 'bigint' ? String(v) : v)));`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.status, 0, r.stderr);
+  const got = JSON.parse(r.stdout);
+  assert.equal(got.bigint, 'bigint');
+  assert.equal(got.proto, true);
+  assert.equal(got.out.things.length, 6);
+  // JSON.parse, as an object literal would take `__proto__` as the prototype.
+  const first = JSON.parse('{"k":"a","n":1,"f":2.5,"s":"ascii","b":true,"o":{"x":1},"l":[1,2],"__proto__":"a"}');
+  assert.deepEqual(got.out.things[0], first);
+});
