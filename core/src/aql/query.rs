@@ -45,13 +45,26 @@ pub(crate) struct ReadArgs {
     pub offset: usize,
     pub first: Option<usize>,
     pub after: Option<String>,
+    /// Backward page size (`last`).
+    pub last: Option<usize>,
+    /// Backward page bound (`before`): only rows strictly before this cursor.
+    pub before: Option<String>,
 }
 
 /// Arguments a query root field accepts.
-pub(crate) const QUERY_ARGS: &[&str] = &["where", "orderBy", "limit", "offset", "first", "after"];
+pub(crate) const QUERY_ARGS: &[&str] = &["where", "orderBy", "limit", "offset", "first", "after", "last", "before"];
 
 pub(crate) fn read_args(f: &Field, vars: &Vars, allowed: &[&str]) -> Result<ReadArgs> {
-    let mut a = ReadArgs { filter: Filter::All, order: Vec::new(), limit: None, offset: 0, first: None, after: None };
+    let mut a = ReadArgs {
+        filter: Filter::All,
+        order: Vec::new(),
+        limit: None,
+        offset: 0,
+        first: None,
+        after: None,
+        last: None,
+        before: None,
+    };
     for arg in &f.args {
         if !allowed.contains(&arg.name.as_str()) {
             return Err(err(
@@ -75,16 +88,33 @@ pub(crate) fn read_args(f: &Field, vars: &Vars, allowed: &[&str]) -> Result<Read
             "limit" => a.limit = Some(to_usize(&v, "limit", arg.pos)?),
             "offset" => a.offset = to_usize(&v, "offset", arg.pos)?,
             "first" => a.first = Some(to_usize(&v, "first", arg.pos)?),
-            "after" => match &*v {
-                super::ast::AstValue::String(s) => a.after = Some(s.clone()),
+            "last" => a.last = Some(to_usize(&v, "last", arg.pos)?),
+            "after" | "before" => match &*v {
+                super::ast::AstValue::String(s) if arg.name == "after" => a.after = Some(s.clone()),
+                super::ast::AstValue::String(s) => a.before = Some(s.clone()),
                 other => {
                     return Err(err(
                         arg.pos,
-                        format!("`after` takes a cursor string, got {}", super::convert::describe(other)),
+                        format!("`{}` takes a cursor string, got {}", arg.name, super::convert::describe(other)),
                     ))
                 }
             },
             _ => {}
+        }
+    }
+    if a.last.is_some() || a.before.is_some() {
+        let forward = [
+            ("first", a.first.is_some()),
+            ("after", a.after.is_some()),
+            ("offset", a.offset > 0),
+            ("limit", a.limit.is_some()),
+        ];
+        if let Some((name, _)) = forward.iter().find(|(_, set)| *set) {
+            let pos = f.args.iter().find(|x| x.name == *name).map_or(f.pos, |x| x.pos);
+            return Err(err(
+                pos,
+                format!("`{name}` pages forward and `last`/`before` page backward; use one direction per query"),
+            ));
         }
     }
     Ok(a)
@@ -185,12 +215,24 @@ fn run_with(
                     c.store(epoch, AtomicOrdering::Relaxed);
                 }
             }
+            if args.first.is_some() || args.after.is_some() || args.last.is_some() || args.before.is_some() {
+                // A plain list with cursor arguments is the page's nodes.
+                let rows = page_rows(ctx, f, &args)?.rows.into_iter().map(|(_, d)| d).collect();
+                let body = QueryBody::Projected { fields, with_sid: ctx.debug_audit, rows };
+                return Ok(QueryResult {
+                    key: f.response_key().to_string(),
+                    collection: f.name.clone(),
+                    documents: Vec::new(),
+                    body,
+                });
+            }
             let spec = QuerySpec {
                 filter: args.filter,
                 order: args.order,
                 limit: args.limit,
                 offset: args.offset,
                 after: None,
+                ties_desc: false,
             };
             let snap = ctx.db.inner.snapshot();
             let rows = ctx.db.inner.run_query_in(st, &snap, spec, !filter_passed, ctx.budget).map_err(at(f.pos))?;
@@ -264,30 +306,62 @@ fn decode_cursor(
     Ok((keys, sid))
 }
 
-fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> {
-    let first = args.first.or(args.limit);
-    let after = match &args.after {
-        Some(c) => {
-            let (keys, sid) = decode_cursor(ctx, &f.name, c, &args.order, f.pos)?;
-            Some(crate::query::planner::Cursor { keys, sid })
-        }
-        None => None,
+/// The rows of one page and whether rows exist before and after it.
+struct PageRows {
+    rows: Vec<Row>,
+    has_previous: bool,
+    has_next: bool,
+}
+
+/// Reads one page: forward (`first`/`after`) or backward (`last`/`before`). One row more than
+/// the page is read, and whether it exists says if the page has a neighbour; only the page is
+/// read, whatever the number of matches.
+fn page_rows(ctx: &Ctx, f: &Field, args: &ReadArgs) -> Result<PageRows> {
+    let cursor = |c: &str| -> Result<crate::query::planner::Cursor> {
+        let (keys, sid) = decode_cursor(ctx, &f.name, c, &args.order, f.pos)?;
+        Ok(crate::query::planner::Cursor { keys, sid })
     };
+    if args.last.is_some() || args.before.is_some() {
+        // Backward: the reversed order read forward from the cursor, then put back in order.
+        let before = args.before.as_deref().map(cursor).transpose()?;
+        let has_next = before.is_some();
+        let spec = QuerySpec {
+            filter: args.filter.clone(),
+            order: args.order.iter().map(|(name, asc)| (name.clone(), !asc)).collect(),
+            limit: args.last.map(|n| n.saturating_add(1)),
+            offset: 0,
+            after: before,
+            ties_desc: true,
+        };
+        let mut rows = ctx.db.inner.run_query(&f.name, spec, true, ctx.budget).map_err(at(f.pos))?;
+        let has_previous = args.last.is_some_and(|n| rows.len() > n);
+        if let Some(n) = args.last {
+            rows.truncate(n);
+        }
+        rows.reverse();
+        return Ok(PageRows { rows, has_previous, has_next });
+    }
+    let first = args.first.or(args.limit);
+    let after = args.after.as_deref().map(cursor).transpose()?;
     let has_previous = after.is_some() || args.offset > 0;
-    // One row more than the page: whether it exists is `hasNextPage`. Only the page is read,
-    // whatever the number of matches.
     let spec = QuerySpec {
         filter: args.filter.clone(),
         order: args.order.clone(),
         limit: first.map(|n| n.saturating_add(1)),
         offset: args.offset,
         after,
+        ties_desc: false,
     };
     let mut rows = ctx.db.inner.run_query(&f.name, spec, true, ctx.budget).map_err(at(f.pos))?;
     let has_next = first.is_some_and(|n| rows.len() > n);
     if let Some(n) = first {
         rows.truncate(n);
     }
+    Ok(PageRows { rows, has_previous, has_next })
+}
+
+fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> {
+    let PageRows { rows, has_previous, has_next } = page_rows(ctx, f, &args)?;
     let page = &rows[..];
     let coll = ctx.db.inner.collection(&f.name)?;
     let mut out = Map::new();
@@ -366,6 +440,7 @@ fn aggregate_root(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Res
         limit: args.limit,
         offset: args.offset,
         after: None,
+        ties_desc: false,
     };
     let mut rows: Option<Vec<Row>> = None;
     let load = |rows: &mut Option<Vec<Row>>| -> Result<Vec<Row>> {

@@ -27,6 +27,9 @@ pub struct QuerySpec {
     /// Only documents strictly after this position in the query's order (cursor pagination):
     /// the walk skips what comes before instead of loading it.
     pub after: Option<Cursor>,
+    /// Ties of the order are broken newest first instead of oldest first: with every
+    /// direction of `order` flipped, the query reads its forward order backwards (`last`).
+    pub ties_desc: bool,
 }
 
 /// A position in a query's order: the sort keys of a document and its system id (which breaks
@@ -40,8 +43,9 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// True when `doc` comes strictly after this position under `order`.
-    pub fn precedes(&self, doc: &Document, order: &[(String, bool)]) -> bool {
+    /// True when `doc` comes strictly after this position under `order` (ties by system id,
+    /// descending when `ties_desc`).
+    pub fn precedes(&self, doc: &Document, order: &[(String, bool)], ties_desc: bool) -> bool {
         for ((field, asc), k) in order.iter().zip(&self.keys) {
             let v = doc.get_ref(field).unwrap_or(&Value::Null);
             let o = v.total_cmp(k);
@@ -49,7 +53,11 @@ impl Cursor {
                 return if *asc { o == Ordering::Greater } else { o == Ordering::Less };
             }
         }
-        doc._sid.as_str() > self.sid.as_str()
+        if ties_desc {
+            doc._sid.as_str() < self.sid.as_str()
+        } else {
+            doc._sid.as_str() > self.sid.as_str()
+        }
     }
 }
 
@@ -271,7 +279,7 @@ pub fn run(ix: &Indexes<'_>, spec: &QuerySpec, budget: &Budget, fetch: Fetch<'_>
         return Ok(Vec::new());
     }
     let want = spec.limit.map(|l| l.saturating_add(spec.offset));
-    let after = |doc: &Document| spec.after.as_ref().is_none_or(|c| c.precedes(doc, &spec.order));
+    let after = |doc: &Document| spec.after.as_ref().is_none_or(|c| c.precedes(doc, &spec.order, spec.ties_desc));
 
     // Ordered walk of an index: top-k without sorting everything. Predicates on the sort
     // field bound the walk to their range (and are checked on the keys), so a range + top-k
@@ -299,7 +307,7 @@ pub fn run(ix: &Indexes<'_>, spec: &QuerySpec, budget: &Budget, fetch: Fetch<'_>
                         Some(s) => ids & s,
                         None => ids,
                     };
-                    for rowid in ids {
+                    for rowid in in_tie_order(ids, spec.ties_desc) {
                         let Some(doc) = fetch(rowid)? else { continue };
                         if residual && !rest.matches(&doc) || !after(&doc) {
                             continue;
@@ -403,19 +411,22 @@ fn run_unordered_or_sorted(
         if residual && !spec.filter.matches(&doc) {
             return Ok(None);
         }
-        if spec.after.as_ref().is_some_and(|c| !c.precedes(&doc, &spec.order)) {
+        if spec.after.as_ref().is_some_and(|c| !c.precedes(&doc, &spec.order, spec.ties_desc)) {
             return Ok(None);
         }
         Ok(Some((rowid, doc)))
     };
     let live;
     let ids = match &cand.set {
-        Some(s) => s.iter(),
+        Some(s) => s,
         None => {
             live = ix.live()?;
-            live.iter()
+            &live
         }
     };
+    // Unordered results come in insertion order, which `ties_desc` reverses.
+    let ids: Box<dyn Iterator<Item = u32>> =
+        if spec.ties_desc && spec.order.is_empty() { Box::new(ids.iter().rev()) } else { Box::new(ids.iter()) };
     if spec.order.is_empty() {
         let mut out = Vec::new();
         for rowid in ids {
@@ -437,17 +448,20 @@ fn run_unordered_or_sorted(
         if let Some(row) = accept(rowid)? {
             rows.push(row);
             match want {
-                Some(k) if rows.len() >= k.saturating_mul(2).max(64) => sort_rows(&mut rows, &spec.order, want),
+                Some(k) if rows.len() >= k.saturating_mul(2).max(64) => {
+                    sort_rows(&mut rows, &spec.order, spec.ties_desc, want)
+                }
                 _ => budget.hold(rows.len())?,
             }
         }
     }
-    sort_rows(&mut rows, &spec.order, want);
+    sort_rows(&mut rows, &spec.order, spec.ties_desc, want);
     Ok(rows.into_iter().skip(spec.offset).take(spec.limit.unwrap_or(usize::MAX)).collect())
 }
 
-/// Compares two documents by the sort keys, ties broken by row id (insertion order).
-pub fn compare_rows(a: &Row, b: &Row, order: &[(String, bool)]) -> Ordering {
+/// Compares two documents by the sort keys, ties broken by row id (insertion order, reversed
+/// when `ties_desc`).
+pub fn compare_rows(a: &Row, b: &Row, order: &[(String, bool)], ties_desc: bool) -> Ordering {
     for (field, asc) in order {
         let va = a.1.get_ref(field).unwrap_or(&Value::Null);
         let vb = b.1.get_ref(field).unwrap_or(&Value::Null);
@@ -456,11 +470,24 @@ pub fn compare_rows(a: &Row, b: &Row, order: &[(String, bool)]) -> Ordering {
             return if *asc { o } else { o.reverse() };
         }
     }
-    a.0.cmp(&b.0)
+    if ties_desc {
+        b.0.cmp(&a.0)
+    } else {
+        a.0.cmp(&b.0)
+    }
 }
 
-fn sort_rows(rows: &mut Vec<Row>, order: &[(String, bool)], want: Option<usize>) {
-    let cmp = |a: &Row, b: &Row| compare_rows(a, b, order);
+/// The row ids of one index key in tie order.
+fn in_tie_order(ids: roaring::RoaringBitmap, ties_desc: bool) -> Box<dyn Iterator<Item = u32>> {
+    if ties_desc {
+        Box::new(ids.into_iter().rev())
+    } else {
+        Box::new(ids.into_iter())
+    }
+}
+
+fn sort_rows(rows: &mut Vec<Row>, order: &[(String, bool)], ties_desc: bool, want: Option<usize>) {
+    let cmp = |a: &Row, b: &Row| compare_rows(a, b, order, ties_desc);
     if let Some(k) = want {
         if k > 0 && k < rows.len() {
             rows.select_nth_unstable_by(k - 1, cmp);
