@@ -132,6 +132,27 @@ export interface EnqueueOptions {
   max_retries?: number;
 }
 
+/** What `explain` reports for one root field of a query. */
+export interface QueryPlan {
+  collection: string;
+  /** `list`, `page`, `aggregate` or `count`. */
+  kind: 'list' | 'page' | 'aggregate' | 'count';
+  /** How rows are found. */
+  strategy: 'empty' | 'indexWalk' | 'indexLookup' | 'fullScan' | 'counter' | 'indexCount';
+  /** The index walked in order (`indexWalk`), else null. */
+  walkedIndex: string | null;
+  /** Indexed fields that served the filter or the order. */
+  indexes: string[];
+  estimatedRows: number;
+  examinedRows: number;
+  actualRows: number;
+  /** Documents were checked against (part of) the filter after the indexes. */
+  residualFilter: boolean;
+  sort: 'none' | 'index' | 'full' | { topK: number };
+  /** Pages only: read with `last`/`before`. */
+  backward?: boolean;
+}
+
 /** What `memoryStats` reports: bytes held by each cache and buffer, and the budgets. */
 export interface MemoryStats {
   hotCacheBytes: number;
@@ -278,6 +299,8 @@ export declare class Aurora {
   stopWorkers(): Promise<void>;
   /** The job with this id, or null. */
   jobStatus(id: string): Promise<Job | null>;
+  /** How each root field of a query runs, keyed like its result (see {@link QueryPlan}). */
+  explain(aql: string, variables?: Record<string, unknown> | null): Promise<Record<string, QueryPlan>>;
   /** Bytes each cache and buffer holds, next to its budget. */
   memoryStats(): Promise<MemoryStats>;
   /** Jobs that ran out of retries. */

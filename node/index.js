@@ -500,6 +500,18 @@ class Aurora {
     });
   }
 
+  /**
+   * How each root field of a query runs, keyed like its result: `strategy` (`indexWalk`,
+   * `indexLookup`, `fullScan`, `counter`, `indexCount`), `indexes`, `estimatedRows`,
+   * `examinedRows`, `actualRows`, `residualFilter`, `sort`. The query runs, so counts are real.
+   */
+  explain(aql, variables) {
+    return call(() => {
+      checkString(aql, 'aql');
+      return this.#native.explain(aql, variables ?? null);
+    });
+  }
+
   /** Bytes each cache and buffer holds, next to its budget. */
   memoryStats() {
     return call(() => this.#native.memoryStats());

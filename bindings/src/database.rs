@@ -316,6 +316,12 @@ impl Database {
         guard(|| Ok(serde_json::to_value(self.aurora()?.memory_stats()).map_err(aurora_db::AuroraError::from)?))
     }
 
+    /// How each root field of a query runs (strategy, indexes, estimated/examined/returned
+    /// rows), as JSON keyed like the query's result: [`Aurora::explain`]. Blocks.
+    pub fn explain(&self, aql: &str, variables: Value) -> Result<Value, BindingError> {
+        guard(|| Ok(self.aurora()?.explain(Self::request(aql, variables, false, None))?))
+    }
+
     /// Jobs that ran out of retries, as JSON.
     pub fn dead_letters(&self) -> Result<Value, BindingError> {
         guard(|| Ok(Value::Array(self.worker_system()?.dead_letters().iter().map(job_json).collect())))

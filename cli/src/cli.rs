@@ -94,6 +94,10 @@ pub struct ExecArgs {
     /// Return `_sid` with every document.
     #[arg(long)]
     pub debug_audit: bool,
+    /// Print how each root field of the query runs (strategy, indexes, rows) instead of its
+    /// result.
+    #[arg(long)]
+    pub explain: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub out: OutputArgs,
@@ -363,11 +367,15 @@ async fn exec(a: ExecArgs) -> Result<u8, Failure> {
     let db = open_db(&a.db, false).await?;
     let options =
         ExecuteOptions { debug_audit: a.debug_audit, operation_name: a.operation.clone(), ..Default::default() };
-    let result = db.execute_lean(ExecuteRequest { aql: aql.clone(), variables, options }).await;
+    let request = ExecuteRequest { aql: aql.clone(), variables, options };
+    let result = match a.explain {
+        true => db.explain(request),
+        false => db.execute_lean(request).await.map(|r| r.to_json()),
+    };
     let closed = close_db(&db).await;
     let value = result.map_err(|e| Failure::engine(&e, Some((&label, &aql))))?;
     closed?;
-    emit(&mode.render(&value.to_json()))?;
+    emit(&mode.render(&value))?;
     Ok(exit::OK)
 }
 

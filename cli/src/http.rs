@@ -2,7 +2,7 @@
 //!
 //! | route | body / query | answer |
 //! |---|---|---|
-//! | `POST /aql` | `{"query": "...", "variables": {...}, "operationName": "...", "debugAudit": false}` | the result JSON of SPEC §4.11 |
+//! | `POST /aql` | `{"query": "...", "variables": {...}, "operationName": "...", "debugAudit": false, "explain": false}` | the result JSON of SPEC §4.11; with `"explain": true`, each root field's plan (`Aurora::explain`) |
 //! | `GET /subscribe?query=...&variables=<json>` | | `text/event-stream`: `event: subscribed`, then `data: {event json}` per change |
 //! | `POST /jobs` | `{"jobType": "...", "payload": {...}, "priority": "HIGH", "maxRetries": 3, "delayMs": 0, "timeoutMs": 60000}` | `201 {"id": "..."}` |
 //! | `GET /jobs/{id}` | | the job's status |
@@ -491,13 +491,25 @@ async fn aql(req: HttpRequest, payload: web::Payload, st: web::Data<State>) -> H
     let deadline = deadline(&st);
     let run = async {
         st.authorize(&req)?;
-        let body = st.read_json(&req, payload, deadline).await?;
+        let mut body = st.read_json(&req, payload, deadline).await?;
+        let explain = match body.remove("explain") {
+            None | Some(Json::Null) => false,
+            Some(Json::Bool(b)) => b,
+            Some(_) => return Err(validation("`explain` must be a boolean")),
+        };
         let mut request = execute_request(body)?;
         // The query stops itself when the request's deadline passes (it would otherwise run on
         // in the background after the 504).
         request.options.timeout = Some(deadline.saturating_duration_since(Instant::now()));
         let db = st.db.clone();
-        let text = st.run(deadline, async move { db.execute_json_text(request).await.map(|t| t.text) }).await?;
+        let text = st
+            .run(deadline, async move {
+                match explain {
+                    true => db.explain(request).map(|plan| plan.to_string()),
+                    false => db.execute_json_text(request).await.map(|t| t.text),
+                }
+            })
+            .await?;
         Ok::<_, HttpResponse>(HttpResponse::Ok().content_type("application/json").body(text))
     };
     run.await.unwrap_or_else(|e| e)

@@ -613,3 +613,37 @@ fn serve_public_requires_a_token() {
             );
     }
 }
+
+#[test]
+fn exec_explain_prints_the_plan_of_each_root_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    let q = "query { old: users(where: { age: { gt: 25 } }) { name } byName: users(where: { name: { eq: \"Bob\" } }) { age } }";
+    let out = aurora().args(["exec", "--explain"]).arg(&db).arg(q).assert().success().get_output().stdout.clone();
+    let plan = stdout_json(&out);
+    assert_eq!(plan["old"]["strategy"], "indexLookup", "{plan}");
+    assert_eq!(plan["old"]["indexes"], json!(["age"]));
+    assert_eq!(plan["old"]["actualRows"], 2);
+    assert_eq!(
+        (plan["byName"]["strategy"].as_str(), plan["byName"]["examinedRows"].as_u64()),
+        (Some("fullScan"), Some(3))
+    );
+    // A mutation is refused (exit code of a validation error) and nothing is written.
+    aurora()
+        .args(["exec", "--explain"])
+        .arg(&db)
+        .arg("mutation { deleteFrom(collection: \"users\") { name } }")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("plans of queries"));
+    let out = aurora()
+        .arg("exec")
+        .arg(&db)
+        .arg("query { users { aggregate { count } } }")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(stdout_json(&out)["users"]["aggregate"]["count"], 3);
+}

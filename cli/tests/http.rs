@@ -977,3 +977,33 @@ fn tokio_stream_from<T: Send + 'static>(
 ) -> impl futures_util::Stream<Item = T> + Send + 'static {
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_over_http_reports_the_plan_without_writing() {
+    let fx = Fixture::start(ServerConfig::default()).await;
+    bounded(async {
+        let (s, _) = fx.aql("schema { define collection users { email: String! @unique  age: Int } }", Json::Null).await;
+        assert_eq!(s, StatusCode::OK);
+        fx.aql("mutation { insertInto(collection: \"users\", data: [{ email: \"a\", age: 1 }, { email: \"b\", age: 2 }]) { email } }", Json::Null).await;
+        let post = |body: Json| {
+            let r = fx.client.post(fx.url("/aql")).json(&body).send();
+            async move {
+                let r = r.await.unwrap();
+                (r.status(), r.json::<Json>().await.unwrap())
+            }
+        };
+        let q = "query ($e: String) { users(where: { email: { eq: $e } }) { age } }";
+        let (s, j) = post(json!({"query": q, "variables": {"e": "b"}, "explain": true})).await;
+        assert_eq!(s, StatusCode::OK, "{j}");
+        assert_eq!((j["users"]["strategy"].as_str(), j["users"]["actualRows"].as_u64()), (Some("indexLookup"), Some(1)), "{j}");
+        assert_eq!(j["users"]["indexes"], json!(["email"]));
+        // A mutation is refused and not run.
+        let (s, j) = post(json!({"query": "mutation { deleteFrom(collection: \"users\") { email } }", "explain": true})).await;
+        assert_eq!((s, j["code"].as_str()), (StatusCode::BAD_REQUEST, Some("VALIDATION")), "{j}");
+        let (s, j) = post(json!({"query": q, "explain": "yes"})).await;
+        assert_eq!((s, j["code"].as_str()), (StatusCode::BAD_REQUEST, Some("VALIDATION")), "{j}");
+        assert_eq!(fx.db.count("users").await.unwrap(), 2);
+    })
+    .await;
+    fx.stop().await;
+}

@@ -212,6 +212,20 @@ enum AuroraStatus aurora_execute_with_options(AuroraDb db_handle,
                                               struct AuroraErrorInfo **out_error);
 
 /**
+ * How each root field of a query runs (strategy, indexes, estimated/examined/returned rows):
+ * `*out_json` receives a JSON object keyed like the query's result. `variables_json` may be
+ * NULL. A mutation gives `AURORA_STATUS_VALIDATION`.
+ *
+ * # Safety
+ * As [`aurora_execute`].
+ */
+enum AuroraStatus aurora_explain(AuroraDb db_handle,
+                                 const char *aql,
+                                 const char *variables_json,
+                                 char **out_json,
+                                 struct AuroraErrorInfo **out_error);
+
+/**
  * Parses and plans `aql` once; `*out_stmt` receives the statement's handle, to run with
  * [`aurora_stmt_execute`] and release with [`aurora_stmt_free`]. Text that does not parse
  * gives `AURORA_STATUS_SYNTAX` (with line and column in the error).

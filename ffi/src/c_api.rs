@@ -384,6 +384,29 @@ pub unsafe extern "C" fn aurora_execute_with_options(
     })
 }
 
+/// How each root field of a query runs (strategy, indexes, estimated/examined/returned rows):
+/// `*out_json` receives a JSON object keyed like the query's result. `variables_json` may be
+/// NULL. A mutation gives `AURORA_STATUS_VALIDATION`.
+///
+/// # Safety
+/// As [`aurora_execute`].
+#[no_mangle]
+pub unsafe extern "C" fn aurora_explain(
+    db_handle: AuroraDb,
+    aql: *const c_char,
+    variables_json: *const c_char,
+    out_json: *mut *mut c_char,
+    out_error: *mut *mut AuroraErrorInfo,
+) -> AuroraStatus {
+    run(out_error, || unsafe {
+        let out = out_arg(out_json, "out_json", ptr::null_mut())?;
+        let aql = str_arg(aql, "aql")?;
+        let vars = json_arg("variables", opt_str_arg(variables_json, "variables_json")?)?;
+        *out = c_string(db(db_handle)?.explain(aql, vars)?.to_string());
+        Ok(())
+    })
+}
+
 /// Parses and plans `aql` once; `*out_stmt` receives the statement's handle, to run with
 /// [`aurora_stmt_execute`] and release with [`aurora_stmt_free`]. Text that does not parse
 /// gives `AURORA_STATUS_SYNTAX` (with line and column in the error).

@@ -229,6 +229,14 @@ impl Aurora {
         Ok(self.db.memory_stats()?.to_string())
     }
 
+    /// How each root field of a query runs (strategy, indexes, estimated/examined/returned
+    /// rows), as a JSON object keyed like the query's result. `variables_json` may be null.
+    #[uniffi::method(default(variables_json = None))]
+    pub fn explain(&self, aql: String, variables_json: Option<String>) -> Result<String, AuroraError> {
+        let vars = parse_json("variables", variables_json.as_deref())?;
+        Ok(self.db.explain(&aql, vars)?.to_string())
+    }
+
     /// Jobs that ran out of retries, as a JSON array.
     pub fn dead_letters(&self) -> Result<String, AuroraError> {
         Ok(self.db.dead_letters()?.to_string())

@@ -251,6 +251,14 @@ impl NativeDatabase {
         blocking(move || db.memory_stats().map(JsonOut::new))
     }
 
+    /// How each root field of a query runs, keyed like the query's result.
+    #[napi(ts_return_type = "Promise<Record<string, any>>")]
+    pub fn explain(&self, aql: String, variables: Option<JsonIn>) -> AsyncTask<Blocking<JsonOut>> {
+        let db = self.db.clone();
+        let vars = variables.map(|v| v.0).unwrap_or(Value::Null);
+        blocking(move || db.explain(&aql, vars).map(JsonOut::new))
+    }
+
     /// Jobs that ran out of retries.
     #[napi(ts_return_type = "Promise<any[]>")]
     pub fn dead_letters(&self) -> AsyncTask<Blocking<JsonOut>> {

@@ -52,6 +52,23 @@ test('memoryStats reports each cache next to its budget; a closed handle rejects
   await assert.rejects(db.memoryStats(), (e) => e instanceof AuroraError && e.code === 'CLOSED');
 });
 
+test('explain reports each root field plan; mutations and closed handles reject', async () => {
+  const db = await Aurora.open(tempDbPath());
+  await db.execute(SCHEMA);
+  for (let i = 0; i < 10; i++) await db.execute(INSERT, { d: { email: `u${i}@x.io`, age: i } });
+  const plan = await db.explain('query ($e: String) { one: users(where: { email: { eq: $e } }) { age } top: users(orderBy: { age: DESC }, limit: 2) { age } }', { e: 'u3@x.io' });
+  assert.equal(plan.one.strategy, 'indexLookup');
+  assert.deepEqual(plan.one.indexes, ['email']);
+  assert.equal(plan.one.actualRows, 1);
+  assert.deepEqual(plan.top.sort, { topK: 2 });
+  assert.deepEqual(await db.execute('query @explain { top: users(orderBy: { age: DESC }, limit: 2) { age } }'), { top: plan.top });
+  await assert.rejects(db.explain('mutation { deleteFrom(collection: "users") { age } }'), (e) => e instanceof AuroraError && e.code === 'VALIDATION');
+  await assert.rejects(db.explain(42), (e) => e instanceof AuroraError && e.code === 'VALIDATION');
+  assert.deepEqual(await db.execute('query { users { aggregate { count } } }'), { users: { aggregate: { count: 10 } } });
+  await db.close();
+  await assert.rejects(db.explain('query { users { age } }'), (e) => e instanceof AuroraError && e.code === 'CLOSED');
+});
+
 test('values round-trip: nested objects, arrays, floats, booleans, null, unicode', async () => {
   await withDb(async (db) => {
     const data = { email: 'ü@x.io ✓', age: -7, score: 2.5, tags: ['a', 'b'], meta: { deep: { list: [1, 2.25, true, null, 'x'] }, ok: false } };

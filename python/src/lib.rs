@@ -318,6 +318,19 @@ impl NativeDatabase {
         to_py(py, &v)
     }
 
+    #[pyo3(signature = (aql, variables=None))]
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        aql: &str,
+        variables: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let vars = opt_json(variables)?;
+        let db = &self.db;
+        let v = py.detach(|| db.explain(aql, vars)).map_err(to_pyerr)?;
+        to_py(py, &v)
+    }
+
     fn dead_letters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let v = self.db.dead_letters().map_err(to_pyerr)?;
         to_py(py, &v)

@@ -43,6 +43,25 @@ def test_memory_stats_report_each_cache_against_its_budget(tmp_path: Path) -> No
         db.memory_stats()
 
 
+def test_explain_reports_each_root_field_plan_and_refuses_mutations(tmp_path: Path) -> None:
+    with aurora_db.Aurora(str(tmp_path / "db")) as db:
+        db.execute("schema { define collection u { k: Int @unique  name: String } }")
+        for i in range(20):
+            db.execute('mutation($k: Int) { insertInto(collection: "u", data: {k: $k, name: "n"}) { k } }', {"k": i})
+        plan = db.explain("query($k: Int) { one: u(where: {k: {eq: $k}}) { name } all: u { name } }", {"k": 3})
+        assert plan["one"]["strategy"] == "indexLookup" and plan["one"]["indexes"] == ["k"]
+        assert (plan["one"]["examinedRows"], plan["one"]["actualRows"]) == (1, 1)
+        assert plan["all"]["strategy"] == "fullScan" and plan["all"]["actualRows"] == 20
+        assert db.execute("query @explain { u { name } }") == {"u": plan["all"]}
+        with pytest.raises(aurora_db.ValidationError):
+            db.explain('mutation { deleteFrom(collection: "u") { k } }')
+        assert db.execute("query { u { aggregate { count } } }") == {"u": {"aggregate": {"count": 20}}}
+        with pytest.raises(aurora_db.AqlSyntaxError):
+            db.explain("query { u( }")
+    with pytest.raises(aurora_db.ClosedError):
+        db.explain("query { u { name } }")
+
+
 def test_errors_map_to_exception_classes_with_positions(db: aurora_db.Aurora) -> None:
     with pytest.raises(aurora_db.AqlSyntaxError) as e:
         db.execute("query {\n  users { email ")

@@ -33,6 +33,19 @@ pub enum OperationKind {
     Migrate,
 }
 
+impl OperationKind {
+    /// The keyword that starts an operation of this kind.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            OperationKind::Query => "query",
+            OperationKind::Mutation => "mutation",
+            OperationKind::Subscription => "subscription",
+            OperationKind::Schema => "schema",
+            OperationKind::Migrate => "migrate",
+        }
+    }
+}
+
 /// One top-level operation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Operation {
@@ -46,6 +59,8 @@ pub struct Operation {
     pub body: OperationBody,
     /// Where the operation starts.
     pub pos: Pos,
+    /// `query @explain { … }`: report each root field's plan instead of its rows.
+    pub explain: bool,
 }
 
 /// The body of an operation, depending on its kind.

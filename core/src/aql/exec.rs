@@ -260,8 +260,22 @@ impl Results {
     }
 }
 
-/// Runs the root fields of one query operation, compiled ones from the plan.
-fn run_query_op(ctx: &Ctx, plan: &Plan, index: usize, sels: &[Selection], out: &mut Results) -> Result<()> {
+/// Runs the root fields of one query operation, compiled ones from the plan; with `explain`,
+/// each root field's plan report replaces its rows.
+fn run_query_op(
+    ctx: &Ctx,
+    plan: &Plan,
+    index: usize,
+    sels: &[Selection],
+    explain: bool,
+    out: &mut Results,
+) -> Result<()> {
+    if explain {
+        for f in root_fields(sels, ctx.frags)? {
+            out.push(ExecutionResult::Query(super::explain::explain_root(ctx, f)?));
+        }
+        return Ok(());
+    }
     match plan.queries.get(index) {
         Some(Some(roots)) => {
             let fields = sels.iter().filter_map(|s| match s {
@@ -347,9 +361,30 @@ impl Aurora {
         }
         if selected(plan, options).all(|(_, o)| o.kind == OperationKind::Query) {
             // Reads only: no await point, so the future stays small.
-            return self.run_queries(plan, variables, options);
+            return self.run_queries(plan, variables, options, false);
         }
         Box::pin(self.execute_operations(plan, variables, options)).await
+    }
+
+    /// Shows how each root field of a query runs: per field (under its response key) the
+    /// strategy (`indexWalk`, `indexLookup`, `fullScan`), the indexes used, the estimated,
+    /// examined and returned rows and how the order is made. The query runs, so the counts
+    /// are real; `query @explain { … }` in AQL returns the same.
+    pub fn explain(&self, request: impl Into<ExecuteRequest>) -> Result<serde_json::Value> {
+        let req = request.into();
+        self.inner.check_open()?;
+        let plan = parse_cached(self, &req.aql)?;
+        if selected(&plan, &req.options).next().is_none() {
+            return Err(AuroraError::invalid("explain needs a query operation"));
+        }
+        if let Some((_, op)) = selected(&plan, &req.options).find(|(_, o)| o.kind != OperationKind::Query) {
+            return Err(AuroraError::invalid_at(
+                format!("explain shows the plans of queries; this document has a {} operation", op.kind.keyword()),
+                op.pos.line,
+                op.pos.column,
+            ));
+        }
+        Ok(self.run_queries(&plan, &req.variables, &req.options, true)?.into_json())
     }
 
     fn run_queries(
@@ -357,6 +392,7 @@ impl Aurora {
         plan: &Plan,
         variables: &serde_json::Value,
         options: &ExecuteOptions,
+        explain: bool,
     ) -> Result<ExecutionResult> {
         let frags: Fragments = plan.doc.fragments.iter().map(|f| (f.name.as_str(), f)).collect();
         let mut results = Results::default();
@@ -365,7 +401,9 @@ impl Aurora {
             let vars = resolve_variables(&op.variables, variables, &self.inner.config.limits)?;
             let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: options.debug_audit, budget: &budget };
             match &op.body {
-                OperationBody::Selections(sels) => run_query_op(&ctx, plan, i, sels, &mut results)?,
+                OperationBody::Selections(sels) => {
+                    run_query_op(&ctx, plan, i, sels, explain || op.explain, &mut results)?
+                }
                 _ => return Err(AuroraError::invalid("operation kind and body do not match")),
             }
         }
@@ -384,9 +422,16 @@ impl Aurora {
         for (i, op) in selected(plan, options) {
             let vars = resolve_variables(&op.variables, variables, &self.inner.config.limits)?;
             let ctx = Ctx { db: self, vars: &vars, frags: &frags, debug_audit: options.debug_audit, budget: &budget };
+            if op.explain && op.kind != OperationKind::Query {
+                return Err(AuroraError::invalid_at(
+                    format!("`@explain` applies to queries, not to a {} operation", op.kind.keyword()),
+                    op.pos.line,
+                    op.pos.column,
+                ));
+            }
             match (&op.kind, &op.body) {
                 (OperationKind::Query, OperationBody::Selections(sels)) => {
-                    run_query_op(&ctx, plan, i, sels, &mut results)?;
+                    run_query_op(&ctx, plan, i, sels, op.explain, &mut results)?;
                 }
                 (OperationKind::Mutation, OperationBody::Selections(sels)) => {
                     let fields: Vec<Field> = root_fields(sels, &frags)?.into_iter().cloned().collect();

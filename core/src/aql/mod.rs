@@ -6,6 +6,7 @@
 pub mod ast;
 mod convert;
 mod exec;
+mod explain;
 mod fragments;
 mod json_text;
 mod mutation;

@@ -177,7 +177,7 @@ pub(crate) struct Checked<'a> {
     filter: Option<&'a AtomicU64>,
 }
 
-fn check_order(st: &Catalog, order: &[(String, bool)], pos: Pos) -> Result<()> {
+pub(crate) fn check_order(st: &Catalog, order: &[(String, bool)], pos: Pos) -> Result<()> {
     for (o, _) in order {
         if !st.accepts_field(o) {
             return Err(unknown_field(st, o, pos));
@@ -307,24 +307,33 @@ fn decode_cursor(
 }
 
 /// The rows of one page and whether rows exist before and after it.
-struct PageRows {
-    rows: Vec<Row>,
-    has_previous: bool,
-    has_next: bool,
+pub(crate) struct PageRows {
+    pub rows: Vec<Row>,
+    pub has_previous: bool,
+    pub has_next: bool,
 }
 
-/// Reads one page: forward (`first`/`after`) or backward (`last`/`before`). One row more than
-/// the page is read, and whether it exists says if the page has a neighbour; only the page is
-/// read, whatever the number of matches.
-fn page_rows(ctx: &Ctx, f: &Field, args: &ReadArgs) -> Result<PageRows> {
+/// What one page reads: forward (`first`/`after`) or backward (`last`/`before`, the reversed
+/// order read from the cursor). One row more than the page is read, and whether it exists
+/// says if the page has a neighbour that way; only the page is read, whatever the number of
+/// matches.
+pub(crate) struct PageQuery {
+    pub spec: QuerySpec,
+    backward: bool,
+    size: Option<usize>,
+    /// A neighbour is known to exist on the side the page was read from (the cursor's side).
+    behind: bool,
+}
+
+/// The query of one page.
+pub(crate) fn page_query(ctx: &Ctx, f: &Field, args: &ReadArgs) -> Result<PageQuery> {
     let cursor = |c: &str| -> Result<crate::query::planner::Cursor> {
         let (keys, sid) = decode_cursor(ctx, &f.name, c, &args.order, f.pos)?;
         Ok(crate::query::planner::Cursor { keys, sid })
     };
     if args.last.is_some() || args.before.is_some() {
-        // Backward: the reversed order read forward from the cursor, then put back in order.
         let before = args.before.as_deref().map(cursor).transpose()?;
-        let has_next = before.is_some();
+        let behind = before.is_some();
         let spec = QuerySpec {
             filter: args.filter.clone(),
             order: args.order.iter().map(|(name, asc)| (name.clone(), !asc)).collect(),
@@ -333,31 +342,43 @@ fn page_rows(ctx: &Ctx, f: &Field, args: &ReadArgs) -> Result<PageRows> {
             after: before,
             ties_desc: true,
         };
-        let mut rows = ctx.db.inner.run_query(&f.name, spec, true, ctx.budget).map_err(at(f.pos))?;
-        let has_previous = args.last.is_some_and(|n| rows.len() > n);
-        if let Some(n) = args.last {
-            rows.truncate(n);
-        }
-        rows.reverse();
-        return Ok(PageRows { rows, has_previous, has_next });
+        return Ok(PageQuery { spec, backward: true, size: args.last, behind });
     }
-    let first = args.first.or(args.limit);
+    let size = args.first.or(args.limit);
     let after = args.after.as_deref().map(cursor).transpose()?;
-    let has_previous = after.is_some() || args.offset > 0;
+    let behind = after.is_some() || args.offset > 0;
     let spec = QuerySpec {
         filter: args.filter.clone(),
         order: args.order.clone(),
-        limit: first.map(|n| n.saturating_add(1)),
+        limit: size.map(|n| n.saturating_add(1)),
         offset: args.offset,
         after,
         ties_desc: false,
     };
-    let mut rows = ctx.db.inner.run_query(&f.name, spec, true, ctx.budget).map_err(at(f.pos))?;
-    let has_next = first.is_some_and(|n| rows.len() > n);
-    if let Some(n) = first {
-        rows.truncate(n);
+    Ok(PageQuery { spec, backward: false, size, behind })
+}
+
+impl PageQuery {
+    /// Cuts what the page's query returned to the page, in the query's order.
+    pub(crate) fn finish(&self, mut rows: Vec<Row>) -> PageRows {
+        let more = self.size.is_some_and(|n| rows.len() > n);
+        if let Some(n) = self.size {
+            rows.truncate(n);
+        }
+        if self.backward {
+            rows.reverse();
+            PageRows { rows, has_previous: more, has_next: self.behind }
+        } else {
+            PageRows { rows, has_previous: self.behind, has_next: more }
+        }
     }
-    Ok(PageRows { rows, has_previous, has_next })
+}
+
+/// Reads one page.
+fn page_rows(ctx: &Ctx, f: &Field, args: &ReadArgs) -> Result<PageRows> {
+    let q = page_query(ctx, f, args)?;
+    let rows = ctx.db.inner.run_query(&f.name, q.spec.clone(), true, ctx.budget).map_err(at(f.pos))?;
+    Ok(q.finish(rows))
 }
 
 fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> {
@@ -452,9 +473,7 @@ fn aggregate_root(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Res
     for sel in fields {
         let v = match sel.name.as_str() {
             "aggregate" => {
-                let only_count =
-                    sel.selections.iter().all(|s| matches!(s, super::ast::Selection::Field(x) if x.name == "count"));
-                if only_count && spec.limit.is_none() && spec.offset == 0 {
+                if only_counts(&sel.selections) && spec.limit.is_none() && spec.offset == 0 {
                     let n = ctx
                         .db
                         .inner
@@ -483,6 +502,11 @@ fn aggregate_root(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Res
         out.insert(sel.response_key().to_string(), v);
     }
     Ok(Json::Object(out))
+}
+
+/// True when an `aggregate` selection is only plain `count`s, answered without loading rows.
+pub(crate) fn only_counts(sels: &[super::ast::Selection]) -> bool {
+    sels.iter().all(|s| matches!(s, super::ast::Selection::Field(x) if x.name == "count" && x.args.is_empty()))
 }
 
 fn field_arg(sel: &Field, ctx: &Ctx) -> Result<String> {

@@ -41,6 +41,51 @@ impl Inner {
         })
     }
 
+    /// Plans and runs a query on a fresh snapshot, reporting what the planner chose and how
+    /// many documents it read and returned.
+    pub(crate) fn explain_query(
+        &self,
+        cat: &Catalog,
+        spec: QuerySpec,
+        budget: &Budget,
+    ) -> Result<(crate::query::explain::Explain, Vec<Row>)> {
+        let snap = self.snapshot();
+        let spec = QuerySpec { filter: planner::prepare_filter(cat, spec.filter, true)?, ..spec };
+        let ix = Indexes::new(&snap, cat, &self.index_cache);
+        let mut report = crate::query::explain::plan(&ix, &spec)?;
+        let examined = std::cell::Cell::new(0u64);
+        let rows = planner::run(&ix, &spec, budget, &|rowid| {
+            budget.tick()?;
+            examined.set(examined.get() + 1);
+            self.fetch_row(cat, &snap, rowid)
+        })?;
+        report.examined_rows = examined.get();
+        report.actual_rows = rows.len() as u64;
+        Ok((report, rows))
+    }
+
+    /// Plans and runs a count of a filter's matches, reporting the plan and documents read.
+    pub(crate) fn explain_count(
+        &self,
+        cat: &Catalog,
+        filter: Filter,
+        budget: &Budget,
+    ) -> Result<(crate::query::explain::Explain, u64)> {
+        let snap = self.snapshot();
+        let filter = planner::prepare_filter(cat, filter, true)?;
+        let ix = Indexes::new(&snap, cat, &self.index_cache);
+        let mut report = crate::query::explain::count_plan(&ix, &filter)?;
+        let examined = std::cell::Cell::new(0u64);
+        let n = planner::count(&ix, &filter, &|rowid| {
+            budget.tick()?;
+            examined.set(examined.get() + 1);
+            self.fetch_row(cat, &snap, rowid)
+        })?;
+        report.examined_rows = examined.get();
+        report.actual_rows = n;
+        Ok((report, n))
+    }
+
     /// Counts matches of a filter, within `budget`.
     pub(crate) fn count_matches(
         &self,

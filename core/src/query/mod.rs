@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub mod builder;
+pub mod explain;
 pub mod filter;
 pub mod planner;
 

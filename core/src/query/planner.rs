@@ -273,6 +273,40 @@ pub fn prepare_filter(state: &Catalog, f: Filter, check_fields: bool) -> Result<
     })
 }
 
+/// An ordered walk of one index chosen for a query: top-k without sorting everything.
+pub(crate) struct Walk<'f> {
+    /// The index walked (the query's only sort field).
+    pub def: crate::db::catalog::IndexDef,
+    /// Walk direction.
+    pub asc: bool,
+    /// Predicates on the sort field, checked on the index keys (they also bound the walk).
+    pub key_preds: Vec<&'f Filter>,
+    /// The rest of the filter, checked on the documents.
+    pub rest: Filter,
+    /// What the indexes give for `rest`.
+    pub rest_cand: Candidates,
+    /// Rows to find: limit + offset.
+    pub want: usize,
+}
+
+/// Decides whether a query walks its sort field's index: one indexed sort field, a limit, and
+/// more candidates than a few times the rows wanted (else sorting the candidates is cheaper).
+/// Predicates on the sort field bound the walk to their range, so a range + top-k never
+/// materialises the whole range.
+pub(crate) fn choose_walk<'f>(ix: &Indexes<'_>, spec: &'f QuerySpec) -> Result<Option<Walk<'f>>> {
+    let want = spec.limit.map(|l| l.saturating_add(spec.offset));
+    let ([(field, asc)], Some(want)) = (spec.order.as_slice(), want) else { return Ok(None) };
+    let Some(def) = ix.cat.index(field) else { return Ok(None) };
+    let (key_preds, rest) = split_key_predicates(&spec.filter, field);
+    let rest_cand = candidates(ix, &rest)?;
+    let threshold = want.saturating_mul(4).max(64);
+    let walk = match &rest_cand.set {
+        None => !key_preds.is_empty() || ix.count()? as usize > threshold,
+        Some(s) => s.len() as usize > threshold,
+    };
+    Ok(walk.then_some(Walk { def, asc: *asc, key_preds, rest, rest_cand, want }))
+}
+
 /// Runs a query and returns the matching rows in result order.
 pub fn run(ix: &Indexes<'_>, spec: &QuerySpec, budget: &Budget, fetch: Fetch<'_>) -> Result<Vec<Row>> {
     if spec.limit == Some(0) {
@@ -281,46 +315,32 @@ pub fn run(ix: &Indexes<'_>, spec: &QuerySpec, budget: &Budget, fetch: Fetch<'_>
     let want = spec.limit.map(|l| l.saturating_add(spec.offset));
     let after = |doc: &Document| spec.after.as_ref().is_none_or(|c| c.precedes(doc, &spec.order, spec.ties_desc));
 
-    // Ordered walk of an index: top-k without sorting everything. Predicates on the sort
-    // field bound the walk to their range (and are checked on the keys), so a range + top-k
-    // never materialises the whole range.
-    if let ([(field, asc)], Some(want)) = (spec.order.as_slice(), want) {
-        if let Some(def) = ix.cat.index(field) {
-            let (key_preds, rest) = split_key_predicates(&spec.filter, field);
-            let rest_cand = candidates(ix, &rest)?;
-            let threshold = want.saturating_mul(4).max(64);
-            let walk = match &rest_cand.set {
-                None => !key_preds.is_empty() || ix.count()? as usize > threshold,
-                Some(s) => s.len() as usize > threshold,
+    if let Some(w) = choose_walk(ix, spec)? {
+        let residual = !w.rest_cand.exact;
+        let (lo, hi) = key_bounds(&w.key_preds);
+        let mut out = Vec::with_capacity(w.want.min(1024));
+        'walk: for item in ix.walk_range(&w.def, lo, hi, w.asc)? {
+            let (key, ids) = item?;
+            budget.tick()?;
+            if w.key_preds.iter().any(|p| !p.test_value(Some(&key))) {
+                continue;
+            }
+            let ids = match &w.rest_cand.set {
+                Some(s) => ids & s,
+                None => ids,
             };
-            if walk {
-                let residual = !rest_cand.exact;
-                let (lo, hi) = key_bounds(&key_preds);
-                let mut out = Vec::with_capacity(want.min(1024));
-                'walk: for item in ix.walk_range(&def, lo, hi, *asc)? {
-                    let (key, ids) = item?;
-                    budget.tick()?;
-                    if key_preds.iter().any(|p| !p.test_value(Some(&key))) {
-                        continue;
-                    }
-                    let ids = match &rest_cand.set {
-                        Some(s) => ids & s,
-                        None => ids,
-                    };
-                    for rowid in in_tie_order(ids, spec.ties_desc) {
-                        let Some(doc) = fetch(rowid)? else { continue };
-                        if residual && !rest.matches(&doc) || !after(&doc) {
-                            continue;
-                        }
-                        out.push((rowid, doc));
-                        if out.len() >= want {
-                            break 'walk;
-                        }
-                    }
+            for rowid in in_tie_order(ids, spec.ties_desc) {
+                let Some(doc) = fetch(rowid)? else { continue };
+                if residual && !w.rest.matches(&doc) || !after(&doc) {
+                    continue;
                 }
-                return Ok(out.into_iter().skip(spec.offset).collect());
+                out.push((rowid, doc));
+                if out.len() >= w.want {
+                    break 'walk;
+                }
             }
         }
+        return Ok(out.into_iter().skip(spec.offset).collect());
     }
     run_unordered_or_sorted(ix, spec, &candidates(ix, &spec.filter)?, want, budget, fetch)
 }
@@ -364,7 +384,7 @@ fn key_bounds<'a>(preds: &[&'a Filter]) -> (Bound<&'a Value>, Bound<&'a Value>) 
 }
 
 /// Splits an And filter into leaf predicates on `field` (checkable on index keys) and the rest.
-fn split_key_predicates<'a>(f: &'a Filter, field: &str) -> (Vec<&'a Filter>, Filter) {
+pub(crate) fn split_key_predicates<'a>(f: &'a Filter, field: &str) -> (Vec<&'a Filter>, Filter) {
     let on_field = |p: &Filter| {
         p.field() == Some(field)
             && matches!(

@@ -607,6 +607,12 @@ public protocol AuroraProtocol: AnyObject, Sendable {
     func executeWithOptions(aql: String, variablesJson: String?, options: ExecuteOptions) throws  -> String
     
     /**
+     * How each root field of a query runs (strategy, indexes, estimated/examined/returned
+     * rows), as a JSON object keyed like the query's result. `variables_json` may be null.
+     */
+    func explain(aql: String, variablesJson: String?) throws  -> String
+    
+    /**
      * True once the database is closed.
      */
     func isClosed()  -> Bool
@@ -809,6 +815,21 @@ open func executeWithOptions(aql: String, variablesJson: String? = nil, options:
         FfiConverterString.lower(aql),
         FfiConverterOptionString.lower(variablesJson),
         FfiConverterTypeExecuteOptions_lower(options),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How each root field of a query runs (strategy, indexes, estimated/examined/returned
+     * rows), as a JSON object keyed like the query's result. `variables_json` may be null.
+     */
+open func explain(aql: String, variablesJson: String? = nil)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeAuroraError_lift) {
+        uniffiCallStatus in
+    uniffi_aurora_ffi_fn_method_aurora_explain(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(aql),
+        FfiConverterOptionString.lower(variablesJson),uniffiCallStatus
     )
 })
 }
@@ -2054,6 +2075,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_aurora_ffi_checksum_method_aurora_execute_with_options() != 24035) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_aurora_ffi_checksum_method_aurora_explain() != 48822) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_aurora_ffi_checksum_method_aurora_is_closed() != 29246) {

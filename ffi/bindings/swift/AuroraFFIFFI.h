@@ -299,6 +299,11 @@ uint64_t uniffi_aurora_ffi_fn_method_aurora_execute_async(uint64_t ptr, RustBuff
 RustBuffer uniffi_aurora_ffi_fn_method_aurora_execute_with_options(uint64_t ptr, RustBuffer aql, RustBuffer variables_json, RustBuffer options, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_EXPLAIN
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_EXPLAIN
+RustBuffer uniffi_aurora_ffi_fn_method_aurora_explain(uint64_t ptr, RustBuffer aql, RustBuffer variables_json, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_IS_CLOSED
 #define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_FN_METHOD_AURORA_IS_CLOSED
 int8_t uniffi_aurora_ffi_fn_method_aurora_is_closed(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -728,6 +733,12 @@ uint16_t uniffi_aurora_ffi_checksum_method_aurora_execute_async(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_EXECUTE_WITH_OPTIONS
 #define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_EXECUTE_WITH_OPTIONS
 uint16_t uniffi_aurora_ffi_checksum_method_aurora_execute_with_options(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_EXPLAIN
+#define UNIFFI_FFIDEF_UNIFFI_AURORA_FFI_CHECKSUM_METHOD_AURORA_EXPLAIN
+uint16_t uniffi_aurora_ffi_checksum_method_aurora_explain(void
     
 );
 #endif

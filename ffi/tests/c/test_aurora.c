@@ -667,6 +667,24 @@ static void bad_inputs(void) {
     CHECK(aurora_stmt_execute(777777, NULL, &out, NULL) == AURORA_STATUS_INVALID_HANDLE, "unknown statement");
     CHECK(aurora_stmt_free(777777, NULL) == AURORA_STATUS_INVALID_HANDLE, "free unknown statement");
 
+    /* explain: the plan of each root field, with real row counts; mutations are refused. */
+    CHECK(aurora_explain(db, "query ($e: String) { users(where: { email: { eq: $e } }) { email } }",
+                         "{\"e\": \"a@x.io\"}", &out, &err) == AURORA_STATUS_OK && err == NULL, "explain");
+    JVal *plan = out ? jparse(out) : NULL;
+    CHECK(plan && jstr(jpointer(plan, "/users/strategy")) && !strcmp(jstr(jpointer(plan, "/users/strategy")), "indexLookup"),
+          "explain strategy: %s", out ? out : "(null)");
+    CHECK(jpointer(plan, "/users/actualRows") && jpointer(plan, "/users/actualRows")->i == 1, "explain rows");
+    jfree(plan);
+    aurora_string_free(out);
+    out = NULL;
+    CHECK(aurora_explain(db, "mutation { deleteFrom(collection: \"users\") { email } }", NULL, &out, &err) ==
+              AURORA_STATUS_VALIDATION && out == NULL, "explain of a mutation");
+    CHECK(err && strstr(err->message, "queries"), "explain error: %s", err ? err->message : "");
+    aurora_error_free(err);
+    CHECK(aurora_explain(db, NULL, NULL, &out, NULL) == AURORA_STATUS_INVALID_ARGUMENT, "explain NULL aql");
+    CHECK(aurora_explain(db, "query { users { email } }", "{oops", &out, NULL) == AURORA_STATUS_VALIDATION,
+          "explain variables not JSON");
+
     /* Status names. */
     CHECK(!strcmp(aurora_status_name(AURORA_STATUS_OK), "OK"), "OK name");
     CHECK(!strcmp(aurora_status_name(AURORA_STATUS_INVALID_HANDLE), "INVALID_HANDLE"), "INVALID_HANDLE name");

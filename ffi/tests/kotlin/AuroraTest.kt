@@ -406,6 +406,12 @@ fun statements() = withDb { db ->
     expectError(ErrorCode.UNIQUE_VIOLATION, "prepared duplicate") { ins.execute("""{"e": "s1@x.io", "a": 1}""") }
     val syntax = expectError(ErrorCode.SYNTAX, "prepare syntax") { db.prepare("query {\n  users { email ") }
     check(syntax?.line == 2u) { "syntax line ${syntax?.line}" }
+    // explain: the plan of each root field, with real row counts.
+    val plan = parseJson(db.explain("query (\$e: String) { users(where: { email: { eq: \$e } }) { age } }", """{"e": "s3@x.io"}"""))
+    check(pointer(plan, "/users/strategy") == "indexLookup" && pointer(plan, "/users/indexes/0") == "email") { "explain: $plan" }
+    check((pointer(plan, "/users/actualRows") as Number).toLong() == 1L) { "explain rows: $plan" }
+    expectError(ErrorCode.VALIDATION, "explain of a mutation") { db.explain("mutation { deleteFrom(collection: \"users\") { email } }") }
+    check(db.execute("query { users { aggregate { count } } }") == """{"users":{"aggregate":{"count":5}}}""") { "nothing deleted" }
     db.shutdown()
     expectError(ErrorCode.CLOSED, "statement after shutdown") { get.execute("""{"e": "s3@x.io"}""") }
 }

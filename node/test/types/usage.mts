@@ -1,6 +1,6 @@
 // Type-checked (never run) by types.test.mjs: the public API as an ESM TypeScript user sees it.
 import { Aurora, AuroraError, Statement, Subscription, open, PRIORITIES } from 'aurora-db';
-import type { AuroraConfig, AuroraLimits, ChangeEvent, ErrorCode, Job, JsonValue, LaggedEvent, RunningJob, StreamEvent } from 'aurora-db';
+import type { AuroraConfig, AuroraLimits, ChangeEvent, ErrorCode, Job, JsonValue, LaggedEvent, QueryPlan, RunningJob, StreamEvent } from 'aurora-db';
 
 const limits: AuroraLimits = { maxQueryBytes: 65536, max_depth: 32, queryTimeMs: 0 };
 const config: AuroraConfig = { hotCacheSizeMb: 64, durabilityMode: 'strict', workerThreads: 2, limits };
@@ -11,6 +11,10 @@ const syncRows = db3.executeSync<{ users: { email: string }[] }>('query { users 
 const syncEmail: string | undefined = syncRows.users[0]?.email;
 const stmt: Statement = db3.prepare('query ($e: String) { users(where: { email: { eq: $e } }) { email tags } }');
 const stmtText: string = stmt.text;
+const plans = await db.explain('query ($e: String) { users(where: { email: { eq: $e } }) { email } }', { e: 'a' });
+const plan: QueryPlan | undefined = plans.users;
+const strategy: string | undefined = plan?.strategy;
+const examined: number | undefined = plan?.examinedRows;
 const viaStmt = await stmt.execute<{ users: { email: string; tags: string[] }[] }>({ e: 'a' });
 const tags: string[] | undefined = viaStmt.users[0]?.tags;
 const viaStmtSync = stmt.executeSync({ e: 'a' });

@@ -331,6 +331,13 @@ class Aurora:
         status: dict[str, Any] | None = self._native.job_status(job_id)
         return status
 
+    def explain(self, aql: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """How each root field of a query runs, keyed like its result: ``strategy``
+        (``indexWalk``, ``indexLookup``, ``fullScan``, ``counter``, ``indexCount``), ``indexes``,
+        ``estimatedRows``, ``examinedRows``, ``actualRows``, ``residualFilter`` and ``sort``.
+        The query runs, so the counts are real."""
+        return self._native.explain(aql, variables)
+
     def memory_stats(self) -> dict[str, int]:
         """Bytes each cache and buffer holds, next to its budget (``hotCacheBytes``,
         ``hotCacheBudget``, ``indexCacheBytes``, ``indexCacheBudget``, ``writeBufferBytes``,

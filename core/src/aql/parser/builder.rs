@@ -172,6 +172,7 @@ impl<'a> Builder<'a> {
                         variables: Vec::new(),
                         body: OperationBody::Selections(selections),
                         pos,
+                        explain: false,
                     });
                 }
                 Rule::fragment_def => fragments.push(self.fragment_def(p)?),
@@ -199,8 +200,25 @@ impl<'a> Builder<'a> {
         let mut name = None;
         let mut variables = Vec::new();
         let mut selections = Vec::new();
+        let mut explain = false;
         for p in pair.into_inner() {
             match p.as_rule() {
+                Rule::directive => {
+                    let start = p.as_span().start();
+                    let d = self.directive(p)?;
+                    if d.name != "explain" || !d.args.is_empty() {
+                        return Err(self.error_at(
+                            start,
+                            format!(
+                                "unknown operation directive `@{}`{}; the operation directive is `@explain` (no arguments)",
+                                d.name,
+                                if d.name == "explain" { " with arguments" } else { "" }
+                            ),
+                            vec!["`@explain`".to_string(), "`{`".to_string()],
+                        ));
+                    }
+                    explain = true;
+                }
                 Rule::kw_query => kind = OperationKind::Query,
                 // `transaction { … }` names what every mutation block is: one atomic commit.
                 Rule::kw_mutation | Rule::kw_transaction => kind = OperationKind::Mutation,
@@ -217,7 +235,7 @@ impl<'a> Builder<'a> {
                 _ => {}
             }
         }
-        Ok(Operation { kind, name, variables, body: OperationBody::Selections(selections), pos })
+        Ok(Operation { kind, name, variables, body: OperationBody::Selections(selections), pos, explain })
     }
 
     fn variable_def(&mut self, pair: Pair<'_, Rule>) -> Result<VariableDef> {
@@ -502,6 +520,7 @@ impl<'a> Builder<'a> {
             variables: Vec::new(),
             body: OperationBody::Schema(collections),
             pos,
+            explain: false,
         })
     }
 
@@ -578,6 +597,7 @@ impl<'a> Builder<'a> {
             variables: Vec::new(),
             body: OperationBody::Migrate(versions),
             pos,
+            explain: false,
         })
     }
 

@@ -716,6 +716,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_aurora_ffi_checksum_method_aurora_execute_with_options(
     ): Int
+    external fun uniffi_aurora_ffi_checksum_method_aurora_explain(
+    ): Int
     external fun uniffi_aurora_ffi_checksum_method_aurora_is_closed(
     ): Int
     external fun uniffi_aurora_ffi_checksum_method_aurora_job_cancelled(
@@ -792,6 +794,8 @@ internal object UniffiLib {
     external fun uniffi_aurora_ffi_fn_method_aurora_execute_async(`ptr`: Long,`aql`: RustBuffer.ByValue,`variablesJson`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_aurora_ffi_fn_method_aurora_execute_with_options(`ptr`: Long,`aql`: RustBuffer.ByValue,`variablesJson`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_aurora_ffi_fn_method_aurora_explain(`ptr`: Long,`aql`: RustBuffer.ByValue,`variablesJson`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_aurora_ffi_fn_method_aurora_is_closed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
@@ -982,6 +986,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_aurora_ffi_checksum_method_aurora_execute_with_options() and 0xFFFF) != 24035) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_aurora_ffi_checksum_method_aurora_explain() and 0xFFFF) != 48822) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_aurora_ffi_checksum_method_aurora_is_closed() and 0xFFFF) != 29246) {
@@ -1528,6 +1535,12 @@ public interface AuroraInterface {
     fun `executeWithOptions`(`aql`: kotlin.String, `variablesJson`: kotlin.String? = null, `options`: ExecuteOptions): kotlin.String
     
     /**
+     * How each root field of a query runs (strategy, indexes, estimated/examined/returned
+     * rows), as a JSON object keyed like the query's result. `variables_json` may be null.
+     */
+    fun `explain`(`aql`: kotlin.String, `variablesJson`: kotlin.String? = null): kotlin.String
+    
+    /**
      * True once the database is closed.
      */
     fun `isClosed`(): kotlin.Boolean
@@ -1791,6 +1804,26 @@ open class Aurora: Disposable, AutoCloseable, AuroraInterface
         FfiConverterString.lower(`aql`),
         FfiConverterOptionalString.lower(`variablesJson`),
         FfiConverterTypeExecuteOptions.lower(`options`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * How each root field of a query runs (strategy, indexes, estimated/examined/returned
+     * rows), as a JSON object keyed like the query's result. `variables_json` may be null.
+     */
+    @Throws(AuroraException::class)override fun `explain`(`aql`: kotlin.String, `variablesJson`: kotlin.String?): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(AuroraException) { _status ->
+    UniffiLib.uniffi_aurora_ffi_fn_method_aurora_explain(
+        it,
+        
+        FfiConverterString.lower(`aql`),
+        FfiConverterOptionalString.lower(`variablesJson`),_status)
 }
     }
     )
