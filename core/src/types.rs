@@ -23,6 +23,12 @@ pub enum FieldType {
     Any,
     /// List whose elements all have the inner type.
     Array(Box<FieldType>),
+    /// A calendar date, stored as ISO 8601 text `YYYY-MM-DD` (text order is date order).
+    Date,
+    /// An instant, stored as ISO 8601 text in UTC with microseconds,
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (text order is time order); any offset is accepted on
+    /// write.
+    DateTime,
 }
 
 #[allow(missing_docs)]
@@ -57,6 +63,8 @@ impl FieldType {
             "Uuid" | "UUID" | "ID" => FieldType::Uuid,
             "Object" | "JSON" => FieldType::Object,
             "Any" => FieldType::Any,
+            "Date" => FieldType::Date,
+            "DateTime" => FieldType::DateTime,
             _ => return None,
         })
     }
@@ -73,6 +81,8 @@ impl std::fmt::Display for FieldType {
             FieldType::Object => write!(f, "Object"),
             FieldType::Any => write!(f, "Any"),
             FieldType::Array(t) => write!(f, "[{t}]"),
+            FieldType::Date => write!(f, "Date"),
+            FieldType::DateTime => write!(f, "DateTime"),
         }
     }
 }
@@ -97,6 +107,48 @@ impl FieldDefinition {
     }
 }
 
+/// What a field declares beyond its type: a default, the values of an enum, validation rules.
+/// Checked on every write path (fluent, AQL, import, bindings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct FieldRules {
+    /// Value given to the field when an insert leaves it out (`age: Int = 0`); also written
+    /// into existing documents by `alter … add`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+    /// Name of the enum type the field is declared with (`role: Role`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enum_name: Option<String>,
+    /// The enum's values: a String field must hold one of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enum_values: Vec<String>,
+    /// `@validate(format: "email" | "url" | "uuid")`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// `@validate(min: n)`: smallest number allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<serde_json::Number>,
+    /// `@validate(max: n)`: largest number allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<serde_json::Number>,
+    /// `@validate(minLength: n)`: fewest characters (text) or elements (list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u64>,
+    /// `@validate(maxLength: n)`: most characters (text) or elements (list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u64>,
+    /// `@validate(pattern: "regex")`: text must match (linear-time regex, bounded size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+}
+
+impl FieldRules {
+    /// True when the field declares nothing beyond its type.
+    pub fn is_empty(&self) -> bool {
+        *self == FieldRules::default()
+    }
+}
+
 /// A collection's schema: declared fields in order, and whether undeclared fields are rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CollectionSchema {
@@ -104,12 +156,19 @@ pub struct CollectionSchema {
     pub fields: IndexMap<String, FieldDefinition>,
     /// Reject fields that are not declared.
     pub strict: bool,
+    /// Defaults, enum values and validation rules of the fields that declare any.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub rules: IndexMap<String, FieldRules>,
 }
 
 impl CollectionSchema {
     /// Builds a schema from `(name, definition)` pairs.
     pub fn from_fields<S: Into<String>>(fields: Vec<(S, FieldDefinition)>) -> Self {
-        CollectionSchema { fields: fields.into_iter().map(|(n, d)| (n.into(), d)).collect(), strict: false }
+        CollectionSchema {
+            fields: fields.into_iter().map(|(n, d)| (n.into(), d)).collect(),
+            strict: false,
+            rules: IndexMap::new(),
+        }
     }
 
     /// Fields that need a secondary index (indexed or unique).

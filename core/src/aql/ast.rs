@@ -197,6 +197,21 @@ pub struct CollectionDef {
     pub directives: Vec<Directive>,
     /// Where the definition starts.
     pub pos: Pos,
+    /// `define collection name if not exists { … }`: an existing collection is left as it is.
+    pub if_not_exists: bool,
+    /// The enum types declared in the same `schema` block (field types may name them).
+    pub enums: Vec<EnumDef>,
+}
+
+/// `enum Name { A B C }` inside a `schema` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnumDef {
+    /// Type name.
+    pub name: String,
+    /// Allowed values, in declaration order.
+    pub values: Vec<String>,
+    /// Where the definition starts.
+    pub pos: Pos,
 }
 
 /// A field declaration: `name: Type @directive ...`.
@@ -210,6 +225,8 @@ pub struct FieldDef {
     pub directives: Vec<Directive>,
     /// Where the declaration starts.
     pub pos: Pos,
+    /// `name: Type = value`: the value an insert that leaves the field out gets.
+    pub default: Option<AstValue>,
 }
 
 /// A directive: `@name` or `@name(arg: value, ...)`.

@@ -133,6 +133,8 @@ fn check_type(t: &TypeRef, v: &serde_json::Value, name: &str, pos: Pos) -> Resul
                 "Uuid" | "UUID" => v.as_str().is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
                 "ID" => v.is_string() || v.as_i64().is_some(),
                 "Object" | "JSON" => v.is_object(),
+                "Date" => v.as_str().is_some_and(|s| crate::schema::dates::normalize_date(s).is_ok()),
+                "DateTime" => v.as_str().is_some_and(|s| crate::schema::dates::normalize_datetime(s).is_ok()),
                 "Any" => true,
                 other => {
                     return Err(err(pos, format!("variable `${name}` has unknown type `{other}`")));

@@ -451,10 +451,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
                     let mut job_out = None;
                     match p {
                         Planned::Insert { coll, docs } => {
+                            // Defaults go into the working copy, so later steps of the block see them.
+                            let schema = inner.collection(&coll).map_err(at(f.pos))?.schema();
                             for data in docs {
                                 let key = Key::New(overlay.next_new);
                                 overlay.next_new += 1;
-                                let data = nest(data).map_err(at(f.pos))?;
+                                let mut data = nest(data).map_err(at(f.pos))?;
+                                crate::schema::apply_defaults(&schema, &mut data);
                                 overlay.set(key.clone(), &coll, Some(data.clone()));
                                 docs_out.push((key, data));
                             }
@@ -476,6 +479,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>, fields: &[Field], source: &str) -> Result
                             if found.is_empty() {
                                 let key = Key::New(overlay.next_new);
                                 overlay.next_new += 1;
+                                let mut seed = seed;
+                                let schema = inner.collection(&coll).map_err(at(f.pos))?.schema();
+                                crate::schema::apply_defaults(&schema, &mut seed);
                                 found.push((key, seed));
                             }
                             for (key, mut data) in found {

@@ -1,11 +1,14 @@
 //! `schema { define collection ... }` and `migrate { "version": { ... } }`.
 
-use super::ast::{AlterAction, AstValue, CollectionDef, FieldDef, MigrationStep, MigrationVersion, Pos, TypeRef};
+use super::ast::{
+    AlterAction, AstValue, CollectionDef, EnumDef, FieldDef, MigrationStep, MigrationVersion, Pos, TypeRef,
+};
 use super::convert::{to_filter, to_value, Vars};
 use super::result::{MigrationResult, SchemaResult};
 use crate::db::{Aurora, WriteOp};
 use crate::error::{AuroraError, Result};
-use crate::types::{CollectionSchema, DocData, FieldDefinition, FieldType};
+use crate::schema::rules;
+use crate::types::{CollectionSchema, DocData, FieldDefinition, FieldRules, FieldType};
 use crate::value::Value;
 use std::collections::HashMap;
 
@@ -16,26 +19,110 @@ fn err(pos: Pos, msg: impl Into<String>) -> AuroraError {
     AuroraError::invalid_at(msg, pos.line, pos.column)
 }
 
-fn field_type(t: &TypeRef, pos: Pos) -> Result<(FieldType, bool)> {
+/// Scalar type names, for hints.
+const TYPE_NAMES: [&str; 9] = ["String", "Int", "Float", "Boolean", "Uuid", "Object", "Any", "Date", "DateTime"];
+
+/// The engine type of an AQL type, nullability, and the enum it names (if any).
+fn field_type<'e>(t: &TypeRef, enums: &'e [EnumDef], pos: Pos) -> Result<(FieldType, bool, Option<&'e EnumDef>)> {
     match t {
-        TypeRef::NonNull(inner) => Ok((field_type(inner, pos)?.0, false)),
-        TypeRef::List(inner) => Ok((FieldType::array_of(field_type(inner, pos)?.0), true)),
-        TypeRef::Named(n) => FieldType::parse(n).map(|t| (t, true)).ok_or_else(|| {
-            err(
-                pos,
-                format!(
-                    "unknown type `{n}`{}; expected String, Int, Float, Boolean, Uuid, Object, Any or [Type]",
-                    crate::error::hint_for(n, ["String", "Int", "Float", "Boolean", "Uuid", "Object", "Any"])
-                ),
-            )
-        }),
+        TypeRef::NonNull(inner) => {
+            let (ty, _, e) = field_type(inner, enums, pos)?;
+            Ok((ty, false, e))
+        }
+        TypeRef::List(inner) => {
+            let (ty, _, e) = field_type(inner, enums, pos)?;
+            Ok((FieldType::array_of(ty), true, e))
+        }
+        TypeRef::Named(n) => {
+            if let Some(e) = enums.iter().find(|e| &e.name == n) {
+                return Ok((FieldType::String, true, Some(e)));
+            }
+            FieldType::parse(n).map(|t| (t, true, None)).ok_or_else(|| {
+                let known = TYPE_NAMES.iter().copied().chain(enums.iter().map(|e| e.name.as_str()));
+                err(
+                    pos,
+                    format!(
+                        "unknown type `{n}`{}; expected String, Int, Float, Boolean, Uuid, Object, Any, Date, \
+                         DateTime, an enum declared in the same schema block, or [Type]",
+                        crate::error::hint_for(n, known)
+                    ),
+                )
+            })
+        }
     }
 }
 
-/// The engine definition of one AQL field definition.
-fn field_def(f: &FieldDef) -> Result<FieldDefinition> {
-    let (field_type, nullable) = field_type(&f.ty, f.pos)?;
+/// Reads `@validate(format:, min:, max:, minLength:, maxLength:, pattern:)` into `rules`.
+fn validate_directive(f: &FieldDef, d: &super::ast::Directive, rules: &mut FieldRules) -> Result<()> {
+    if d.args.is_empty() {
+        return Err(err(f.pos, format!("`@validate` on field `{}` needs at least one rule", f.name)));
+    }
+    for a in &d.args {
+        let bad = |what: &str| err(a.pos, format!("`@validate({}: …)` on field `{}` takes {what}", a.name, f.name));
+        let count = |v: &AstValue| match v {
+            AstValue::Int(n) if *n >= 0 => Ok(*n as u64),
+            _ => Err(bad("a non-negative integer")),
+        };
+        match a.name.as_str() {
+            "format" => match &a.value {
+                AstValue::String(s) | AstValue::Enum(s) if rules::FORMATS.contains(&s.as_str()) => {
+                    rules.format = Some(s.clone())
+                }
+                _ => return Err(bad("\"email\", \"url\" or \"uuid\"")),
+            },
+            "min" | "max" => {
+                let n = match &a.value {
+                    AstValue::Int(i) => serde_json::Number::from(*i),
+                    AstValue::Float(x) => serde_json::Number::from_f64(*x).ok_or_else(|| bad("a finite number"))?,
+                    _ => return Err(bad("a number")),
+                };
+                if a.name == "min" {
+                    rules.min = Some(n);
+                } else {
+                    rules.max = Some(n);
+                }
+            }
+            "minLength" => rules.min_length = Some(count(&a.value)?),
+            "maxLength" => rules.max_length = Some(count(&a.value)?),
+            "pattern" => match &a.value {
+                AstValue::String(s) => {
+                    rules::pattern(s).map_err(|e| err(a.pos, e.to_string()))?;
+                    rules.pattern = Some(s.clone());
+                }
+                _ => return Err(bad("a regular expression as a string")),
+            },
+            other => {
+                return Err(err(
+                    a.pos,
+                    format!(
+                        "unknown rule `{other}` in @validate on field `{}`{}; rules are format, min, max, minLength, maxLength, pattern",
+                        f.name,
+                        crate::error::hint_for(other, ["format", "min", "max", "minLength", "maxLength", "pattern"])
+                    ),
+                ))
+            }
+        }
+    }
+    let (lo, hi) = (rules.min.as_ref().and_then(|n| n.as_f64()), rules.max.as_ref().and_then(|n| n.as_f64()));
+    if lo.zip(hi).is_some_and(|(lo, hi)| lo > hi) || rules.min_length.zip(rules.max_length).is_some_and(|(a, b)| a > b)
+    {
+        return Err(err(
+            f.pos,
+            format!("`@validate` on field `{}` allows no value: a minimum is above its maximum", f.name),
+        ));
+    }
+    Ok(())
+}
+
+/// The engine definition of one AQL field definition, with its default, enum and rules.
+fn field_def(f: &FieldDef, enums: &[EnumDef]) -> Result<(FieldDefinition, FieldRules)> {
+    let (field_type, nullable, enum_def) = field_type(&f.ty, enums, f.pos)?;
     let mut def = FieldDefinition { field_type, unique: false, indexed: false, nullable };
+    let mut rules = FieldRules::default();
+    if let Some(e) = enum_def {
+        rules.enum_name = Some(e.name.clone());
+        rules.enum_values = e.values.clone();
+    }
     for d in &f.directives {
         match d.name.as_str() {
             "unique" => {
@@ -45,15 +132,43 @@ fn field_def(f: &FieldDef) -> Result<FieldDefinition> {
             "indexed" | "index" => def.indexed = true,
             "nullable" => def.nullable = true,
             "required" => def.nullable = false,
+            "validate" => validate_directive(f, d, &mut rules)?,
             other => {
                 return Err(err(
                     f.pos,
-                    format!("unknown directive `@{other}` on field `{}`; expected @unique or @indexed", f.name),
+                    format!(
+                        "unknown directive `@{other}` on field `{}`; expected @unique, @indexed or @validate",
+                        f.name
+                    ),
                 ))
             }
         }
     }
-    Ok(def)
+    if let Some(v) = &f.default {
+        // The default must itself be a valid value of the field: typed, normalised, checked.
+        let mut value = to_value(&*super::convert::resolve(v, &Vars::default(), f.pos)?);
+        if value.is_null() {
+            return Err(err(
+                f.pos,
+                format!("the default of field `{}` is null; leave the default out instead", f.name),
+            ));
+        }
+        crate::schema::coerce("", &f.name, &def.field_type, &mut value).map_err(|e| {
+            let why = match e {
+                AuroraError::TypeMismatch { expected, actual, .. } => format!("expected {expected}, got {actual}"),
+                other => other.to_string(),
+            };
+            err(f.pos, format!("the default of field `{}` does not fit its type: {why}", f.name))
+        })?;
+        let mut probe = DocData::new();
+        probe.insert(f.name.as_str().into(), value.clone());
+        let one =
+            CollectionSchema { rules: [(f.name.clone(), rules.clone())].into_iter().collect(), ..Default::default() };
+        rules::check("", &one, &probe)
+            .map_err(|e| err(f.pos, format!("the default of field `{}` breaks its own rules: {e}", f.name)))?;
+        rules.default = Some(value.to_json());
+    }
+    Ok((def, rules))
 }
 
 fn collection_schema(c: &CollectionDef) -> Result<CollectionSchema> {
@@ -70,8 +185,12 @@ fn collection_schema(c: &CollectionDef) -> Result<CollectionSchema> {
         }
     }
     for f in &c.fields {
-        if schema.fields.insert(f.name.clone(), field_def(f)?).is_some() {
+        let (def, rules) = field_def(f, &c.enums)?;
+        if schema.fields.insert(f.name.clone(), def).is_some() {
             return Err(err(f.pos, format!("field `{}` is defined twice in collection `{}`", f.name, c.name)));
+        }
+        if !rules.is_empty() {
+            schema.rules.insert(f.name.clone(), rules);
         }
     }
     Ok(schema)
@@ -82,6 +201,10 @@ pub(crate) async fn define(db: &Aurora, defs: &[CollectionDef]) -> Result<Schema
     let schemas = defs.iter().map(|c| Ok((c, collection_schema(c)?))).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
     for (c, schema) in schemas {
+        if c.if_not_exists && db.inner.collection(&c.name).is_ok() {
+            out.push((c.name.clone(), "exists".to_string()));
+            continue;
+        }
         let created = db.create_collection(&c.name, schema).await?;
         out.push((c.name.clone(), if created { "created" } else { "exists" }.to_string()));
     }
@@ -159,7 +282,16 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                             if schema.fields.contains_key(&f.name) {
                                 return Err(fail(f.pos, format!("field `{}` already exists in `{coll}`", f.name)));
                             }
-                            let def = field_def(f)?;
+                            let (def, field_rules) = field_def(f, &[])?;
+                            // A default fills the existing documents that lack the field.
+                            if let Some(default) = &field_rules.default {
+                                let value = Value::from_json(default);
+                                for (_, d) in rows.iter_mut() {
+                                    if !d.contains_key(f.name.as_str()) {
+                                        d.insert(f.name.as_str().into(), value.clone());
+                                    }
+                                }
+                            }
                             if !def.nullable
                                 && rows.iter().any(|(_, d)| d.get(f.name.as_str()).is_none_or(Value::is_null))
                             {
@@ -169,8 +301,10 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                                 ));
                             }
                             schema.fields.insert(f.name.clone(), def);
+                            set_rules(schema, &f.name, field_rules);
                         }
                         AlterAction::Drop { field, pos } => {
+                            schema.rules.shift_remove(field);
                             if schema.fields.shift_remove(field).is_none()
                                 && !rows.iter().any(|(_, d)| d.contains_key(field.as_str()))
                             {
@@ -194,6 +328,9 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                                     schema.fields.shift_insert(i, to.clone(), def);
                                 }
                             }
+                            if let Some(r) = schema.rules.shift_remove(from) {
+                                schema.rules.insert(to.clone(), r);
+                            }
                             for (_, d) in rows.iter_mut() {
                                 if let Some(i) = d.get_index_of(from.as_str()) {
                                     if let Some((_, val)) = d.shift_remove_index(i) {
@@ -203,13 +340,14 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                             }
                         }
                         AlterAction::Modify(f) => {
-                            let def = field_def(f)?;
+                            let (def, field_rules) = field_def(f, &[])?;
                             for (_, d) in rows.iter_mut() {
                                 if let Some(val) = d.get_mut(f.name.as_str()) {
                                     convert(val, &def.field_type).map_err(|m| fail(f.pos, m))?;
                                 }
                             }
                             schema.fields.insert(f.name.clone(), def);
+                            set_rules(schema, &f.name, field_rules);
                         }
                     }
                 }
@@ -266,6 +404,15 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
         });
     }
     Ok(steps)
+}
+
+/// Records a field's rules (or forgets them when it declares none).
+fn set_rules(schema: &mut CollectionSchema, field: &str, r: FieldRules) {
+    if r.is_empty() {
+        schema.rules.shift_remove(field);
+    } else {
+        schema.rules.insert(field.to_string(), r);
+    }
 }
 
 /// Converts a stored value for `modify f: T`; lossless or an error.

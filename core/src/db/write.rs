@@ -388,7 +388,9 @@ impl Inner {
             match op {
                 WriteOp::Insert { collection, mut data } => {
                     let cat = get_coll(&collection)?;
-                    validate(&collection, &cat.schema(), &mut data)?;
+                    let schema = cat.schema();
+                    crate::schema::apply_defaults(&schema, &mut data);
+                    validate(&collection, &schema, &mut data)?;
                     let sid = next_sid(cs);
                     let before_rowid = cat.next_rowid();
                     let rowid = cat.take_rowid().ok_or_else(|| AuroraError::Validation {

@@ -1,5 +1,10 @@
 //! Schema enforcement: type checks and normalisation of documents before they are logged.
 
+pub mod dates;
+pub mod rules;
+
+pub use rules::apply_defaults;
+
 use crate::error::{AuroraError, Result};
 use crate::types::{CollectionSchema, DocData, FieldType};
 use crate::value::Value;
@@ -18,6 +23,9 @@ pub fn validate(collection: &str, schema: &CollectionSchema, data: &mut DocData)
             }
             Some(v) => coerce(collection, name, &def.field_type, v)?,
         }
+    }
+    if !schema.rules.is_empty() {
+        rules::check(collection, schema, data)?;
     }
     if schema.strict {
         if let Some(extra) = data.keys().find(|k| !schema.fields.contains_key(k.as_str())) {
@@ -74,6 +82,26 @@ pub fn coerce(collection: &str, field: &str, ty: &FieldType, v: &mut Value) -> R
                 actual: format!("String {s:?} (not a UUID)"),
             }),
         },
+        (FieldType::Date | FieldType::DateTime, Value::String(s)) => {
+            let normal = match ty {
+                FieldType::Date => dates::normalize_date(s),
+                _ => dates::normalize_datetime(s),
+            };
+            match normal {
+                Ok(n) => {
+                    *v = Value::String(n);
+                    Ok(())
+                }
+                Err(why) => Err(AuroraError::TypeMismatch {
+                    line: 0,
+                    column: 0,
+                    collection: collection.to_string(),
+                    field: field.to_string(),
+                    expected: ty.to_string(),
+                    actual: format!("String ({why})"),
+                }),
+            }
+        }
         (FieldType::Array(inner), Value::Array(_)) => {
             if let Value::Array(items) = v {
                 for (i, item) in items.iter_mut().enumerate() {

@@ -2,6 +2,7 @@
 
 use super::lexical::*;
 use super::*;
+use crate::aql::ast::EnumDef;
 
 /// Walks pest's pairs into the AST, tracking line/column positions incrementally.
 pub(super) struct Builder<'a> {
@@ -509,10 +510,47 @@ impl<'a> Builder<'a> {
     fn schema_def(&mut self, pair: Pair<'_, Rule>) -> Result<Operation> {
         let pos = self.pos(&pair);
         let mut collections = Vec::new();
+        let mut enums: Vec<EnumDef> = Vec::new();
         for p in pair.into_inner() {
-            if p.as_rule() == Rule::collection_def {
-                collections.push(self.collection_def(p)?);
+            match p.as_rule() {
+                Rule::collection_def => collections.push(self.collection_def(p)?),
+                Rule::enum_def => {
+                    let pos = self.pos(&p);
+                    let start = p.as_span().start();
+                    let mut name = None;
+                    let mut values: Vec<String> = Vec::new();
+                    for q in p.into_inner() {
+                        match q.as_rule() {
+                            Rule::type_name => name = Some(q.as_str().to_string()),
+                            Rule::enum_value => {
+                                let v = q.as_str().trim().to_string();
+                                if values.contains(&v) {
+                                    let at = q.as_span().start();
+                                    return Err(self.error_at(
+                                        at,
+                                        format!("enum value `{v}` is listed twice"),
+                                        Vec::new(),
+                                    ));
+                                }
+                                values.push(v);
+                            }
+                            _ => {}
+                        }
+                    }
+                    let Some(name) = name else { return Err(self.internal(start, "enum name")) };
+                    if values.is_empty() {
+                        return Err(self.error_at(start, format!("enum `{name}` has no values"), Vec::new()));
+                    }
+                    if enums.iter().any(|e| e.name == name) {
+                        return Err(self.error_at(start, format!("enum `{name}` is defined twice"), Vec::new()));
+                    }
+                    enums.push(EnumDef { name, values, pos });
+                }
+                _ => {}
             }
+        }
+        for c in &mut collections {
+            c.enums = enums.clone();
         }
         Ok(Operation {
             kind: OperationKind::Schema,
@@ -530,16 +568,18 @@ impl<'a> Builder<'a> {
         let mut name = None;
         let mut fields = Vec::new();
         let mut directives = Vec::new();
+        let mut if_not_exists = false;
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::collection_name => name = Some(p.as_str().to_string()),
+                Rule::if_not_exists => if_not_exists = true,
                 Rule::directive => directives.push(self.directive(p)?),
                 Rule::field_def => fields.push(self.field_def(p)?),
                 _ => {}
             }
         }
         match name {
-            Some(name) => Ok(CollectionDef { name, fields, directives, pos }),
+            Some(name) => Ok(CollectionDef { name, fields, directives, pos, if_not_exists, enums: Vec::new() }),
             None => Err(self.internal(start, "collection name")),
         }
     }
@@ -550,16 +590,24 @@ impl<'a> Builder<'a> {
         let mut name = None;
         let mut ty = None;
         let mut directives = Vec::new();
+        let mut default = None;
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::field_path => name = Some(self.path(&p)?),
                 Rule::type_ref => ty = Some(self.type_ref(p)?),
                 Rule::directive => directives.push(self.directive(p)?),
+                Rule::default_value => {
+                    for q in p.into_inner() {
+                        if q.as_rule() == Rule::value {
+                            default = Some(self.value(q)?);
+                        }
+                    }
+                }
                 _ => {}
             }
         }
         match (name, ty) {
-            (Some(name), Some(ty)) => Ok(FieldDef { name, ty, directives, pos }),
+            (Some(name), Some(ty)) => Ok(FieldDef { name, ty, directives, pos, default }),
             _ => Err(self.internal(start, "field name or type")),
         }
     }
