@@ -9,6 +9,7 @@ mod exec;
 mod explain;
 mod fragments;
 mod json_text;
+mod lookup;
 mod mutation;
 pub mod parser;
 mod plan;

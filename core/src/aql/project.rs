@@ -113,7 +113,7 @@ pub(crate) fn check_fields(st: &Catalog, fields: &[Field]) -> Result<()> {
         return Ok(());
     }
     for f in fields {
-        if f.name == "_sid" || f.name == "id" || st.knows_field(&f.name) {
+        if f.name == "_sid" || f.name == "id" || st.knows_field(&f.name) || super::lookup::is_lookup(f) {
             continue;
         }
         return Err(unknown_field(st, &f.name, f.pos));

@@ -218,7 +218,7 @@ fn run_with(
             if args.first.is_some() || args.after.is_some() || args.last.is_some() || args.before.is_some() {
                 // A plain list with cursor arguments is the page's nodes.
                 let rows = page_rows(ctx, f, &args)?.rows.into_iter().map(|(_, d)| d).collect();
-                let body = QueryBody::Projected { fields, with_sid: ctx.debug_audit, rows };
+                let body = list_body(ctx, fields, rows)?;
                 return Ok(QueryResult {
                     key: f.response_key().to_string(),
                     collection: f.name.clone(),
@@ -243,7 +243,7 @@ fn run_with(
                 c.store(epoch, AtomicOrdering::Relaxed);
             }
             let rows = rows.into_iter().map(|(_, d)| d).collect();
-            QueryBody::Projected { fields, with_sid: ctx.debug_audit, rows }
+            list_body(ctx, fields, rows)?
         }
         Mode::Paged => {
             check_order(coll, &args.order, f.pos)?;
@@ -255,6 +255,16 @@ fn run_with(
         }
     };
     Ok(QueryResult { key: f.response_key().to_string(), collection: f.name.clone(), documents: Vec::new(), body })
+}
+
+/// The body of a list: projected on demand, or built now when the selection joins other
+/// collections (`lookup`).
+fn list_body(ctx: &Ctx, fields: Arc<[Field]>, rows: Vec<Arc<Document>>) -> Result<QueryBody> {
+    if super::lookup::has_lookups(&fields) {
+        let json = super::lookup::project_with_lookups(ctx, &rows, &fields)?;
+        return Ok(QueryBody::Json { json, grouped: false });
+    }
+    Ok(QueryBody::Projected { fields, with_sid: ctx.debug_audit, rows })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -390,8 +400,30 @@ fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> 
         let v = match sel.name.as_str() {
             "edges" => {
                 let edge_fields = &sel.selections;
+                // Nodes that join other collections are projected together (one probe per key).
+                let node_sel = edge_fields.iter().find_map(|s| match s {
+                    super::ast::Selection::Field(x) if x.name == "node" => Some(x),
+                    _ => None,
+                });
+                let mut joined_nodes = match node_sel {
+                    Some(n) => {
+                        let node_fields = expand(&n.selections, ctx.frags, &f.name)?;
+                        if super::lookup::has_lookups(&node_fields) {
+                            check_fields(&coll, &node_fields)?;
+                            let docs: Vec<Arc<Document>> = page.iter().map(|(_, d)| d.clone()).collect();
+                            match super::lookup::project_with_lookups(ctx, &docs, &node_fields)? {
+                                Json::Array(items) => Some(items.into_iter()),
+                                _ => None,
+                            }
+                        } else {
+                            None
+                        }
+                    }
+                    None => None,
+                };
                 let mut edges = Vec::with_capacity(page.len());
                 for (_, d) in page {
+                    let joined_node = joined_nodes.as_mut().and_then(Iterator::next);
                     let mut e = Map::new();
                     for ef in edge_fields {
                         let super::ast::Selection::Field(ef) = ef else { continue };
@@ -400,9 +432,15 @@ fn page(ctx: &Ctx, f: &Field, fields: &[Field], args: ReadArgs) -> Result<Json> 
                                 e.insert(ef.response_key().into(), Json::String(encode_cursor(d, &args.order)));
                             }
                             "node" => {
-                                let node_fields = expand(&ef.selections, ctx.frags, &f.name)?;
-                                check_fields(&coll, &node_fields)?;
-                                e.insert(ef.response_key().into(), project(d, &node_fields, ctx.debug_audit));
+                                let node = match &joined_node {
+                                    Some(n) => n.clone(),
+                                    None => {
+                                        let node_fields = expand(&ef.selections, ctx.frags, &f.name)?;
+                                        check_fields(&coll, &node_fields)?;
+                                        project(d, &node_fields, ctx.debug_audit)
+                                    }
+                                };
+                                e.insert(ef.response_key().into(), node);
                             }
                             other => {
                                 return Err(err(

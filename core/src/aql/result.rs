@@ -81,6 +81,17 @@ impl QueryResult {
                 }
                 docs
             }
+            // A list built with its joins (`lookup`): one document per item.
+            QueryBody::Json { json: Json::Array(items), grouped: false } => items
+                .iter()
+                .map(|item| match item {
+                    Json::Object(m) => {
+                        let sid = m.get("_sid").and_then(Json::as_str).unwrap_or_default().to_string();
+                        Document::new(sid, object_data(m))
+                    }
+                    other => Document::new(String::new(), single("value", other)),
+                })
+                .collect(),
             QueryBody::Json { .. } => Vec::new(),
         };
     }

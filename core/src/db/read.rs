@@ -86,6 +86,33 @@ impl Inner {
         Ok((report, n))
     }
 
+    /// Calls `visit` with every document matching `filter`, in row id order, on one snapshot
+    /// and holding none of them (a join's scan of the other collection).
+    pub(crate) fn for_each_match(
+        &self,
+        cat: &Catalog,
+        filter: Filter,
+        budget: &Budget,
+        mut visit: impl FnMut(Row) -> Result<()>,
+    ) -> Result<()> {
+        let snap = self.snapshot();
+        let filter = planner::prepare_filter(cat, filter, true)?;
+        let ix = Indexes::new(&snap, cat, &self.index_cache);
+        let cand = planner::candidates(&ix, &filter)?;
+        let ids = match cand.set {
+            Some(s) => s,
+            None => ix.live()?,
+        };
+        for rowid in ids.iter() {
+            budget.tick()?;
+            let Some(doc) = self.fetch_row(cat, &snap, rowid)? else { continue };
+            if cand.exact || filter.matches(&doc) {
+                visit((rowid, doc))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Counts matches of a filter, within `budget`.
     pub(crate) fn count_matches(
         &self,
