@@ -140,12 +140,42 @@ pub struct FieldRules {
     /// `@validate(pattern: "regex")`: text must match (linear-time regex, bounded size).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
+    /// The index of this list field holds each element (so `contains`, `containsAny` and
+    /// `containsAll` are served by it). Set when a list field's index is created; an index
+    /// made before this existed holds whole lists and keeps doing so.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub elements: bool,
+    /// `pattern`, compiled on first use and dropped with the schema.
+    #[serde(skip)]
+    compiled: CompiledPattern,
 }
+
+/// A compiled `pattern` rule (not stored; equal to any other, so schemas compare by text).
+#[derive(Debug, Clone, Default)]
+struct CompiledPattern(std::sync::OnceLock<std::sync::Arc<crate::query::Pattern>>);
+
+impl PartialEq for CompiledPattern {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for CompiledPattern {}
 
 impl FieldRules {
     /// True when the field declares nothing beyond its type.
     pub fn is_empty(&self) -> bool {
         *self == FieldRules::default()
+    }
+
+    /// The `pattern` rule compiled (once per schema), or `None` without one.
+    pub fn pattern_regex(&self) -> crate::Result<Option<std::sync::Arc<crate::query::Pattern>>> {
+        let Some(source) = &self.pattern else { return Ok(None) };
+        if let Some(p) = self.compiled.0.get() {
+            return Ok(Some(p.clone()));
+        }
+        let p = std::sync::Arc::new(crate::query::Pattern::new(source)?);
+        Ok(Some(self.compiled.0.get_or_init(|| p).clone()))
     }
 }
 
@@ -174,6 +204,34 @@ impl CollectionSchema {
     /// Fields that need a secondary index (indexed or unique).
     pub fn indexed_fields(&self) -> impl Iterator<Item = &str> {
         self.fields.iter().filter(|(_, d)| d.indexed || d.unique).map(|(n, _)| n.as_str())
+    }
+
+    /// True when the index of `field` holds list elements (see [`FieldRules::elements`]).
+    pub fn indexes_elements(&self, field: &str) -> bool {
+        self.rules.get(field).is_some_and(|r| r.elements)
+    }
+
+    /// Marks which list indexes hold elements: a new index on a non-unique list field does;
+    /// an index `previous` already had keeps its kind (its stored entries depend on it).
+    pub fn mark_element_indexes(&mut self, previous: Option<&CollectionSchema>) {
+        let names: Vec<String> = self.fields.keys().cloned().collect();
+        for name in names {
+            let Some(def) = self.fields.get(&name) else { continue };
+            let listed = matches!(def.field_type, FieldType::Array(_)) && def.indexed && !def.unique;
+            let kept = previous.and_then(|p| {
+                let old = p.fields.get(&name)?;
+                (old.indexed && !old.unique && old.field_type == def.field_type).then(|| p.indexes_elements(&name))
+            });
+            let elements = listed && kept.unwrap_or(true);
+            if elements {
+                self.rules.entry(name).or_default().elements = true;
+            } else if let Some(r) = self.rules.get_mut(&name) {
+                r.elements = false;
+                if r.is_empty() {
+                    self.rules.shift_remove(&name);
+                }
+            }
+        }
     }
 
     /// Fields with a uniqueness constraint.
@@ -250,5 +308,34 @@ impl Document {
     /// Deserializes the document's fields into `T`.
     pub fn to_struct<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
         Ok(serde_json::from_value(self.to_json())?)
+    }
+}
+
+#[cfg(test)]
+mod element_index_tests {
+    use super::*;
+
+    fn listed(indexed: bool) -> FieldDefinition {
+        FieldDefinition { field_type: FieldType::array_of(FieldType::String), unique: false, indexed, nullable: true }
+    }
+
+    #[test]
+    fn new_list_indexes_hold_elements_and_existing_ones_keep_their_kind() {
+        let mut fresh = CollectionSchema::from_fields(vec![("tags", listed(true)), ("other", listed(false))]);
+        fresh.mark_element_indexes(None);
+        assert!(fresh.indexes_elements("tags") && !fresh.indexes_elements("other"));
+        // A schema stored before element indexes existed holds whole lists: a new definition
+        // of the same field keeps that kind (its stored entries are whole lists).
+        let old = CollectionSchema::from_fields(vec![("tags", listed(true))]);
+        let mut next = CollectionSchema::from_fields(vec![("tags", listed(true)), ("more", listed(true))]);
+        next.mark_element_indexes(Some(&old));
+        assert!(!next.indexes_elements("tags") && next.indexes_elements("more"));
+        // Dropping the index forgets the mark; re-adding it makes a new element index.
+        let mut dropped = CollectionSchema::from_fields(vec![("tags", listed(false))]);
+        dropped.mark_element_indexes(Some(&fresh));
+        assert!(dropped.rules.is_empty());
+        let mut again = CollectionSchema::from_fields(vec![("tags", listed(true))]);
+        again.mark_element_indexes(Some(&dropped));
+        assert!(again.indexes_elements("tags"));
     }
 }

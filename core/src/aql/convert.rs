@@ -370,6 +370,11 @@ fn field_filter(path: &str, v: &AstValue, vars: &Vars, pos: Pos) -> Result<Filte
                     Filter::IsNull(f)
                 }
             }
+            // `{ age: { not: { gt: 5 } } }` negates the field's conditions; `{ not: v }` is `ne`.
+            "not" => match val {
+                AstValue::Object(_) => Filter::Not(Box::new(field_filter(path, val, vars, pos)?)),
+                other => Filter::Ne(f, to_value(other)),
+            },
             "between" => match list(val)?.as_slice() {
                 [lo, hi] => Filter::Between(f, lo.clone(), hi.clone()),
                 _ => return Err(err(pos, format!("`between` on `{path}` takes [low, high]"))),

@@ -105,7 +105,7 @@ fn key_of(doc: &Document, field: &str) -> Value {
 fn matches_by_key(ctx: &Ctx, l: &Lookup, keys: &[Value]) -> Result<HashMap<usize, Vec<Arc<Document>>>> {
     let mut out: HashMap<usize, Vec<Arc<Document>>> = HashMap::new();
     let cat = ctx.db.inner.collection(&l.collection)?;
-    let indexed = l.foreign != "_sid" && cat.index(&l.foreign).is_some();
+    let indexed = l.foreign != "_sid" && cat.index(&l.foreign).is_some_and(|d| !d.elements);
     let mut held = 0usize;
     if indexed {
         // One index probe per distinct key, with the lookup's filter, order and limit.

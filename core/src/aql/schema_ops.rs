@@ -86,7 +86,7 @@ fn validate_directive(f: &FieldDef, d: &super::ast::Directive, rules: &mut Field
             "maxLength" => rules.max_length = Some(count(&a.value)?),
             "pattern" => match &a.value {
                 AstValue::String(s) => {
-                    rules::pattern(s).map_err(|e| err(a.pos, e.to_string()))?;
+                    crate::query::Pattern::new(s).map_err(|e| err(a.pos, e.to_string()))?;
                     rules.pattern = Some(s.clone());
                 }
                 _ => return Err(bad("a regular expression as a string")),

@@ -145,6 +145,23 @@ pub(crate) fn prepare(
                     continue;
                 }
             }
+            if def.elements {
+                // Each element is a posting: remove the rows from the elements that went away,
+                // add them to the ones that came.
+                let olds = old.map(|o| crate::index::posted_values(def, o)).unwrap_or_default();
+                let news = new.map(|n| crate::index::posted_values(def, n)).unwrap_or_default();
+                let has =
+                    |set: &[&Value], v: &Value| set.iter().any(|x| keys::key_cmp(x, v) == std::cmp::Ordering::Equal);
+                for o in olds.iter().filter(|o| !has(&news, o)) {
+                    keys::posting_into(&mut probe, coll, def.id, o, high);
+                    chunk_at(&mut chunks, &probe, high, false, c.rowid)?;
+                }
+                for n in news.iter().filter(|n| !has(&olds, n)) {
+                    keys::posting_into(&mut probe, coll, def.id, n, high);
+                    chunk_at(&mut chunks, &probe, high, true, c.rowid)?;
+                }
+                continue;
+            }
             if let Some(o) = old {
                 if def.unique && !o.is_null() {
                     let key = keys::unique(coll, def.id, o);

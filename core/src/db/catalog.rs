@@ -34,6 +34,10 @@ pub struct IndexDef {
     pub id: u16,
     /// Values are unique (one row per non-null value).
     pub unique: bool,
+    /// A list field indexed by element: each element has a posting (a null or missing field
+    /// has the null posting), so it serves `contains` / `containsAny` / `containsAll` and null
+    /// checks, and nothing that compares whole lists.
+    pub elements: bool,
 }
 
 /// The in-memory description of one collection.
@@ -160,7 +164,8 @@ impl Catalog {
                 message: format!("cannot index `{f}`: the collection has more than 65,536 field names"),
             })?;
             let unique = schema.fields.get(f).is_some_and(|d| d.unique);
-            defs.push(IndexDef { field: f.to_string(), id, unique });
+            let elements = !unique && schema.indexes_elements(f);
+            defs.push(IndexDef { field: f.to_string(), id, unique, elements });
         }
         Ok(defs)
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 const BUILD_BATCH: usize = 10_000;
 
 impl Inner {
-    pub(super) fn create_collection(&self, name: &str, schema: CollectionSchema) -> Result<bool> {
+    pub(super) fn create_collection(&self, name: &str, mut schema: CollectionSchema) -> Result<bool> {
         if name.is_empty() || name.starts_with("_sys") && name != "_sys_migration" || name.contains(':') {
             return Err(AuroraError::Validation {
                 collection: name.to_string(),
@@ -36,7 +36,9 @@ impl Inner {
         }
         let _ddl = self.ddl.lock();
         self.check_open()?;
-        if let Some(existing) = self.collections.read().get(name) {
+        let existing = self.collections.read().get(name).cloned();
+        schema.mark_element_indexes(existing.as_ref().map(|c| c.schema()).as_deref());
+        if let Some(existing) = existing {
             return if *existing.schema() == schema {
                 Ok(false)
             } else {
@@ -72,9 +74,10 @@ impl Inner {
     /// Replaces a collection's schema, building the indexes it adds from the stored documents
     /// and dropping those it removes. A new unique index over duplicate values is refused and
     /// nothing changes.
-    pub(super) fn set_schema(&self, name: &str, schema: CollectionSchema) -> Result<()> {
+    pub(super) fn set_schema(&self, name: &str, mut schema: CollectionSchema) -> Result<()> {
         let _ddl = self.ddl.lock();
         let cat = self.collection(name)?;
+        schema.mark_element_indexes(Some(&cat.schema()));
         let _one = self.checkpoint_lock.lock();
         let mut cs = self.commit.lock();
         self.check_open()?;
@@ -193,7 +196,9 @@ impl Inner {
                 write(&mut chunks)?;
             }
             current_high = Some(high);
-            chunks.entry(keys::posting(cat.id, def.id, &v, high)).or_default().insert(rowid);
+            for posted in crate::index::posted_values(def, &v) {
+                chunks.entry(keys::posting(cat.id, def.id, posted, high)).or_default().insert(rowid);
+            }
             Ok(())
         })?;
         write(&mut chunks)

@@ -16,6 +16,22 @@ use roaring::RoaringBitmap;
 use std::ops::Bound;
 use std::sync::Arc;
 
+/// The values an index posts a field's value under: the value itself, or for an element index
+/// each distinct element of a list (a null or missing field posts null; an empty list, nothing).
+pub fn posted_values<'v>(def: &crate::db::catalog::IndexDef, v: &'v Value) -> Vec<&'v Value> {
+    match (def.elements, v) {
+        (true, Value::Array(items)) => {
+            let mut out: Vec<&Value> = Vec::with_capacity(items.len());
+            for item in items {
+                if !out.iter().any(|x| keys::key_cmp(x, item) == std::cmp::Ordering::Equal) {
+                    out.push(item);
+                }
+            }
+            out
+        }
+        _ => vec![v],
+    }
+}
 /// The indexes of one collection as one snapshot sees them.
 pub struct Indexes<'a> {
     /// The snapshot read.

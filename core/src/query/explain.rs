@@ -2,7 +2,7 @@
 //! `explain` can show it. It asks the same functions the executor does ([`choose_walk`],
 //! [`candidates`]), so the report cannot drift from what runs.
 
-use super::planner::{candidates, choose_walk, QuerySpec};
+use super::planner::{candidates, choose_walk, index_for, QuerySpec};
 use super::Filter;
 use crate::error::Result;
 use crate::index::Indexes;
@@ -155,7 +155,7 @@ fn used_indexes(ix: &Indexes<'_>, f: &Filter, out: &mut Vec<String>) -> Result<b
         }
     };
     Ok(match f {
-        Filter::All | Filter::Contains(..) | Filter::EndsWith(..) | Filter::Matches(..) => false,
+        Filter::All => false,
         Filter::And(fs) => {
             let mut any = false;
             for f in fs {
@@ -179,12 +179,12 @@ fn used_indexes(ix: &Indexes<'_>, f: &Filter, out: &mut Vec<String>) -> Result<b
             let c = candidates(ix, inner)?;
             c.exact && c.set.is_some() && used_indexes(ix, inner, out)?
         }
-        leaf => match leaf.field() {
-            Some(field) if ix.cat.index(field).is_some() => {
-                push(field);
+        leaf => match index_for(ix, leaf) {
+            Some(def) => {
+                push(&def.field);
                 true
             }
-            _ => false,
+            None => false,
         },
     })
 }

@@ -2,7 +2,7 @@
 
 use super::budget::Budget;
 use super::filter::Filter;
-use crate::db::catalog::Catalog;
+use crate::db::catalog::{Catalog, IndexDef};
 use crate::error::{hint_for, AuroraError, Result};
 use crate::index::Indexes;
 use crate::schema::coerce;
@@ -76,49 +76,35 @@ pub struct Candidates {
     pub exact: bool,
 }
 
+/// The index that can answer a leaf predicate: a whole-value index answers comparisons,
+/// ranges, prefixes and null checks; an element index (a list field) answers `contains` and
+/// null checks.
+pub(crate) fn index_for(ix: &Indexes<'_>, f: &Filter) -> Option<IndexDef> {
+    let def = ix.cat.index(f.field()?)?;
+    let serves = match f {
+        Filter::IsNull(_) | Filter::IsNotNull(_) => true,
+        Filter::Contains(..) => def.elements,
+        Filter::Eq(..)
+        | Filter::Ne(..)
+        | Filter::In(..)
+        | Filter::Gt(..)
+        | Filter::Gte(..)
+        | Filter::Lt(..)
+        | Filter::Lte(..)
+        | Filter::Between(..)
+        | Filter::StartsWith(..) => !def.elements,
+        _ => false,
+    };
+    serves.then_some(def)
+}
+
 /// Resolves the indexable parts of a filter to bitmaps.
 pub fn candidates(ix: &Indexes<'_>, f: &Filter) -> Result<Candidates> {
     let exact = |set: RoaringBitmap| Ok(Candidates { set: Some(set), exact: true });
     let none = Ok(Candidates { set: None, exact: false });
-    let def = |field: &str| ix.cat.index(field);
+    let range = |d: &IndexDef, lo: Bound<&Value>, hi: Bound<&Value>| exact(ix.range(d, lo, hi)?);
     match f {
         Filter::All => Ok(Candidates { set: None, exact: true }),
-        Filter::Eq(fl, v) => match def(fl) {
-            Some(d) => exact(ix.eq(&d, v)?),
-            None => none,
-        },
-        Filter::Ne(fl, v) => match def(fl) {
-            Some(d) => exact(ix.live()? - ix.eq(&d, v)?),
-            None => none,
-        },
-        Filter::In(fl, vs) => match def(fl) {
-            Some(d) => {
-                let mut acc = RoaringBitmap::new();
-                for v in vs {
-                    acc |= ix.eq(&d, v)?;
-                }
-                exact(acc)
-            }
-            None => none,
-        },
-        Filter::Gt(fl, v) => range(ix, fl, Bound::Excluded(v), Bound::Unbounded),
-        Filter::Gte(fl, v) => range(ix, fl, Bound::Included(v), Bound::Unbounded),
-        Filter::Lt(fl, v) => range(ix, fl, Bound::Unbounded, Bound::Excluded(v)),
-        Filter::Lte(fl, v) => range(ix, fl, Bound::Unbounded, Bound::Included(v)),
-        Filter::Between(fl, lo, hi) => range(ix, fl, Bound::Included(lo), Bound::Included(hi)),
-        Filter::StartsWith(fl, p) => match def(fl) {
-            Some(d) => exact(ix.prefix(&d, p)?),
-            None => none,
-        },
-        Filter::IsNull(fl) => match def(fl) {
-            Some(d) => exact(ix.eq(&d, &Value::Null)?),
-            None => none,
-        },
-        Filter::IsNotNull(fl) => match def(fl) {
-            Some(d) => exact(ix.live()? - ix.eq(&d, &Value::Null)?),
-            None => none,
-        },
-        Filter::Contains(..) | Filter::EndsWith(..) | Filter::Matches(..) => none,
         Filter::And(fs) => {
             let mut set: Option<RoaringBitmap> = None;
             let mut all_exact = true;
@@ -151,13 +137,29 @@ pub fn candidates(ix: &Indexes<'_>, f: &Filter) -> Result<Candidates> {
             Candidates { set: Some(s), exact: true } => exact(ix.live()? - s),
             _ => none,
         },
-    }
-}
-
-fn range(ix: &Indexes<'_>, field: &str, lo: Bound<&Value>, hi: Bound<&Value>) -> Result<Candidates> {
-    match ix.cat.index(field) {
-        Some(d) => Ok(Candidates { set: Some(ix.range(&d, lo, hi)?), exact: true }),
-        None => Ok(Candidates { set: None, exact: false }),
+        leaf => {
+            let Some(d) = index_for(ix, leaf) else { return none };
+            match leaf {
+                Filter::Eq(_, v) | Filter::Contains(_, v) => exact(ix.eq(&d, v)?),
+                Filter::Ne(_, v) => exact(ix.live()? - ix.eq(&d, v)?),
+                Filter::In(_, vs) => {
+                    let mut acc = RoaringBitmap::new();
+                    for v in vs {
+                        acc |= ix.eq(&d, v)?;
+                    }
+                    exact(acc)
+                }
+                Filter::Gt(_, v) => range(&d, Bound::Excluded(v), Bound::Unbounded),
+                Filter::Gte(_, v) => range(&d, Bound::Included(v), Bound::Unbounded),
+                Filter::Lt(_, v) => range(&d, Bound::Unbounded, Bound::Excluded(v)),
+                Filter::Lte(_, v) => range(&d, Bound::Unbounded, Bound::Included(v)),
+                Filter::Between(_, lo, hi) => range(&d, Bound::Included(lo), Bound::Included(hi)),
+                Filter::StartsWith(_, p) => exact(ix.prefix(&d, p)?),
+                Filter::IsNull(_) => exact(ix.eq(&d, &Value::Null)?),
+                Filter::IsNotNull(_) => exact(ix.live()? - ix.eq(&d, &Value::Null)?),
+                _ => none,
+            }
+        }
     }
 }
 
@@ -181,6 +183,7 @@ pub(crate) const FILTER_OPERATORS: &[&str] = &[
     "isNull",
     "isNotNull",
     "between",
+    "not",
 ];
 
 /// Checks filter fields and value types against the collection, and normalises values
@@ -241,6 +244,22 @@ pub fn prepare_filter(state: &Catalog, f: Filter, check_fields: bool) -> Result<
         }
         Filter::Contains(fl, v) => {
             check(&fl)?;
+            // An element of a typed list is compared as the list stores it (text to UUID, dates
+            // normalised), which is also how its element index holds it.
+            // Numbers compare across Int and Float, as `eq` does; null is never an element.
+            let keep = |inner: &FieldType| {
+                v.is_null()
+                    || matches!(v, Value::Int(_) | Value::Float(_))
+                        && matches!(inner, FieldType::Int | FieldType::Float)
+            };
+            let v = match schema.fields.get(fl.as_str()).map(|d| &d.field_type) {
+                Some(FieldType::Array(inner)) if !keep(inner) => {
+                    let mut v = v;
+                    coerce(&state.name, &fl, inner, &mut v)?;
+                    v
+                }
+                _ => v,
+            };
             Filter::Contains(fl, v)
         }
         Filter::StartsWith(fl, p) => {
@@ -296,7 +315,7 @@ pub(crate) struct Walk<'f> {
 pub(crate) fn choose_walk<'f>(ix: &Indexes<'_>, spec: &'f QuerySpec) -> Result<Option<Walk<'f>>> {
     let want = spec.limit.map(|l| l.saturating_add(spec.offset));
     let ([(field, asc)], Some(want)) = (spec.order.as_slice(), want) else { return Ok(None) };
-    let Some(def) = ix.cat.index(field) else { return Ok(None) };
+    let Some(def) = ix.cat.index(field).filter(|d| !d.elements) else { return Ok(None) };
     let (key_preds, rest) = split_key_predicates(&spec.filter, field);
     let rest_cand = candidates(ix, &rest)?;
     let threshold = want.saturating_mul(4).max(64);

@@ -1,11 +1,8 @@
 //! Field rules beyond the type: defaults, enum values and `@validate(...)` checks.
 
 use crate::error::{AuroraError, Result};
-use crate::query::Pattern;
 use crate::types::{CollectionSchema, DocData, FieldRules};
 use crate::value::Value;
-use parking_lot::Mutex;
-use std::sync::{Arc, LazyLock};
 
 /// Formats `@validate(format: …)` knows.
 pub const FORMATS: &[&str] = &["email", "url", "uuid"];
@@ -31,21 +28,6 @@ pub fn check(collection: &str, schema: &CollectionSchema, data: &DocData) -> Res
         }
     }
     Ok(())
-}
-
-/// Compiled `pattern` rules, shared by every collection that declares the same text.
-static PATTERNS: LazyLock<Mutex<lru::LruCache<String, Arc<Pattern>>>> = LazyLock::new(|| {
-    Mutex::new(lru::LruCache::new(std::num::NonZeroUsize::new(256).unwrap_or(std::num::NonZeroUsize::MIN)))
-});
-
-/// The compiled form of a `pattern` rule (checked when the schema is defined).
-pub fn pattern(source: &str) -> Result<Arc<Pattern>> {
-    if let Some(p) = PATTERNS.lock().get(source) {
-        return Ok(p.clone());
-    }
-    let p = Arc::new(Pattern::new(source)?);
-    PATTERNS.lock().put(source.to_string(), p.clone());
-    Ok(p)
 }
 
 fn check_value(field: &str, rules: &FieldRules, v: &Value) -> std::result::Result<(), String> {
@@ -98,8 +80,7 @@ fn check_scalar(field: &str, rules: &FieldRules, v: &Value) -> std::result::Resu
             ));
         }
     }
-    if let Some(source) = &rules.pattern {
-        let p = pattern(source).map_err(|e| e.to_string())?;
+    if let (Some(source), Some(p)) = (&rules.pattern, rules.pattern_regex().map_err(|e| e.to_string())?) {
         if !p.is_match(s) {
             return Err(format!(
                 "field `{field}` fails @validate(pattern: {:?}): {} does not match",
