@@ -171,7 +171,22 @@ fn field_def(f: &FieldDef, enums: &[EnumDef]) -> Result<(FieldDefinition, FieldR
     Ok((def, rules))
 }
 
-fn collection_schema(c: &CollectionDef) -> Result<CollectionSchema> {
+/// The enum types collections already use, so a later schema block or a migration can name
+/// an enum declared in an earlier block. The block's own declarations come first.
+fn known_enums(db: &Aurora, declared: &[EnumDef]) -> Vec<EnumDef> {
+    let mut out = declared.to_vec();
+    for name in db.collection_names() {
+        let Ok(schema) = db.schema(&name) else { continue };
+        for r in schema.rules.values() {
+            if let Some(n) = r.enum_name.as_ref().filter(|n| !out.iter().any(|e| &e.name == *n)) {
+                out.push(EnumDef { name: n.clone(), values: r.enum_values.clone(), pos: Pos::default() });
+            }
+        }
+    }
+    out
+}
+
+fn collection_schema(c: &CollectionDef, enums: &[EnumDef]) -> Result<CollectionSchema> {
     let mut schema = CollectionSchema::default();
     for d in &c.directives {
         match d.name.as_str() {
@@ -185,7 +200,7 @@ fn collection_schema(c: &CollectionDef) -> Result<CollectionSchema> {
         }
     }
     for f in &c.fields {
-        let (def, rules) = field_def(f, &c.enums)?;
+        let (def, rules) = field_def(f, enums)?;
         if schema.fields.insert(f.name.clone(), def).is_some() {
             return Err(err(f.pos, format!("field `{}` is defined twice in collection `{}`", f.name, c.name)));
         }
@@ -198,7 +213,8 @@ fn collection_schema(c: &CollectionDef) -> Result<CollectionSchema> {
 
 /// Creates the defined collections (all definitions are checked before any is created).
 pub(crate) async fn define(db: &Aurora, defs: &[CollectionDef]) -> Result<SchemaResult> {
-    let schemas = defs.iter().map(|c| Ok((c, collection_schema(c)?))).collect::<Result<Vec<_>>>()?;
+    let schemas =
+        defs.iter().map(|c| Ok((c, collection_schema(c, &known_enums(db, &c.enums))?))).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
     for (c, schema) in schemas {
         if c.if_not_exists && db.inner.collection(&c.name).is_ok() {
@@ -258,6 +274,7 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
     let mut touched: Vec<String> = Vec::new();
     let mut steps = 0;
     let fail = |pos: Pos, msg: String| err(pos, format!("migration {} failed: {msg}", v.version));
+    let enums = known_enums(db, &[]);
     for step in &v.steps {
         let (coll, pos) = match step {
             MigrationStep::Alter { collection, pos, .. } | MigrationStep::MigrateData { collection, pos, .. } => {
@@ -282,7 +299,7 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                             if schema.fields.contains_key(&f.name) {
                                 return Err(fail(f.pos, format!("field `{}` already exists in `{coll}`", f.name)));
                             }
-                            let (def, field_rules) = field_def(f, &[])?;
+                            let (def, field_rules) = field_def(f, &enums)?;
                             // A default fills the existing documents that lack the field.
                             if let Some(default) = &field_rules.default {
                                 let value = Value::from_json(default);
@@ -340,7 +357,7 @@ async fn apply_version(db: &Aurora, v: &MigrationVersion, vars: &Vars, source: &
                             }
                         }
                         AlterAction::Modify(f) => {
-                            let (def, field_rules) = field_def(f, &[])?;
+                            let (def, field_rules) = field_def(f, &enums)?;
                             for (_, d) in rows.iter_mut() {
                                 if let Some(val) = d.get_mut(f.name.as_str()) {
                                     convert(val, &def.field_type).map_err(|m| fail(f.pos, m))?;
