@@ -133,10 +133,16 @@ test('the native functions hand back the value itself once a text is known to be
     assert.ok(first instanceof Promise, 'the first run of a text goes to the runtime');
     const expected = { things: [{ k: 'a', o: { x: 1 }, l: [1, 2] }] };
     assert.deepEqual(await first, expected);
-    const later = [];
-    for (let i = 0; i < 4; i++) later.push(native.executeSlot(slot, q, 'k', 'a'));
-    assert.ok(!(later.at(-1) instanceof Promise), 'a cheap text finishes at once: the value itself');
-    for (const r of later) assert.deepEqual(await r, expected);
+    // How fast a run was is measured, so a preempted run (a busy machine) keeps the text on the
+    // runtime for a few more calls; awaited runs bring it back. Bounded: it must become eager.
+    let settled = null;
+    for (let i = 0; i < 500 && settled === null; i++) {
+      const r = native.executeSlot(slot, q, 'k', 'a');
+      if (r instanceof Promise) assert.deepEqual(await r, expected);
+      else settled = r;
+    }
+    assert.ok(settled !== null, 'a cheap text finishes at once: the value itself');
+    assert.deepEqual(await settled, expected);
     assert.deepEqual(native.executeSlotSync(slot, q, { k: 'a' }), expected);
     const stmt = n.prepare(q);
     assert.equal(stmt.text, q);
