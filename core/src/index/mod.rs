@@ -59,6 +59,33 @@ fn type_range(probe: &Value) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((vec![tag], vec![tag + 1]))
 }
 
+/// The encoded-value bounds `[from, to)` (`to = None`: to the end) of the values between `lo`
+/// and `hi` that are comparable with them; an empty range when nothing can match.
+fn encoded_bounds(lo: Bound<&Value>, hi: Bound<&Value>) -> (Vec<u8>, Option<Vec<u8>>) {
+    let empty = || (vec![0xff], Some(vec![0xff]));
+    let probe = match (&lo, &hi) {
+        (Bound::Included(v) | Bound::Excluded(v), _) | (_, Bound::Included(v) | Bound::Excluded(v)) => *v,
+        _ => return (Vec::new(), None),
+    };
+    let Some((type_lo, type_hi)) = type_range(probe) else { return empty() };
+    let from = match lo {
+        Bound::Included(v) => enc(v),
+        Bound::Excluded(v) => keys::prefix_end(&enc(v)).unwrap_or_else(|| type_hi.clone()),
+        Bound::Unbounded => type_lo,
+    };
+    let to = match hi {
+        Bound::Included(v) => keys::prefix_end(&enc(v)).unwrap_or_else(|| type_hi.clone()),
+        Bound::Excluded(v) => enc(v),
+        Bound::Unbounded => type_hi.clone(),
+    };
+    // Bounds of other kinds than the probe's (a mixed range) match nothing.
+    let (from, to) = (from.max(vec![type_hi[0] - 1]), to.min(type_hi));
+    if from >= to {
+        return empty();
+    }
+    (from, Some(to))
+}
+
 fn enc(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     keys::encode_value(v, &mut out);
@@ -225,29 +252,48 @@ impl<'a> Indexes<'a> {
         hi: Bound<&Value>,
         ascending: bool,
     ) -> Result<ValueWalk<'_>> {
-        let probe = match (&lo, &hi) {
-            (Bound::Included(v) | Bound::Excluded(v), _) | (_, Bound::Included(v) | Bound::Excluded(v)) => *v,
-            _ => return self.walk(def, ascending),
+        let (from, to) = encoded_bounds(lo, hi);
+        self.walk_between(def, from, to, ascending)
+    }
+
+    /// The values of a non-unique index between the bounds, in order, with their encodings,
+    /// reading one key per value: a top-k walk then reads only the chunks it needs
+    /// ([`Indexes::value_chunks`]) instead of every row of every value it passes.
+    pub fn walk_values(
+        &self,
+        def: &IndexDef,
+        lo: Bound<&Value>,
+        hi: Bound<&Value>,
+        ascending: bool,
+    ) -> Result<ValueKeys<'_>> {
+        let (from, to) = encoded_bounds(lo, hi);
+        let prefix = keys::posting_field(self.cat.id, def.id);
+        let to = match to {
+            Some(t) => Some(join(&prefix, &t)),
+            None => keys::prefix_end(&prefix),
         };
-        let Some((type_lo, type_hi)) = type_range(probe) else {
-            return self.walk_between(def, vec![0xff], Some(vec![0xff]), ascending);
-        };
-        let from = match lo {
-            Bound::Included(v) => enc(v),
-            Bound::Excluded(v) => keys::prefix_end(&enc(v)).unwrap_or_else(|| type_hi.clone()),
-            Bound::Unbounded => type_lo,
-        };
-        let to = match hi {
-            Bound::Included(v) => keys::prefix_end(&enc(v)).unwrap_or_else(|| type_hi.clone()),
-            Bound::Excluded(v) => enc(v),
-            Bound::Unbounded => type_hi.clone(),
-        };
-        // Bounds of other kinds than the probe's (a mixed range) match nothing.
-        let (from, to) = (from.max(vec![type_hi[0] - 1]), to.min(type_hi));
-        if from >= to {
-            return self.walk_between(def, vec![0xff], Some(vec![0xff]), ascending);
-        }
-        self.walk_between(def, from, Some(to), ascending)
+        Ok(ValueKeys { ix: self, from: join(&prefix, &from), to, prefix, ascending, done: false })
+    }
+
+    /// The rows posted under one value (its encoding from [`Indexes::walk_values`]), a chunk of
+    /// 65,536 rows at a time, in row order or reversed; read lazily, so stopping early reads less.
+    pub fn value_chunks(
+        &self,
+        def: &IndexDef,
+        encoded: &[u8],
+        reverse: bool,
+    ) -> Result<impl Iterator<Item = Result<Arc<RoaringBitmap>>> + '_> {
+        let p = join(&keys::posting_field(self.cat.id, def.id), encoded);
+        let chunks = self.snap.range(&p, keys::prefix_end(&p).as_deref(), reverse)?;
+        let len = p.len() + 2;
+        Ok(chunks.filter_map(move |item| match item {
+            Err(e) => Some(Err(e)),
+            // Only this value's keys: a value, then two bytes of row-id high bits.
+            Ok((k, _)) if k.len() != len => None,
+            Ok((k, v)) => {
+                Some(high_of(&k).ok_or_else(|| damaged(self.cat, "posting key")).and_then(|h| self.found_chunk(v, h)))
+            }
+        }))
     }
 
     /// `(value, rows)` for value encodings in `[from, to)`, in order.
@@ -285,6 +331,68 @@ impl<'a> Indexes<'a> {
 fn high_of(key: &[u8]) -> Option<u16> {
     let n = key.len();
     key.get(n.checked_sub(2)?..).and_then(|b| <[u8; 2]>::try_from(b).ok()).map(u16::from_be_bytes)
+}
+
+/// The distinct values of a non-unique index in a key range, in order, each found by a fresh
+/// seek past the previous one (see [`Indexes::walk_values`]).
+pub struct ValueKeys<'a> {
+    ix: &'a Indexes<'a>,
+    /// The index's posting prefix (collection, kind, field).
+    prefix: Vec<u8>,
+    /// Keys still to visit: `from <= key < to`.
+    from: Vec<u8>,
+    to: Option<Vec<u8>>,
+    ascending: bool,
+    done: bool,
+}
+
+impl ValueKeys<'_> {
+    /// The next value and its encoding, moving the range past it.
+    fn step(&mut self) -> Result<Option<(Value, Vec<u8>)>> {
+        let mut range = self.ix.snap.range(&self.from, self.to.as_deref(), !self.ascending)?;
+        let Some(item) = range.next() else { return Ok(None) };
+        let (k, _) = item?;
+        let encoded = k
+            .get(self.prefix.len()..k.len().saturating_sub(2))
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| damaged(self.ix.cat, "posting key"))?
+            .to_vec();
+        let at = join(&self.prefix, &encoded);
+        if self.ascending {
+            match keys::prefix_end(&at) {
+                Some(end) => self.from = end,
+                None => self.done = true,
+            }
+        } else {
+            self.to = Some(at);
+        }
+        let mut pos = 0;
+        let value = keys::decode_value(&encoded, &mut pos)
+            .filter(|_| pos == encoded.len())
+            .ok_or_else(|| damaged(self.ix.cat, "index key"))?;
+        Ok(Some((value, encoded)))
+    }
+}
+
+impl Iterator for ValueKeys<'_> {
+    type Item = Result<(Value, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(v)) => Some(Ok(v)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
 }
 
 /// An index's values in order with their rows: postings grouped by value, merged with unique

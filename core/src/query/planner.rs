@@ -338,12 +338,8 @@ pub fn run(ix: &Indexes<'_>, spec: &QuerySpec, budget: &Budget, fetch: Fetch<'_>
         let residual = !w.rest_cand.exact;
         let (lo, hi) = key_bounds(&w.key_preds);
         let mut out = Vec::with_capacity(w.want.min(1024));
-        'walk: for item in ix.walk_range(&w.def, lo, hi, w.asc)? {
-            let (key, ids) = item?;
-            budget.tick()?;
-            if w.key_preds.iter().any(|p| !p.test_value(Some(&key))) {
-                continue;
-            }
+        // Takes the rows of one value, in tie order; true once enough rows are found.
+        let take = |ids: roaring::RoaringBitmap, out: &mut Vec<Row>| -> Result<bool> {
             let ids = match &w.rest_cand.set {
                 Some(s) => ids & s,
                 None => ids,
@@ -355,7 +351,33 @@ pub fn run(ix: &Indexes<'_>, spec: &QuerySpec, budget: &Budget, fetch: Fetch<'_>
                 }
                 out.push((rowid, doc));
                 if out.len() >= w.want {
-                    break 'walk;
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        if w.def.unique {
+            // One row per value (nulls aside): whole groups are as cheap as they get.
+            for item in ix.walk_range(&w.def, lo, hi, w.asc)? {
+                let (key, ids) = item?;
+                budget.tick()?;
+                if w.key_preds.iter().all(|p| p.test_value(Some(&key))) && take(ids, &mut out)? {
+                    break;
+                }
+            }
+        } else {
+            // A value's rows are read a chunk at a time, so a top-k over a value held by
+            // millions of rows reads only the chunks it needs.
+            'walk: for item in ix.walk_values(&w.def, lo, hi, w.asc)? {
+                let (key, encoded) = item?;
+                budget.tick()?;
+                if w.key_preds.iter().any(|p| !p.test_value(Some(&key))) {
+                    continue;
+                }
+                for chunk in ix.value_chunks(&w.def, &encoded, spec.ties_desc)? {
+                    if take((*chunk?).clone(), &mut out)? {
+                        break 'walk;
+                    }
                 }
             }
         }
