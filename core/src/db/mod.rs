@@ -20,7 +20,7 @@ pub(crate) use write::{Applied, WriteOp};
 use crate::config::{AuroraConfig, DurabilityMode};
 use crate::error::{hint_for, AuroraError, Result};
 use crate::realtime::Hub;
-use crate::storage::cache::HotCache;
+use crate::storage::cache::{HotCache, PassAllowance};
 use crate::storage::doc_codec;
 use crate::storage::index_cache::IndexCache;
 use crate::storage::keys;
@@ -253,6 +253,18 @@ impl Inner {
 
     /// The document at `rowid` as `snap` sees it, through the hot cache.
     pub(crate) fn fetch_row(&self, cat: &Catalog, snap: &Snapshot, rowid: u32) -> Result<Option<Arc<Document>>> {
+        self.fetch_row_in_pass(cat, snap, rowid, None)
+    }
+
+    /// [`Self::fetch_row`] for one row of a read pass: what it reads past the cache is cached
+    /// only while the pass's allowance lasts.
+    pub(crate) fn fetch_row_in_pass(
+        &self,
+        cat: &Catalog,
+        snap: &Snapshot,
+        rowid: u32,
+        pass: Option<&PassAllowance>,
+    ) -> Result<Option<Arc<Document>>> {
         let key = (cat.id, rowid);
         if let Some(d) = self.cache.get(&key, snap.lsn()) {
             return Ok(Some(d));
@@ -265,7 +277,9 @@ impl Inner {
         let (sid, data) = doc_codec::decode(&bytes, &cat.dict.names()).ok_or_else(|| self.damaged(cat, rowid))?;
         let size = crate::storage::cache::approx_size(&data);
         let doc = Arc::new(Document::new(sid_string(sid), data));
-        self.cache.fill(key, doc.clone(), size, snap.lsn());
+        if pass.is_none_or(|p| p.take(size)) {
+            self.cache.fill(key, doc.clone(), size, snap.lsn());
+        }
         Ok(Some(doc))
     }
 

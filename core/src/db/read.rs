@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::index::Indexes;
 use crate::query::planner::{self, QuerySpec, Row};
 use crate::query::{Budget, Filter};
+use crate::storage::cache::PassAllowance;
 use crate::storage::memtable::Snapshot;
 use crate::types::Document;
 
@@ -35,9 +36,10 @@ impl Inner {
     ) -> Result<Vec<Row>> {
         let spec = QuerySpec { filter: planner::prepare_filter(cat, spec.filter, check_fields)?, ..spec };
         let ix = Indexes::new(snap, cat, &self.index_cache);
+        let pass = PassAllowance::new(&self.cache);
         planner::run(&ix, &spec, budget, &|rowid| {
             budget.tick()?;
-            self.fetch_row(cat, snap, rowid)
+            self.fetch_row_in_pass(cat, snap, rowid, Some(&pass))
         })
     }
 
@@ -54,10 +56,11 @@ impl Inner {
         let ix = Indexes::new(&snap, cat, &self.index_cache);
         let mut report = crate::query::explain::plan(&ix, &spec)?;
         let examined = std::cell::Cell::new(0u64);
+        let pass = PassAllowance::new(&self.cache);
         let rows = planner::run(&ix, &spec, budget, &|rowid| {
             budget.tick()?;
             examined.set(examined.get() + 1);
-            self.fetch_row(cat, &snap, rowid)
+            self.fetch_row_in_pass(cat, &snap, rowid, Some(&pass))
         })?;
         report.examined_rows = examined.get();
         report.actual_rows = rows.len() as u64;
@@ -76,10 +79,11 @@ impl Inner {
         let ix = Indexes::new(&snap, cat, &self.index_cache);
         let mut report = crate::query::explain::count_plan(&ix, &filter)?;
         let examined = std::cell::Cell::new(0u64);
+        let pass = PassAllowance::new(&self.cache);
         let n = planner::count(&ix, &filter, &|rowid| {
             budget.tick()?;
             examined.set(examined.get() + 1);
-            self.fetch_row(cat, &snap, rowid)
+            self.fetch_row_in_pass(cat, &snap, rowid, Some(&pass))
         })?;
         report.examined_rows = examined.get();
         report.actual_rows = n;
@@ -103,9 +107,10 @@ impl Inner {
             Some(s) => s,
             None => ix.live()?,
         };
+        let pass = PassAllowance::new(&self.cache);
         for rowid in ids.iter() {
             budget.tick()?;
-            let Some(doc) = self.fetch_row(cat, &snap, rowid)? else { continue };
+            let Some(doc) = self.fetch_row_in_pass(cat, &snap, rowid, Some(&pass))? else { continue };
             if cand.exact || filter.matches(&doc) {
                 visit((rowid, doc))?;
             }
@@ -125,9 +130,10 @@ impl Inner {
         let snap = self.snapshot();
         let filter = planner::prepare_filter(&cat, filter, check_fields)?;
         let ix = Indexes::new(&snap, &cat, &self.index_cache);
+        let pass = PassAllowance::new(&self.cache);
         planner::count(&ix, &filter, &|rowid| {
             budget.tick()?;
-            self.fetch_row(&cat, &snap, rowid)
+            self.fetch_row_in_pass(&cat, &snap, rowid, Some(&pass))
         })
     }
 }

@@ -7,6 +7,7 @@ use crate::db::{Aurora, WriteOp};
 use crate::error::Result;
 use crate::types::Document;
 use crate::value::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A query under construction; nothing runs until a terminal method is awaited.
@@ -73,7 +74,8 @@ impl QueryBuilder {
     /// Runs the query and returns the matching documents.
     pub async fn collect(self) -> Result<Vec<Document>> {
         let rows = self.db.inner.run_query(&self.collection, self.spec, false, &Budget::unlimited())?;
-        Ok(rows.into_iter().map(|(_, d)| (*d).clone()).collect())
+        // A row the hot cache does not share is moved out, not copied.
+        Ok(rows.into_iter().map(|(_, d)| Arc::try_unwrap(d).unwrap_or_else(|d| (*d).clone())).collect())
     }
 
     /// Runs the query and deserializes each document into `T`.

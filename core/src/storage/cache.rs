@@ -128,6 +128,33 @@ impl HotCache {
     }
 }
 
+/// The share of the hot cache one read pass may fill (a quarter).
+const PASS_SHARE: usize = 4;
+
+/// What one read pass (a query, a count, a join's scan) may still add to the hot cache. A pass
+/// that reads more than its share reads the rest past the cache: one large scan neither pushes
+/// out what point reads use nor pays to build and evict entries it will not read again, while
+/// a small query, or the first part of a large one, is cached as before.
+pub struct PassAllowance(std::cell::Cell<usize>);
+
+impl PassAllowance {
+    /// The allowance of a new pass over `cache`.
+    pub fn new(cache: &HotCache) -> Self {
+        PassAllowance(std::cell::Cell::new(cache.budget / PASS_SHARE))
+    }
+
+    /// Takes `size` bytes from the allowance; false (and nothing taken) once it is spent.
+    pub fn take(&self, size: usize) -> bool {
+        let left = self.0.get();
+        if size > left {
+            self.0.set(0);
+            return false;
+        }
+        self.0.set(left - size);
+        true
+    }
+}
+
 /// Approximate heap footprint of a decoded document, used to bound the hot cache in bytes.
 pub fn approx_size(data: &crate::types::DocData) -> usize {
     fn value_size(v: &crate::Value) -> usize {
@@ -155,6 +182,17 @@ mod tests {
 
     fn v(d: &Arc<Document>) -> Option<i64> {
         d.data.get("v").and_then(|v| v.as_i64())
+    }
+
+    #[test]
+    fn a_pass_may_fill_a_quarter_and_stops_at_the_first_refusal() {
+        let cache = HotCache::new(1000);
+        let pass = PassAllowance::new(&cache);
+        assert!(pass.take(200));
+        assert!(!pass.take(100), "250 allowed, 200 taken");
+        assert!(!pass.take(10), "a refused pass stays spent");
+        let fresh = PassAllowance::new(&cache);
+        assert!(fresh.take(250) && !fresh.take(1));
     }
 
     #[test]
