@@ -1,9 +1,12 @@
 //! Scale bench: Aurora next to SQLite at a real size, each phase in a fresh process.
 //!
 //! ```sh
-//! cargo bench -p aurora-db --bench scale -- --n 100000 [--engine aurora|sqlite|both] \
-//!     [--small-caches] [--quick] [--dir PATH] [--json PATH]
+//! cargo bench -p aurora-db --bench scale [--features mimalloc] -- --n 100000 \
+//!     [--engine aurora|sqlite|both] [--small-caches] [--quick] [--dir PATH] [--json PATH]
 //! ```
+//!
+//! Without the feature both engines use the system allocator (glibc malloc), which is what a
+//! Rust application gets unless it chooses otherwise.
 //!
 //! The parent process orchestrates. For each engine it spawns this binary twice with the
 //! hidden `--phase load` and `--phase query` arguments, so each phase starts from an empty
@@ -22,6 +25,11 @@
 //! `$.username` (unique) and `$.age`, WAL journal, `synchronous=NORMAL`, 1,000 rows per
 //! transaction through one prepared statement, and parses every result row with serde_json
 //! (Aurora returns decoded documents).
+
+/// With `--features mimalloc`, the allocator the Python and Node bindings ship with.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use aurora_db::types::FieldDefinition;
 use aurora_db::{Aurora, AuroraConfig, FieldType, Value};
